@@ -1,0 +1,43 @@
+"""API keys: `solde_<prefix>_<secret>`; looked up by prefix, checked by keyed hash."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from solde.api.models import ApiKey, Scope
+from solde.identifiers import hash_secret
+
+
+class InvalidScope(ValueError):
+    pass
+
+
+@transaction.atomic
+def create_key(name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
+    """Create a key; returns it with the plaintext, which is never stored."""
+    scopes = sorted(set(scopes))
+    unknown = set(scopes) - set(Scope.values)
+    if unknown or not scopes:
+        raise InvalidScope(
+            f"Unknown or missing scope {sorted(unknown)}: choose from {', '.join(Scope.values)}."
+        )
+    prefix = secrets.token_hex(4)
+    plaintext = f"solde_{prefix}_{secrets.token_urlsafe(24)}"
+    key = ApiKey.objects.create(
+        name=name, prefix=prefix, key_hash=hash_secret(plaintext), scopes=scopes
+    )
+    return key, plaintext
+
+
+def find_key(plaintext: str) -> ApiKey | None:
+    parts = plaintext.split("_")
+    if len(parts) < 3 or parts[0] != "solde":
+        return None
+    key = ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+    if key is None or not hmac.compare_digest(key.key_hash, hash_secret(plaintext)):
+        return None
+    return key

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SoldeConfig(AppConfig):
+    name = "solde"
+    verbose_name = "Solde"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HeadendConfig(AppConfig):
+    name = "solde.headend"
+    verbose_name = "Headend"

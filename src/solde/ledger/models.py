@@ -1,0 +1,79 @@
+"""Double-entry ledger: append-only transactions whose entries sum to zero, in integer cents."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AccountKind(models.TextChoices):
+    # One per prepayment account: what the customer has (positive = credit).
+    CUSTOMER_BALANCE = "customer_balance", "Customer balance"
+    # One per prepayment account: the starting advance still owed (negative = owed).
+    ADVANCE = "advance", "Starting advance"
+    # Platform-wide counterparts.
+    ENERGY_SALES = "energy_sales", "Energy charged"
+    COLLECTIONS = "collections", "Collections to pass to suppliers"
+    SUPPLIER_PAYABLE = "supplier_payable", "Owed to a supplier"
+    SUSPENSE = "suspense", "Unmatched money received"
+    ADJUSTMENTS = "adjustments", "Operator adjustments"
+    REFUNDS = "refunds", "Refunds paid out"
+    CASH = "cash", "Money paid out"
+
+
+class LedgerAccount(models.Model):
+    """A ledger account. `balance_cents` is a stored sum of its entries (checked by verify)."""
+
+    kind = models.CharField(max_length=20, choices=AccountKind.choices)
+    # Platform-wide accounts are named (e.g. "collections:online", "energy_sales:RESA:gas").
+    code = models.CharField(max_length=80, unique=True)
+    balance_cents = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class TransactionKind(models.TextChoices):
+    TOPUP = "topup", "Top-up"
+    CHARGE = "charge", "Daily charge"
+    ADVANCE = "advance", "Starting advance"
+    ADVANCE_RECOVERY = "advance_recovery", "Advance recovery"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    REVERSAL = "reversal", "Reversal"
+    REFUND = "refund", "Refund"
+    SETTLEMENT = "settlement", "Settlement"
+    SUSPENSE = "suspense", "Suspense"
+
+
+class Transaction(models.Model):
+    """One business event in the ledger. The same idempotency key twice is one transaction."""
+
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=20, choices=TransactionKind.choices)
+    at = models.DateTimeField(db_index=True)
+    day = models.DateField(null=True, blank=True)  # the local day charged, for charges
+    supply_point = models.ForeignKey(
+        "registry.SupplyPoint",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="transactions",
+    )
+    reference = models.CharField(max_length=120, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["supply_point", "at"])]
+
+    def __str__(self) -> str:
+        return self.idempotency_key
+
+
+class Entry(models.Model):
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    amount_cents = models.BigIntegerField()
+
+    class Meta:
+        verbose_name_plural = "entries"
+        indexes = [models.Index(fields=["account", "transaction"])]

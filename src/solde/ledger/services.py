@@ -1,0 +1,152 @@
+"""Posting to the ledger. Helpers here never commit: callers own the transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db import connection, transaction
+
+from solde import clock
+from solde.ledger.models import AccountKind, Entry, LedgerAccount, Transaction
+
+
+class UnbalancedTransaction(ValueError):
+    pass
+
+
+@dataclass
+class Posting:
+    """A transaction to post: entries are (ledger account id, signed cents), summing to zero."""
+
+    key: str
+    kind: str
+    entries: Sequence[tuple[int, int]]
+    at: datetime | None = None
+    day: date | None = None
+    supply_point_id: int | None = None
+    reference: str = ""
+    details: dict = field(default_factory=dict)
+
+
+def account(code: str, kind: str) -> LedgerAccount:
+    """The platform-wide account with this code, created on first use."""
+    obj, _ = LedgerAccount.objects.get_or_create(code=code, defaults={"kind": kind})
+    return obj
+
+
+def collections_account(channel: str) -> LedgerAccount:
+    return account(f"collections:{channel}", AccountKind.COLLECTIONS)
+
+
+def post(posting: Posting) -> tuple[Transaction, bool]:
+    """Post one transaction; the same key again returns the first one and `False`."""
+    existing = Transaction.objects.filter(idempotency_key=posting.key).first()
+    if existing:
+        return existing, False
+    post_many([posting])
+    return Transaction.objects.get(idempotency_key=posting.key), True
+
+
+def post_many(postings: Iterable[Posting]) -> int:
+    """Post many transactions set-based; keys already posted are skipped. Returns the count.
+
+    Must run inside the caller's atomic block (one service, one transaction).
+    """
+    postings = list(postings)
+    if not postings:
+        return 0
+    for p in postings:
+        if sum(c for _, c in p.entries) != 0:
+            raise UnbalancedTransaction(f"Transaction {p.key} does not sum to zero.")
+    keys = [p.key for p in postings]
+    known: set[str] = set()
+    for i in range(0, len(keys), 5000):
+        known.update(
+            Transaction.objects.filter(idempotency_key__in=keys[i : i + 5000]).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+    todo = [p for p in postings if p.key not in known]
+    if not todo:
+        return 0
+    now = clock.now()
+    txs = Transaction.objects.bulk_create(
+        [
+            Transaction(
+                idempotency_key=p.key,
+                kind=p.kind,
+                at=p.at or now,
+                day=p.day,
+                supply_point_id=p.supply_point_id,
+                reference=p.reference,
+                details=p.details,
+            )
+            for p in todo
+        ],
+        batch_size=5000,
+    )
+    deltas: dict[int, int] = defaultdict(int)
+    entries = []
+    for tx, p in zip(txs, todo, strict=True):
+        for account_id, cents in p.entries:
+            if cents:
+                entries.append(Entry(transaction_id=tx.pk, account_id=account_id, amount_cents=cents))
+                deltas[account_id] += cents
+    Entry.objects.bulk_create(entries, batch_size=5000)
+    apply_balance_deltas(deltas, now)
+    return len(todo)
+
+
+def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
+    """Add each delta to its account's stored balance in a few set-based statements."""
+    items = [(a, d) for a, d in deltas.items() if d]
+    table = LedgerAccount._meta.db_table
+    with connection.cursor() as cur:
+        for i in range(0, len(items), 2000):
+            chunk = items[i : i + 2000]
+            values = ",".join(["(%s, %s)"] * len(chunk))
+            params: list[object] = [x for pair in chunk for x in pair]
+            cast = "::bigint" if connection.vendor == "postgresql" else ""
+            cur.execute(
+                f"WITH v(id, d) AS (VALUES {values}) "
+                f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d{cast}, "
+                f"updated_at = %s FROM v WHERE {table}.id = v.id{cast}",
+                [*params, at],
+            )
+
+
+@dataclass
+class VerifyReport:
+    transactions: int
+    unbalanced: list[str]
+    wrong_balances: list[tuple[str, int, int]]  # (account code, stored, sum of entries)
+
+    @property
+    def ok(self) -> bool:
+        return not self.unbalanced and not self.wrong_balances
+
+
+def verify() -> VerifyReport:
+    """Check that every transaction sums to zero and every stored balance is its entries' sum."""
+    from django.db.models import Count, Sum
+
+    with transaction.atomic():
+        unbalanced = list(
+            Transaction.objects.annotate(total=Sum("entries__amount_cents"), n=Count("entries"))
+            .exclude(total=0)
+            .values_list("idempotency_key", flat=True)[:1000]
+        )
+        sums = dict(
+            Entry.objects.values("account_id")
+            .annotate(total=Sum("amount_cents"))
+            .values_list("account_id", "total")
+        )
+        wrong = [
+            (code, stored, sums.get(pk, 0))
+            for pk, code, stored in LedgerAccount.objects.values_list("pk", "code", "balance_cents")
+            if stored != sums.get(pk, 0)
+        ]
+        return VerifyReport(Transaction.objects.count(), unbalanced, wrong[:1000])

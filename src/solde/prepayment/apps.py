@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrepaymentConfig(AppConfig):
+    name = "solde.prepayment"
+    verbose_name = "Prepayment"

@@ -1,0 +1,79 @@
+"""The prepayment account of a supply point and its closed days."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountState(models.TextChoices):
+    PENDING = "pending", _("En attente")
+    ACTIVE = "active", _("Actif")
+    CLOSED = "closed", _("Clôturé")
+
+
+class CreditState(models.TextChoices):
+    OK = "ok", _("Crédit suffisant")
+    EMERGENCY = "emergency", _("Crédit de secours")
+    EXHAUSTED = "exhausted", _("Crédit épuisé")
+
+
+class Supply(models.TextChoices):
+    CONNECTED = "connected", _("Alimentation normale")
+    DISCONNECTED = "disconnected", _("Alimentation coupée")
+    LIMITED = "limited", _("Puissance limitée")
+    READY_FOR_RECONNECTION = "ready_for_reconnection", _("Prêt à être reconnecté")
+
+
+INTERRUPTED_SUPPLY = (Supply.DISCONNECTED, Supply.LIMITED, Supply.READY_FOR_RECONNECTION)
+
+
+class PrepaymentAccount(models.Model):
+    """One per EAN. Balance and advance live in the ledger; state here is derived from them."""
+
+    supply_point = models.OneToOneField(
+        "registry.SupplyPoint", on_delete=models.PROTECT, related_name="account"
+    )
+    state = models.CharField(max_length=7, choices=AccountState.choices, default="pending")
+    balance_account = models.OneToOneField(
+        "ledger.LedgerAccount", on_delete=models.PROTECT, related_name="+"
+    )
+    advance_account = models.OneToOneField(
+        "ledger.LedgerAccount", on_delete=models.PROTECT, related_name="+"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activation_day = models.DateField(null=True, blank=True)
+    last_closed_day = models.DateField(null=True, blank=True)
+    # Why the next day is not closed yet: "" | "no_data" | "no_price".
+    waiting_reason = models.CharField(max_length=20, blank=True)
+    credit_state = models.CharField(max_length=10, choices=CreditState.choices, default="ok")
+    low_credit = models.BooleanField(default=False)
+    emergency_since = models.DateTimeField(null=True, blank=True)
+    exhausted_since = models.DateTimeField(null=True, blank=True)
+    supply = models.CharField(max_length=22, choices=Supply.choices, default="connected")
+    # Customer-settable low-credit thresholds; null = the DSO's default.
+    low_credit_threshold_cents = models.IntegerField(null=True, blank=True)
+    low_credit_days = models.IntegerField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "last_closed_day"])]
+
+    def __str__(self) -> str:
+        return f"account {self.supply_point}"
+
+
+class DayCharge(models.Model):
+    """A closed day of an account: what was consumed and charged. One per (account, day)."""
+
+    account = models.ForeignKey(PrepaymentAccount, on_delete=models.PROTECT, related_name="days")
+    day = models.DateField()
+    kwh = models.JSONField(default=dict)  # {"1.8.1": "6.123", ...} energy per charged register
+    charge_cents = models.IntegerField()
+    recovery_cents = models.IntegerField(default=0)
+    closed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day"], name="uniq_day_charge")]
+        indexes = [models.Index(fields=["day"])]

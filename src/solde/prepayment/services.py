@@ -1,0 +1,259 @@
+"""Prepayment account operations. Each public service is one transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Max
+
+from solde import clock
+from solde.ledger.models import AccountKind, LedgerAccount, TransactionKind
+from solde.ledger.services import Posting, post_many
+from solde.notifications.events import publish_many
+from solde.prepayment import rules
+from solde.prepayment.models import (
+    INTERRUPTED_SUPPLY,
+    AccountState,
+    DayCharge,
+    PrepaymentAccount,
+)
+from solde.prepayment.signals import balance_changed
+from solde.registry.models import SupplyPoint
+
+
+def open_account(supply_point: SupplyPoint) -> PrepaymentAccount:
+    """The supply point's prepayment account (pending until its first reading), made once."""
+    existing = PrepaymentAccount.objects.filter(supply_point=supply_point).first()
+    if existing:
+        return existing
+    balance = LedgerAccount.objects.create(
+        kind=AccountKind.CUSTOMER_BALANCE, code=f"balance:{supply_point.ean}"
+    )
+    advance = LedgerAccount.objects.create(
+        kind=AccountKind.ADVANCE, code=f"advance:{supply_point.ean}"
+    )
+    return PrepaymentAccount.objects.create(
+        supply_point=supply_point, balance_account=balance, advance_account=advance
+    )
+
+
+def activate(first_reading_at: Mapping[int, datetime]) -> int:
+    """Activate pending accounts at their first reading and credit the starting advance.
+
+    `first_reading_at` maps supply point id → the earliest accepted reading instant. Runs inside
+    the caller's transaction (ingestion). Returns how many accounts were activated.
+    """
+    if not first_reading_at:
+        return 0
+    accounts = list(
+        PrepaymentAccount.objects.select_for_update()
+        .filter(supply_point_id__in=list(first_reading_at), state=AccountState.PENDING)
+        .select_related("supply_point__dso")
+    )
+    if not accounts:
+        return 0
+    postings, events = [], []
+    for acc in accounts:
+        at = first_reading_at[acc.supply_point_id]
+        acc.state = AccountState.ACTIVE
+        acc.activated_at = at
+        acc.activation_day = clock.local_date(at)
+        sp = acc.supply_point
+        advance = sp.dso.advance_cents(sp.energy)
+        postings.append(
+            Posting(
+                key=f"advance:{acc.pk}",
+                kind=TransactionKind.ADVANCE,
+                entries=[(acc.balance_account_id, advance), (acc.advance_account_id, -advance)],
+                at=at,
+                supply_point_id=sp.pk,
+                reference="starting advance",
+            )
+        )
+        events.append(
+            ("prepayment_activated", sp.pk, f"activated:{acc.pk}", {"advance_cents": advance})
+        )
+    PrepaymentAccount.objects.bulk_update(
+        accounts, ["state", "activated_at", "activation_day"], batch_size=2000
+    )
+    post_many(postings)
+    publish_many(events)
+    ids = [a.pk for a in accounts]
+    refresh_credit_state(ids)
+    balance_changed.send(sender=PrepaymentAccount, account_ids=ids, reason="activation")
+    return len(accounts)
+
+
+def credit(
+    account: PrepaymentAccount,
+    cents: int,
+    *,
+    key: str,
+    kind: str,
+    counter_account_id: int,
+    reference: str = "",
+    details: dict | None = None,
+    at: datetime | None = None,
+) -> tuple[int, bool]:
+    """Move `cents` (negative to debit) onto the customer's balance against a counterpart
+    account, once per `key`. Runs inside the caller's transaction. Returns (new balance, posted).
+
+    Refreshes the credit state and tells credit control (reconnection) when money moved.
+    """
+    locked = PrepaymentAccount.objects.select_for_update().get(pk=account.pk)
+    posted = post_many(
+        [
+            Posting(
+                key=key,
+                kind=kind,
+                entries=[(locked.balance_account_id, cents), (counter_account_id, -cents)],
+                at=at,
+                supply_point_id=locked.supply_point_id,
+                reference=reference,
+                details=details or {},
+            )
+        ]
+    )
+    if posted:
+        refresh_credit_state([locked.pk])
+        balance_changed.send(sender=PrepaymentAccount, account_ids=[locked.pk], reason=kind)
+    balance = LedgerAccount.objects.values_list("balance_cents", flat=True).get(
+        pk=locked.balance_account_id
+    )
+    return balance, bool(posted)
+
+
+def recent_daily_cents(account_ids: Iterable[int], days: int) -> dict[int, list[int]]:
+    """Charge + recovery of each account's last `days` closed days (for days left)."""
+    ids = list(account_ids)
+    out: dict[int, list[int]] = defaultdict(list)
+    if not ids:
+        return out
+    last = dict(
+        PrepaymentAccount.objects.filter(pk__in=ids, last_closed_day__isnull=False).values_list(
+            "pk", "last_closed_day"
+        )
+    )
+    if not last:
+        return out
+    since = min(last.values()) - timedelta(days=days - 1)
+    rows = DayCharge.objects.filter(account_id__in=list(last), day__gte=since).values_list(
+        "account_id", "day", "charge_cents", "recovery_cents"
+    )
+    for acc_id, day, charge, recovery in rows:
+        if day > last[acc_id] - timedelta(days=days):
+            out[acc_id].append(charge + recovery)
+    return out
+
+
+def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
+    """Recompute credit state, low credit and emergency flags from the ledger, set-based, and
+    publish the events of RULES.md §10 once per occurrence. Returns ids whose state changed."""
+    ids = list(account_ids)
+    if not ids:
+        return []
+    now = clock.now()
+    changed, events = [], []
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        accounts = list(
+            PrepaymentAccount.objects.filter(pk__in=chunk, state=AccountState.ACTIVE)
+            .select_related("supply_point__dso", "balance_account", "advance_account")
+        )
+        history = recent_daily_cents([a.pk for a in accounts], 14)
+        for acc in accounts:
+            sp, dso = acc.supply_point, acc.supply_point.dso
+            balance = acc.balance_account.balance_cents
+            limit = dso.emergency_credit_cents(sp.energy)
+            state = rules.credit_state(balance, limit)
+            left = rules.days_left(balance, limit, history.get(acc.pk, []))
+            policy = rules.LowCreditPolicy(
+                threshold_cents=acc.low_credit_threshold_cents
+                if acc.low_credit_threshold_cents is not None
+                else dso.low_credit_threshold_cents,
+                days=acc.low_credit_days if acc.low_credit_days is not None else dso.low_credit_days,
+            )
+            low = rules.is_low(balance, left, policy)
+            if state == acc.credit_state and low == acc.low_credit:
+                continue
+            stamp = int(now.timestamp())
+            if low and not acc.low_credit:
+                events.append(("low_credit", sp.pk, f"low_credit:{acc.pk}:{stamp}",
+                               {"balance_cents": balance}))
+            if state != "ok" and acc.credit_state == "ok":
+                acc.emergency_since = now
+                events.append(("emergency_credit_engaged", sp.pk,
+                               f"emergency:{acc.pk}:{stamp}", {"balance_cents": balance}))
+            if state == "exhausted" and acc.credit_state != "exhausted":
+                acc.exhausted_since = now
+            if state == "ok":
+                acc.emergency_since = None
+            if state != "exhausted":
+                acc.exhausted_since = None
+            acc.credit_state, acc.low_credit = state, low
+            changed.append(acc)
+    PrepaymentAccount.objects.bulk_update(
+        changed,
+        ["credit_state", "low_credit", "emergency_since", "exhausted_since"],
+        batch_size=2000,
+    )
+    publish_many(events, at=now)
+    return [a.pk for a in changed]
+
+
+@dataclass
+class BalanceView:
+    """What the API, portal and phone line show of an account."""
+
+    ean: str
+    state: str
+    balance_cents: int
+    emergency_credit_limit_cents: int
+    emergency_credit_remaining_cents: int
+    advance_outstanding_cents: int
+    low_credit: bool
+    days_left: Decimal | None
+    supply: str
+    last_update: datetime | None
+    last_closed_day: date | None
+
+
+def balance_view(account: PrepaymentAccount) -> BalanceView:
+    sp = account.supply_point
+    balance = account.balance_account.balance_cents
+    limit = sp.dso.emergency_credit_cents(sp.energy)
+    history = recent_daily_cents([account.pk], 14).get(account.pk, [])
+    last_update = account.balance_account.entries.aggregate(m=Max("transaction__at"))["m"]
+    return BalanceView(
+        ean=sp.ean,
+        state=account.state,
+        balance_cents=balance,
+        emergency_credit_limit_cents=limit,
+        emergency_credit_remaining_cents=rules.emergency_remaining_cents(balance, limit),
+        advance_outstanding_cents=-account.advance_account.balance_cents,
+        low_credit=account.low_credit,
+        days_left=rules.days_left(balance, limit, history),
+        supply=account.supply,
+        last_update=last_update,
+        last_closed_day=account.last_closed_day,
+    )
+
+
+def is_interrupted(account: PrepaymentAccount) -> bool:
+    return account.supply in INTERRUPTED_SUPPLY
+
+
+@transaction.atomic
+def set_low_credit_preferences(
+    account: PrepaymentAccount, threshold_cents: int | None, days: int | None
+) -> None:
+    """The customer's own low-credit thresholds (None = the DSO's default)."""
+    account.low_credit_threshold_cents = threshold_cents
+    account.low_credit_days = days
+    account.save(update_fields=["low_credit_threshold_cents", "low_credit_days"])
+    refresh_credit_state([account.pk])

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from solde.api.api import api
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("backoffice/", include("solde.backoffice.urls")),
+    path("", include("solde.portal.urls")),
+]

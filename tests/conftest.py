@@ -1,0 +1,154 @@
+"""Shared fixtures: a pinned clock, supply points ready to read, API clients with keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from solde import clock
+from solde.identifiers import make_ean
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(service: str, available: bool) -> None:
+    """Skip a test whose outside service is missing — except in CI, where that is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{service} is required in CI and is not available")
+    pytest.skip(f"{service} not available")
+
+
+def on_postgres() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def at():
+    """Parse a local (Europe/Brussels) wall-clock time: at("2026-11-28 08:00")."""
+
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=clock.BRUSSELS)
+
+    return parse
+
+
+@pytest.fixture
+def frozen() -> Iterator[datetime]:
+    """The clock pinned at 2026-11-28 12:00 local; move it with clock.advance or clock.freeze."""
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=clock.BRUSSELS)
+    with clock.freeze(start):
+        yield start
+
+
+_serial = iter(range(1, 10**9))
+
+
+def new_ean(dso_prefix: str = "5414488") -> str:
+    n = next(_serial)
+    return make_ean(f"{dso_prefix}{n:010d}")
+
+
+@pytest.fixture
+def make_supply_point(db):
+    """Create a supply point with customer, meter and pending prepayment account."""
+    from solde.prepayment.services import open_account
+    from solde.registry.models import (
+        ENERGY_REGISTERS,
+        Customer,
+        Dso,
+        Meter,
+        Supplier,
+        SupplierAssignment,
+        SupplyPoint,
+    )
+    from solde.identifiers import customer_reference, structured_communication
+
+    def make(
+        energy: str = "electricity",
+        dso: str = "RESA",
+        category: str = "average",
+        protected: bool = False,
+        ean: str | None = None,
+        serial: str | None = None,
+        registers: list[str] | None = None,
+        supplier: str = "SUPPLIER-A",
+        language: str = "fr",
+        email: str = "client@example.org",
+    ) -> SupplyPoint:
+        ean = ean or new_ean()
+        customer = Customer.objects.create(
+            first_name="Maurice", last_name="Dupont", email=email, phone="+32470123456",
+            language=language,
+        )
+        sp = SupplyPoint.objects.create(
+            ean=ean, dso=Dso.objects.get(code=dso), energy=energy, customer=customer,
+            tariff_category=category, protected=protected,
+            customer_reference=customer_reference(ean),
+            street="Rue Paradis", number="62", postcode="4000", city="Liège",
+        )
+        sp.structured_communication = structured_communication(sp.pk)
+        sp.save(update_fields=["structured_communication"])
+        sup, _ = Supplier.objects.get_or_create(code=supplier, defaults={"name": supplier})
+        SupplierAssignment.objects.create(supply_point=sp, supplier=sup, valid_from="2000-01-01")
+        Meter.objects.create(
+            serial=serial or f"M{sp.pk:07d}", supply_point=sp,
+            registers=registers or list(ENERGY_REGISTERS[energy]),
+        )
+        open_account(sp)
+        return sp
+
+    return make
+
+
+@pytest.fixture
+def make_tariff(db):
+    from solde.registry.models import Dso, Tariff
+
+    def make(price: str, valid_from: str = "2026-01-01", energy: str = "electricity",
+             category: str = "average", register: str = "", dso: str = "RESA") -> Tariff:
+        return Tariff.objects.create(
+            dso=Dso.objects.get(code=dso), energy=energy, category=category, register=register,
+            valid_from=valid_from, price_eur_per_kwh=Decimal(price),
+        )
+
+    return make
+
+
+@pytest.fixture
+def api_key(db):
+    """api_key("readings", "read") → the plaintext key of a new key with those scopes."""
+    from solde.api.keys import create_key
+
+    def make(*scopes: str, name: str | None = None) -> str:
+        _, plaintext = create_key(name or f"test-{'-'.join(scopes)}-{next(_serial)}", scopes)
+        return plaintext
+
+    return make
+
+
+@pytest.fixture
+def api(client, api_key):
+    """api("readings") → a client function (method, path, json) authorised for those scopes."""
+    import json as jsonlib
+
+    def make(*scopes: str):
+        key = api_key(*scopes)
+
+        def call(method: str, path: str, json=None, **extra):
+            kwargs = {"HTTP_AUTHORIZATION": f"Bearer {key}", **extra}
+            if json is not None:
+                kwargs["data"] = jsonlib.dumps(json)
+                kwargs["content_type"] = "application/json"
+            return getattr(client, method.lower())(path, **kwargs)
+
+        return call
+
+    return make
