@@ -22,7 +22,7 @@ from solde.prepayment.models import (
     DayCharge,
     PrepaymentAccount,
 )
-from solde.prepayment.signals import balance_changed
+from solde.prepayment.signals import account_activated, balance_changed
 from solde.registry.models import SupplyPoint
 
 
@@ -85,6 +85,7 @@ def activate(first_reading_at: Mapping[int, datetime]) -> int:
     publish_many(events)
     ids = [a.pk for a in accounts]
     refresh_credit_state(ids)
+    account_activated.send(sender=PrepaymentAccount, account_ids=ids)
     balance_changed.send(sender=PrepaymentAccount, account_ids=ids, reason="activation")
     return len(accounts)
 

@@ -1,5 +1,14 @@
+"""Hooks between apps, sent inside the service's transaction. Listeners connect in
+AppConfig.ready() and must not commit."""
+
 from django.dispatch import Signal
 
-# Sent inside the service's transaction after balances moved: account_ids, reason.
-# Credit control listens (reconnection, interruption decisions); add listeners in AppConfig.ready.
+# After balances moved (top-up, adjustment, activation, close): account_ids, reason.
+# Credit control listens: reconnection at once, display after a top-up in emergency.
 balance_changed = Signal()
+
+# After pending accounts became active: account_ids. The portal issues activation codes.
+account_activated = Signal()
+
+# After a daily close run: account_ids (closed that run), day. Credit control evaluates them.
+day_closed = Signal()
