@@ -6,9 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from solde import clock
-from solde.identifiers import hash_secret
+from solde.identifiers import hash_secret, new_activation_code, normalize_activation_code
 from solde.notifications.models import Event
 from solde.portal import services
 from solde.portal.models import ActivationCode
@@ -88,3 +90,15 @@ def test_issue_activation_code_by_hand(active_sp):
     code = services.issue_activation_code(active_sp)
     assert services.find_code(code).supply_point_id == active_sp.pk
     assert ActivationCode.objects.filter(supply_point=active_sp).count() == 2
+
+
+@given(
+    code=st.builds(lambda _: new_activation_code(), st.integers()),
+    cuts=st.lists(st.tuples(st.integers(0, 10), st.sampled_from([" ", "-", "  ", " - "]))),
+    lower=st.lists(st.booleans(), min_size=10, max_size=10),
+)
+def test_any_spacing_dashes_or_case_gives_the_same_code(code, cuts, lower):
+    typed = "".join(c.lower() if low else c for c, low in zip(code, lower, strict=True))
+    for pos, sep in sorted(cuts, reverse=True):
+        typed = typed[:pos] + sep + typed[pos:]
+    assert normalize_activation_code(typed) == code

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import types
+from dataclasses import dataclass
+from datetime import datetime
 from html import unescape
 
 import pytest
+from django.core.exceptions import ValidationError
 
+from solde import clock
 from solde.portal import contact
 
 
@@ -67,46 +73,76 @@ def test_alert_history_page(logged, active_sp):
     assert r.status_code == 200
 
 
-class FakeContact:
-    def __init__(self):
-        self.calls = []
-        self.recipients = []
+@dataclass
+class Recipient:
+    pk: int
+    name: str
+    email: str
+    phone: str
+
+
+@dataclass
+class Sent:
+    at: datetime
+    kind_label: str
+    channel_label: str
+    recipient: str
+    recipient_name: str
+    status_label: str
+    subject: str
 
 
 @pytest.fixture
 def fake_contact(monkeypatch):
-    """The notifications contact services, faked through the portal's adapter."""
-    fake = FakeContact()
+    """solde.notifications.services as the notifications work defines it, faked; the portal's
+    adapter (solde.portal.contact) is exercised for real."""
+    calls: list = []
+    recipients: list[Recipient] = []
+    module = types.ModuleType("solde.notifications.services")
 
-    class Recipient:
-        def __init__(self, pk, name, email, phone):
-            self.pk, self.name, self.email, self.phone = pk, name, email, phone
+    def set_contact_preferences(customer, *, email, sms, letter, muted_kinds=()):
+        if sms and not customer.phone:
+            raise ValidationError({"sms": "Ajoutez d'abord votre numéro de GSM."})
+        calls.append(("prefs", customer.pk, {"email": email, "sms": sms, "letter": letter}))
 
-    monkeypatch.setattr(contact, "available", lambda: True)
-    monkeypatch.setattr(
-        contact, "preferences", lambda c: {"email": True, "sms": False, "letter": False}
-    )
-    monkeypatch.setattr(
-        contact, "set_preferences", lambda c, **kw: fake.calls.append(("prefs", c.pk, kw))
-    )
-    monkeypatch.setattr(contact, "recipients", lambda c: fake.recipients)
+    def add_recipient(customer, *, name, email="", phone="", **kw):
+        if len(recipients) >= 1:
+            raise ValidationError({"__all__": "Retirez-en un avant d'en ajouter un autre."})
+        calls.append(("add", customer.pk, {"name": name, "email": email, "phone": phone}))
+        recipients.append(Recipient(len(recipients) + 1, name, email, phone))
 
-    def add(c, **kw):
-        fake.calls.append(("add", c.pk, kw))
-        fake.recipients.append(Recipient(len(fake.recipients) + 1, **kw))
+    def remove_recipient(customer, recipient_id):
+        calls.append(("remove", customer.pk, recipient_id))
 
-    monkeypatch.setattr(contact, "add_recipient", add)
-    monkeypatch.setattr(
-        contact, "remove_recipient", lambda c, rid: fake.calls.append(("remove", c.pk, rid))
-    )
-    monkeypatch.setattr(contact, "history", lambda c, supply_point=None: [])
-    return fake
+    def history_for(customer, limit=100, ean=None):
+        calls.append(("history", customer.pk, ean))
+        return [
+            Sent(
+                clock.now(), "Solde bas", "SMS", "+32470123456", "", "Envoyé", "Votre solde est bas"
+            )
+        ]
+
+    def contact_preferences(customer):
+        return types.SimpleNamespace(email=True, sms=False, letter=False)
+
+    for f in (
+        set_contact_preferences,
+        add_recipient,
+        remove_recipient,
+        history_for,
+        contact_preferences,
+    ):
+        setattr(module, f.__name__, f)
+    monkeypatch.setitem(sys.modules, "solde.notifications.services", module)
+    monkeypatch.setattr(contact, "recipients", lambda c: recipients)
+    return types.SimpleNamespace(calls=calls, recipients=recipients)
 
 
 def test_channels_and_recipients_go_to_the_notifications_services(logged, active_sp, fake_contact):
     url = f"/espace/ean/{active_sp.ean}/alertes/"
     cid = active_sp.customer_id
-    r = logged.post(url, {"action": "channels", "email": "on", "sms": "on"})
+    assert 'name="email" id="id_email" checked' in logged.get(url).content.decode()
+    r = logged.post(url, {"action": "channels", "email": "on", "letter": "on"})
     assert r.status_code == 302
     r = logged.post(
         url,
@@ -122,10 +158,32 @@ def test_channels_and_recipients_go_to_the_notifications_services(logged, active
     r = logged.post(url, {"action": "remove_recipient", "recipient": "1"})
     assert r.status_code == 302
     assert fake_contact.calls == [
-        ("prefs", cid, {"email": True, "sms": True, "letter": False}),
+        ("prefs", cid, {"email": True, "sms": False, "letter": True}),
         ("add", cid, {"name": "Assistante sociale", "email": "cpas@example.org", "phone": ""}),
         ("remove", cid, 1),
     ]
+
+
+def test_service_refusals_show_on_the_form(logged, active_sp, fake_contact):
+    active_sp.customer.phone = ""
+    active_sp.customer.save(update_fields=["phone"])
+    r = logged.post("/espace/contact/", {"action": "channels", "sms": "on"})
+    assert r.status_code == 200
+    assert "Ajoutez d'abord votre numéro de GSM." in unescape(r.content.decode())
+    logged.post(
+        "/espace/contact/", {"action": "add_recipient", "name": "A", "email": "a@example.org"}
+    )
+    r = logged.post(
+        "/espace/contact/", {"action": "add_recipient", "name": "B", "email": "b@example.org"}
+    )
+    assert r.status_code == 200
+    assert "Retirez-en un avant d'en ajouter un autre." in unescape(r.content.decode())
+
+
+def test_alert_history_lists_what_was_sent(logged, active_sp, fake_contact):
+    page = unescape(logged.get(f"/espace/ean/{active_sp.ean}/alertes/historique/").content.decode())
+    assert "Solde bas" in page and "Votre solde est bas" in page and "+32470123456" in page
+    assert ("history", active_sp.customer_id, active_sp.ean) in fake_contact.calls
 
 
 def test_removing_someone_elses_recipient_is_not_found(logged, active_sp, fake_contact):
@@ -144,3 +202,13 @@ def test_channels_need_at_least_one(logged, active_sp, fake_contact):
 def test_recipient_needs_an_address_or_a_phone(logged, active_sp, fake_contact):
     r = logged.post("/espace/contact/", {"action": "add_recipient", "name": "X"})
     assert "adresse e-mail ou un numéro" in unescape(r.content.decode())
+
+
+def test_without_the_notifications_services_the_page_says_it_is_coming(
+    logged, active_sp, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "solde.notifications.services", None)
+    page = unescape(logged.get(f"/espace/ean/{active_sp.ean}/alertes/").content.decode())
+    assert "sera bientôt disponible" in page
+    r = logged.post("/espace/contact/", {"action": "channels", "email": "on"})
+    assert r.status_code == 200

@@ -141,3 +141,16 @@ def test_logged_in_customer_adds_another_ean_with_its_code(
     second.refresh_from_db()
     assert second.customer_id == active_sp.customer_id
     assert second.ean in unescape(logged.get("/espace/").content.decode())
+
+
+def test_lost_confirmation_email_is_resent_through_password_reset(client, active_sp):
+    client.post("/activation/", {"code": code_of(active_sp)})
+    client.post("/activation/donnees/", details())
+    r = client.post("/mot-de-passe/oublie/", {"email": "jg.maurice@example.org"})
+    assert r.status_code == 302 and len(mail.outbox) == 2
+    link = re.search(r"http://testserver(/mot-de-passe/\S+/)", mail.outbox[1].body).group(1)
+    r = client.get(link, follow=True)
+    r = client.post(r.redirect_chain[-1][0], {"new_password1": PASSWORD, "new_password2": PASSWORD})
+    assert r.status_code == 302
+    r = client.post("/login/", {"username": "jg.maurice@example.org", "password": PASSWORD})
+    assert r.status_code == 302 and r.url == "/espace/"

@@ -30,38 +30,44 @@ def available() -> bool:
 
 def preferences(customer: Customer) -> dict[str, bool]:
     """The channels on for the customer (defaults: e-mail if an address is known, else letter)."""
-    pref = getattr(customer, "contact_preference", None) if available() else None
+    module = _services()
+    pref = getattr(module, "contact_preferences", None)
     if pref is not None:
-        return {"email": pref.email, "sms": pref.sms, "letter": pref.letter}
+        p = pref(customer)
+        return {"email": p.email, "sms": p.sms, "letter": p.letter}
     return {"email": bool(customer.email), "sms": False, "letter": not customer.email}
 
 
 def set_preferences(customer: Customer, *, email: bool, sms: bool, letter: bool) -> None:
+    """Raises django ValidationError (per field) when a channel lacks an address."""
     module = _services()
     assert module is not None
     module.set_contact_preferences(customer, email=email, sms=sms, letter=letter)
 
 
 def recipients(customer: Customer) -> list[Any]:
-    if not available():
-        return []
-    return list(customer.extra_recipients.all())  # type: ignore[attr-defined]
+    related = getattr(customer, "extra_recipients", None) if available() else None
+    return list(related.all()) if related is not None else []
 
 
 def add_recipient(customer: Customer, *, name: str, email: str, phone: str) -> None:
+    """Raises django ValidationError (per field) for a bad address or too many recipients."""
     module = _services()
     assert module is not None
     module.add_recipient(customer, name=name, email=email, phone=phone)
 
 
 def remove_recipient(customer: Customer, recipient_id: int) -> None:
+    """Raises ObjectDoesNotExist when the recipient is not the customer's."""
     module = _services()
     assert module is not None
     module.remove_recipient(customer, recipient_id)
 
 
-def history(customer: Customer, supply_point=None) -> list[Any]:
+def history(customer: Customer, ean: str | None = None) -> list[Any]:
+    """What was sent to the customer and their recipients (entries with at, kind_label,
+    channel_label, recipient, recipient_name, status_label, subject), newest first."""
     module = _services()
     if module is None:
         return []
-    return list(module.history_for(customer, supply_point=supply_point))
+    return list(module.history_for(customer, ean=ean))

@@ -6,7 +6,8 @@ import re
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
 from solde.money import InvalidAmount, parse_eur
@@ -79,6 +80,15 @@ class EmailLoginForm(AuthenticationForm):
 
     def clean_username(self) -> str:
         return self.cleaned_data["username"].strip().lower()
+
+
+class CustomerPasswordResetForm(PasswordResetForm):
+    """Django's reset form, also for a customer who lost the confirmation e-mail before choosing
+    a first password (Django skips users without a usable password)."""
+
+    def get_users(self, email: str):
+        users = get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
+        return (u for u in users if u.has_usable_password() or hasattr(u, "customer"))
 
 
 class TopupForm(forms.Form):

@@ -18,7 +18,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from solde.portal import services
-from solde.portal.forms import CodeForm, EmailLoginForm, PersonalDataForm
+from solde.portal.forms import (
+    CodeForm,
+    CustomerPasswordResetForm,
+    EmailLoginForm,
+    PersonalDataForm,
+)
 from solde.portal.models import ActivationCode
 
 SESSION_CODE = "portal_activation_code"
@@ -153,7 +158,7 @@ class ChoosePasswordView(auth_views.PasswordResetConfirmView):
     """Step 3: the link of the confirmation e-mail; the password makes the account ready."""
 
     template_name = "portal/choose_password.html"
-    form_class = SetPasswordForm
+    form_class = SetPasswordForm  # type: ignore[assignment]
     success_url = reverse_lazy("portal:activation_ready")
 
 
@@ -165,15 +170,16 @@ class LoginView(auth_views.LoginView):
     template_name = "portal/login.html"
     authentication_form = EmailLoginForm
     redirect_authenticated_user = True
-    next_page = reverse_lazy("portal:dashboard")
+    next_page = reverse_lazy("portal:dashboard")  # type: ignore[assignment]
 
 
 class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("portal:home")
+    next_page = reverse_lazy("portal:home")  # type: ignore[assignment]
 
 
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "portal/password_reset.html"
+    form_class = CustomerPasswordResetForm
     email_template_name = "portal/email/reset_body.txt"
     subject_template_name = "portal/email/reset_subject.txt"
     success_url = reverse_lazy("portal:password_reset_done")

@@ -8,9 +8,11 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -244,7 +246,10 @@ def topup_done(request: HttpRequest, ean: str) -> HttpResponse:
     online = _online()
     payment = None
     if payment_id and online is not None:
-        payment = online.refresh_payment(payment_id)
+        try:
+            payment = online.refresh_payment(payment_id)
+        except ObjectDoesNotExist:
+            raise Http404 from None
         owner = getattr(payment, "account_id", sp.account.pk)
         if owner != sp.account.pk:
             raise Http404
@@ -409,40 +414,50 @@ def consumption_data(sp: SupplyPoint, days: int = 30) -> dict:
         except ValueError:  # 29 February
             return d.replace(year=d.year - 1, day=28)
 
-    daily = {"labels": [], "registers": {r: [] for r in registers}, "eur": [], "last_year": []}
-    totals = {"kwh": Decimal(0), "cents": 0, "ly_kwh": Decimal(0), "ly_cents": 0, "ly_days": 0}
+    daily: dict[str, Any] = {
+        "labels": [],
+        "registers": {reg: [] for reg in registers},
+        "eur": [],
+        "last_year": [],
+    }
+    totals: dict[str, Any] = {
+        "kwh": Decimal(0),
+        "cents": 0,
+        "ly_kwh": Decimal(0),
+        "ly_cents": 0,
+        "ly_days": 0,
+    }
     d = start
     while d <= end:
         row = by_day.get(d)
         daily["labels"].append(d.isoformat())
-        for r in registers:
-            daily["registers"][r].append(float(_kwh(row, r)) if row else None)
+        for reg in registers:
+            daily["registers"][reg].append(float(_kwh(row, reg)) if row else None)
         daily["eur"].append(row.charge_cents if row else None)
         ly = by_day.get(one_year_before(d))
         daily["last_year"].append(
-            float(sum((_kwh(ly, r) for r in registers), Decimal(0))) if ly else None
+            float(sum((_kwh(ly, reg) for reg in registers), Decimal(0))) if ly else None
         )
         if row:
-            totals["kwh"] += sum((_kwh(row, r) for r in registers), Decimal(0))
+            totals["kwh"] += sum((_kwh(row, reg) for reg in registers), Decimal(0))
             totals["cents"] += row.charge_cents
         if ly:
-            totals["ly_kwh"] += sum((_kwh(ly, r) for r in registers), Decimal(0))
+            totals["ly_kwh"] += sum((_kwh(ly, reg) for reg in registers), Decimal(0))
             totals["ly_cents"] += ly.charge_cents
             totals["ly_days"] += 1
         d += timedelta(days=1)
 
-    months: dict[date, dict] = {}
-    for r in rows:
-        m = r.day.replace(day=1)
-        acc = months.setdefault(m, {"kwh": Decimal(0), "cents": 0})
-        acc["kwh"] += sum((_kwh(r, reg) for reg in registers), Decimal(0))
-        acc["cents"] += r.charge_cents
-    monthly = {"labels": [], "kwh": [], "eur": [], "ly_kwh": [], "ly_eur": []}
+    months: dict[date, dict[str, Any]] = {}
+    for dc in rows:
+        acc = months.setdefault(dc.day.replace(day=1), {"kwh": Decimal(0), "cents": 0})
+        acc["kwh"] += sum((_kwh(dc, reg) for reg in registers), Decimal(0))
+        acc["cents"] += dc.charge_cents
+    monthly: dict[str, list] = {"labels": [], "kwh": [], "eur": [], "ly_kwh": [], "ly_eur": []}
     for back in range(11, -1, -1):
-        m = _month_start(end, back)
-        ly = date(m.year - 1, m.month, 1)
-        monthly["labels"].append(m.isoformat())
-        cur, prev = months.get(m), months.get(ly)
+        month = _month_start(end, back)
+        monthly["labels"].append(month.isoformat())
+        cur = months.get(month)
+        prev = months.get(date(month.year - 1, month.month, 1))
         monthly["kwh"].append(float(cur["kwh"]) if cur else None)
         monthly["eur"].append(cur["cents"] if cur else None)
         monthly["ly_kwh"].append(float(prev["kwh"]) if prev else None)
@@ -497,6 +512,14 @@ def _threshold_initial(account: PrepaymentAccount) -> dict:
     }
 
 
+def _refused(form, exc: ValidationError) -> None:
+    """The service's per-field sentences onto the form (unknown fields as form errors)."""
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    for name, texts in errors.items():
+        for text in texts:
+            form.add_error(name if name in form.fields else None, text)
+
+
 def _handle_contact_forms(request: HttpRequest, customer: Customer, forms: dict) -> bool:
     """Shared by "Mes alertes" and "Préférences de contact"; True when something was saved."""
     action = request.POST.get("action")
@@ -505,13 +528,21 @@ def _handle_contact_forms(request: HttpRequest, customer: Customer, forms: dict)
     if action == "channels":
         form = forms["channels"] = ChannelsForm(request.POST)
         if form.is_valid():
-            contact.set_preferences(customer, **form.cleaned_data)
+            try:
+                contact.set_preferences(customer, **form.cleaned_data)
+            except ValidationError as exc:
+                _refused(form, exc)
+                return False
             messages.success(request, _("Vos moyens de contact sont enregistrés."))
             return True
     elif action == "add_recipient":
-        form = forms["recipient"] = RecipientForm(request.POST)
-        if form.is_valid():
-            contact.add_recipient(customer, **form.cleaned_data)
+        rform = forms["recipient"] = RecipientForm(request.POST)
+        if rform.is_valid():
+            try:
+                contact.add_recipient(customer, **rform.cleaned_data)
+            except ValidationError as exc:
+                _refused(rform, exc)
+                return False
             messages.success(request, _("Le destinataire est ajouté."))
             return True
     elif action == "remove_recipient":
@@ -522,7 +553,10 @@ def _handle_contact_forms(request: HttpRequest, customer: Customer, forms: dict)
             raise Http404 from None
         if rid not in ids:
             raise Http404
-        contact.remove_recipient(customer, rid)
+        try:
+            contact.remove_recipient(customer, rid)
+        except ObjectDoesNotExist:
+            raise Http404 from None
         messages.success(request, _("Le destinataire est retiré."))
         return True
     return False
@@ -570,7 +604,7 @@ def alerts_history(request: HttpRequest, ean: str) -> HttpResponse:
     sp = own_supply_point(customer, ean)
     context = ean_context(request, sp, "alerts") | {
         "contact_available": contact.available(),
-        "sent": contact.history(customer, supply_point=sp),
+        "sent": contact.history(customer, ean=sp.ean),
     }
     return render(request, "portal/alerts_history.html", context)
 
