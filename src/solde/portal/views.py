@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -293,7 +294,7 @@ def _describe(entry: Entry) -> str:
         return _("Recharge")
     if t.kind == "charge":
         day = t.day or clock.local_date(t.at)
-        return _("Consommation du %(day)s") % {"day": day.strftime("%d/%m/%Y")}
+        return _("Consommation du %(day)s") % {"day": date_format(day, "SHORT_DATE_FORMAT")}
     if t.kind == "advance_recovery":
         return _("Remboursement de l'avance de départ")
     if t.kind == "advance":
