@@ -182,8 +182,11 @@ def test_customer_journey(
     page.wait_for_url(re.compile(rf"/espace/ean/{sp.ean}/$"))
     assert "10,00" in page.get_by_test_id("balance").inner_text()
     assert t["normal"] in page.content()
-    page.get_by_role("button", name=t["refresh"]).click()
-    page.wait_for_load_state("networkidle")
+    # "Actualiser les données" swaps the balance block in place (htmx): no page reload.
+    page.evaluate("window.__notReloaded = true")
+    with page.expect_response(re.compile(r"/solde/$")):
+        page.get_by_role("button", name=t["refresh"]).click()
+    assert page.evaluate("window.__notReloaded === true")
     assert "10,00" in page.get_by_test_id("balance").inner_text()
     shot("balance")
 
