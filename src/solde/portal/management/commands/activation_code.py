@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from django_typer.management import TyperCommand
 
@@ -13,7 +15,7 @@ from solde.registry.models import SupplyPoint
 class Command(TyperCommand):
     help = "Issue a new activation code for a supply point and send it like the first one."
 
-    def handle(self, ean: str = typer.Argument(..., help="The 18-digit EAN")) -> None:
+    def handle(self, ean: Annotated[str, typer.Argument(help="The 18-digit EAN")]) -> None:
         try:
             ean = validate_ean(ean.replace(" ", ""))
         except InvalidIdentifier as exc:
