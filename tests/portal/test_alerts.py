@@ -104,6 +104,8 @@ def fake_contact(monkeypatch):
         if sms and not customer.phone:
             raise ValidationError({"sms": "Ajoutez d'abord votre numéro de GSM."})
         calls.append(("prefs", customer.pk, {"email": email, "sms": sms, "letter": letter}))
+        if muted_kinds != ["advance_repaid"]:
+            raise AssertionError(f"muted kinds lost: {muted_kinds}")
 
     def add_recipient(customer, *, name, email="", phone="", **kw):
         if len(recipients) >= 1:
@@ -123,7 +125,9 @@ def fake_contact(monkeypatch):
         ]
 
     def contact_preferences(customer):
-        return types.SimpleNamespace(email=True, sms=False, letter=False)
+        return types.SimpleNamespace(
+            email=True, sms=False, letter=False, muted_kinds=["advance_repaid"]
+        )
 
     for f in (
         set_contact_preferences,

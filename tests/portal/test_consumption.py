@@ -46,3 +46,25 @@ def test_period_choice(active_sp, day_charges):
     day_charges(active_sp.account, date(2026, 11, 1), 27)
     assert len(consumption_data(active_sp, 7)["daily"]["labels"]) == 7
     assert consumption_data(active_sp, 7)["totals"]["cents"] == 7 * 250
+
+
+def test_gas_consumption(client, frozen, make_supply_point, activate, make_user):
+    from solde import clock
+    from solde.prepayment.models import DayCharge
+
+    sp = activate(make_supply_point(energy="gas"))
+    client.force_login(make_user(sp))
+    DayCharge.objects.create(
+        account=sp.account,
+        day=date(2026, 11, 27),
+        kwh={"24.2.3": "31.5"},
+        charge_cents=310,
+        closed_at=clock.now(),
+    )
+    sp.account.last_closed_day = date(2026, 11, 27)
+    sp.account.save(update_fields=["last_closed_day"])
+    page = client.get(f"/espace/ean/{sp.ean}/consommation/").content.decode()
+    data = chart_data(page)
+    assert list(data["daily"]["registers"]) == ["24.2.3"]
+    assert data["daily"]["registers"]["24.2.3"][-1] == 31.5
+    assert "31,5\xa0kWh" in page and "Gaz" in page

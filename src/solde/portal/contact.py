@@ -42,7 +42,12 @@ def set_preferences(customer: Customer, *, email: bool, sms: bool, letter: bool)
     """Raises django ValidationError (per field) when a channel lacks an address."""
     module = _services()
     assert module is not None
-    module.set_contact_preferences(customer, email=email, sms=sms, letter=letter)
+    # The portal does not edit which optional alerts are muted: keep them as they are.
+    current = (
+        module.contact_preferences(customer) if hasattr(module, "contact_preferences") else None
+    )
+    muted = list(getattr(current, "muted_kinds", None) or [])
+    module.set_contact_preferences(customer, email=email, sms=sms, letter=letter, muted_kinds=muted)
 
 
 def recipients(customer: Customer) -> list[Any]:
