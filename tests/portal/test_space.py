@@ -217,3 +217,18 @@ def test_profile_refuses_another_accounts_email(logged, other_sp):
         },
     )
     assert r.status_code == 200 and "déjà utilisée" in unescape(r.content.decode())
+
+
+def test_not_found_page_leads_back(logged, other_sp):
+    r = logged.get(f"/espace/ean/{other_sp.ean}/")
+    assert r.status_code == 404
+    page = unescape(r.content.decode())
+    assert "Page introuvable" in page and "Retour à mon espace" in page
+    assert "Solde disponible" not in page
+
+
+def test_csrf_failure_page_says_what_to_do(user, active_sp):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    r = client.post("/espace/lu/")
+    assert r.status_code == 403 and "Rechargez la page" in unescape(r.content.decode())
