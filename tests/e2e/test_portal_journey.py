@@ -209,6 +209,10 @@ def test_customer_journey(
     page.get_by_role("link", name=t["consumption_nav"], exact=True).click()
     page.wait_for_url(re.compile(r"/consommation/$"))
     page.wait_for_function("window.soldeCharts && window.soldeCharts.daily.data.labels.length")
+    page.get_by_role("button", name="€", exact=True).click()
+    unit = page.evaluate("window.soldeCharts.daily.data.datasets[0].label")
+    assert unit == t["cost"]
+    page.get_by_role("button", name="kWh", exact=True).click()
     shot("consumption")
 
     # 8. Alert settings saved.

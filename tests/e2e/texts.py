@@ -34,6 +34,7 @@ FRENCH = {
     "consumption_nav": "Consommation",
     "history_nav": "Historique",
     "topup_row": "Recharge",
+    "cost": "Coût (€)",
 }
 
 

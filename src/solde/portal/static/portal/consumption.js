@@ -4,7 +4,7 @@
   var data = JSON.parse(document.getElementById("chart-data").textContent);
   var L = data.labels;
   var lang = document.documentElement.lang || "fr";
-  var colors = { day: "#0f7b5f", night: "#2f4b9a", gas: "#c2561b", eur: "#0f7b5f", ly: "#9aa3ad" };
+  var colors = { day: "#0f7b5f", night: "#2f4b9a", gas: "#c2561b", eur: "#0f7b5f", ly: "#9aa3ad", lyLine: "#4a535e" };
   var dayFmt = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short" });
   var monthFmt = new Intl.DateTimeFormat(lang, { month: "short", year: "2-digit" });
   var eurFmt = new Intl.NumberFormat(lang, { style: "currency", currency: "EUR" });
@@ -18,10 +18,11 @@
     var datasets;
     if (unit === "kwh") {
       datasets = regs.map(function (r) {
-        return { type: "bar", label: L[r], data: data.daily.registers[r], backgroundColor: regColor[r], stack: "now" };
+        return { type: "bar", label: L[r], data: data.daily.registers[r], backgroundColor: regColor[r], stack: "now", order: 1 };
       });
-      datasets.push({ type: "line", label: L.last_year, data: data.daily.last_year, borderColor: colors.ly,
-        backgroundColor: colors.ly, borderDash: [6, 4], pointRadius: 0, spanGaps: true });
+      // Last year's line is drawn over the bars (lower order = on top).
+      datasets.push({ type: "line", label: L.last_year, data: data.daily.last_year, borderColor: colors.lyLine,
+        backgroundColor: colors.lyLine, borderDash: [6, 4], borderWidth: 2.5, pointRadius: 0, spanGaps: true, order: 0 });
     } else {
       datasets = [{ type: "bar", label: L.eur, data: euros(data.daily.eur), backgroundColor: colors.eur }];
     }
