@@ -97,6 +97,10 @@ def pdf_text(data: bytes) -> str:
         except zlib.error:
             pass
         for s in re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", raw):
-            s = re.sub(rb"\\([()\\])", rb"\1", s)
+            s = re.sub(
+                rb"\\([0-7]{1,3}|.)",
+                lambda e: bytes([int(e.group(1), 8)]) if e.group(1).isdigit() else e.group(1),
+                s,
+            )
             chunks.append(s.decode("cp1252"))
     return "\n".join(chunks)
