@@ -72,8 +72,15 @@ def customer_sp(make_supply_point):
     those contact preferences."""
     from solde.notifications.models import ContactPreference
 
-    def make(language="fr", email="client@example.org", phone="+32470123456",
-             by_email=True, by_sms=False, by_letter=False, **kw):
+    def make(
+        language="fr",
+        email="client@example.org",
+        phone="+32470123456",
+        by_email=True,
+        by_sms=False,
+        by_letter=False,
+        **kw,
+    ):
         sp = make_supply_point(language=language, email=email, **kw)
         c = sp.customer
         c.phone = phone

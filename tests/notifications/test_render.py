@@ -36,8 +36,9 @@ def test_every_kind_one_message_per_channel_and_recipient_in_the_language(
     frozen, customer_sp, lang
 ):
     sp = customer_sp(language=lang, by_email=True, by_sms=True, by_letter=True)
-    services.add_recipient(sp.customer, name="Sophie Assistante", email="as@cpas.example",
-                           phone="0478 11 22 33")
+    services.add_recipient(
+        sp.customer, name="Sophie Assistante", email="as@cpas.example", phone="0478 11 22 33"
+    )
     for kind, payload in PAYLOADS.items():
         publish(kind, sp.pk, f"{kind}:test", payload)
 
@@ -52,8 +53,11 @@ def test_every_kind_one_message_per_channel_and_recipient_in_the_language(
         expected = {("email", "client@example.org"), ("letter", f"customer:{sp.customer_id}")}
         if kind != "activation_code_issued":
             # The code is the customer's alone and never goes by SMS.
-            expected |= {("sms", "+32470123456"), ("email", "as@cpas.example"),
-                         ("sms", "+32478112233")}
+            expected |= {
+                ("sms", "+32470123456"),
+                ("email", "as@cpas.example"),
+                ("sms", "+32478112233"),
+            }
         assert got == expected, kind
     for m in msgs:
         assert m.language == lang
@@ -92,8 +96,7 @@ def test_rendering_again_creates_nothing_and_the_same_key_is_one_event(frozen, c
 
 def test_extra_recipients_get_the_alerts_in_their_language(frozen, customer_sp):
     sp = customer_sp(language="fr")
-    services.add_recipient(sp.customer, name="Jan Peeters", email="jan@example.be",
-                           language="nl")
+    services.add_recipient(sp.customer, name="Jan Peeters", email="jan@example.be", language="nl")
     publish("emergency_credit_engaged", sp.pk, "em:1", {"balance_cents": -310})
     services.render_events()
     jan = Message.objects.get(recipient="jan@example.be")
@@ -107,8 +110,9 @@ def test_extra_recipients_get_the_alerts_in_their_language(frozen, customer_sp):
 
 def test_muted_optional_alert_is_not_sent_but_mandatory_ones_are(frozen, customer_sp):
     sp = customer_sp()
-    services.set_contact_preferences(sp.customer, email=True, sms=False, letter=False,
-                                     muted_kinds=["topup_received"])
+    services.set_contact_preferences(
+        sp.customer, email=True, sms=False, letter=False, muted_kinds=["topup_received"]
+    )
     publish("topup_received", sp.pk, "t:1", {"amount_cents": 500, "balance_cents": 700})
     publish("supply_interrupted", sp.pk, "s:1", {"balance_cents": -1300})
     services.render_events()
@@ -132,8 +136,13 @@ def test_activation_code_with_reference_ogm_and_how_to_top_up_then_payload_scrub
     publish("activation_code_issued", sp.pk, "code:1", {"code": "PP23456789"})
     services.render_events()
     (m,) = Message.objects.all()
-    for needed in ("PP23456789", sp.customer_reference, sp.structured_communication,
-                   "https://monsolde.example", "J'ai un code d'activation"):
+    for needed in (
+        "PP23456789",
+        sp.customer_reference,
+        sp.structured_communication,
+        "https://monsolde.example",
+        "J'ai un code d'activation",
+    ):
         assert needed in m.body
     event = Event.objects.get()
     assert "code" not in event.payload and event.payload["code_scrubbed"] is True

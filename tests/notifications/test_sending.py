@@ -108,8 +108,9 @@ def test_gateway_down_is_retried_with_backoff_then_failed_and_visible(
 
     (entry,) = services.history_for(sp.customer)
     assert entry.status == "failed" and entry.status_label == "Échec"
-    page = admin_client.get("/admin/notifications/message/", {"status__exact": "failed",
-                                                                "q": sp.ean})
+    page = admin_client.get(
+        "/admin/notifications/message/", {"status__exact": "failed", "q": sp.ean}
+    )
     assert page.status_code == 200 and "+32470123456" in page.content.decode()
 
 
@@ -136,8 +137,14 @@ def test_activation_letter_is_a_pdf_with_the_code_then_the_code_is_erased(
     data = (media / m.letter_pdf).read_bytes()
     assert data.startswith(b"%PDF")
     text = pdf_text(data)
-    for needed in ("PP23456789", sp.customer_reference, sp.structured_communication,
-                   "Maurice Dupont", "4000 Liège", "Votre code d'activation"):
+    for needed in (
+        "PP23456789",
+        sp.customer_reference,
+        sp.structured_communication,
+        "Maurice Dupont",
+        "4000 Liège",
+        "Votre code d'activation",
+    ):
         assert needed in text, needed
     # The stored body no longer holds the code; the operator cannot resend it.
     assert "PP23456789" not in m.body and "PP••••••••" in m.body and m.secret_scrubbed
@@ -151,7 +158,7 @@ def test_activation_email_erased_after_sending(frozen, customer_sp, smtp_server)
     publish("activation_code_issued", sp.pk, "code:2", {"code": "PP23456789"})
     services.render_events()
     services.send_due()
-    (_, mail), = smtp_server.messages
+    ((_, mail),) = smtp_server.messages
     assert "Your activation code is PP23456789." in mail.get_content()
     assert "PP23456789" not in Message.objects.get().body
 
@@ -209,11 +216,14 @@ def test_command_sends(frozen, customer_sp, smtp_server, capsys):
     assert len(smtp_server.messages) == 1
 
 
-@pytest.mark.parametrize("local, expected", [
-    ("2026-03-28 22:30", "2026-03-29 08:00"),  # the night the clocks go forward
-    ("2026-10-24 21:00", "2026-10-25 08:00"),  # … and back
-    ("2026-11-28 07:59", "2026-11-28 08:00"),
-])
+@pytest.mark.parametrize(
+    "local, expected",
+    [
+        ("2026-03-28 22:30", "2026-03-29 08:00"),  # the night the clocks go forward
+        ("2026-10-24 21:00", "2026-10-25 08:00"),  # … and back
+        ("2026-11-28 07:59", "2026-11-28 08:00"),
+    ],
+)
 def test_quiet_hours_end_at_local_eight(at, local, expected):
     from solde.notifications.rules import quiet_hours_end
 

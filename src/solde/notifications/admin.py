@@ -14,8 +14,15 @@ from solde.notifications.models import ContactPreference, Event, ExtraRecipient,
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = (
-        "created_at", "kind", "channel", "recipient", "language", "status", "attempts",
-        "sent_at", "letter_link",
+        "created_at",
+        "kind",
+        "channel",
+        "recipient",
+        "language",
+        "status",
+        "attempts",
+        "sent_at",
+        "letter_link",
     )
     list_filter = ("status", "channel", "event__kind", "language")
     search_fields = ("recipient", "customer__email")

@@ -86,24 +86,18 @@ def normalize_phone(text: str, *, for_sms: bool = False) -> str:
         )
     if raw.startswith("+32"):
         national = raw[3:]
-        if national.startswith("4"):
-            if len(national) != 9:
-                raise ValidationError(
-                    _(
-                        "Un numéro de GSM belge compte 10 chiffres (04xx xx xx xx) : "
-                        "vérifiez « %(phone)s »."
-                    )
-                    % {"phone": text}
-                )
-        elif len(national) != 8:
+        # Mobile: 04xx xx xx xx (10 digits with the 0); landline: 0x xxx xx xx (9 digits),
+        # Liège's 04 included.
+        mobile = len(national) == 9 and national[0] == "4" and national[1] in "56789"
+        if not mobile and len(national) != 8:
             raise ValidationError(
                 _(
-                    "Un numéro fixe belge compte 9 chiffres (0x xxx xx xx) : "
-                    "vérifiez « %(phone)s »."
+                    "Un numéro belge compte 10 chiffres pour un GSM (04xx xx xx xx) ou 9 pour "
+                    "un fixe (0x xxx xx xx) : vérifiez « %(phone)s »."
                 )
                 % {"phone": text}
             )
-        elif for_sms:
+        if not mobile and for_sms:
             raise ValidationError(
                 _(
                     "« %(phone)s » est un numéro fixe : il ne peut pas recevoir de SMS. "

@@ -53,8 +53,9 @@ def contact_preferences(customer: Customer) -> ContactPreference:
     pref = ContactPreference.objects.filter(customer=customer).first()
     if pref is None:
         has_email = bool(customer.email)
-        pref = ContactPreference(customer=customer, email=has_email, sms=False,
-                                 letter=not has_email)
+        pref = ContactPreference(
+            customer=customer, email=has_email, sms=False, letter=not has_email
+        )
     return pref
 
 
@@ -168,9 +169,13 @@ def add_recipient(
     elif by_sms:
         errors["phone"] = _("Indiquez le numéro de GSM de la personne, ou décochez le SMS.")
     if not (by_email or by_sms) and not errors:
-        errors["__all__"] = _("Choisissez comment prévenir cette personne : e-mail, SMS ou les deux.")
+        errors["__all__"] = _(
+            "Choisissez comment prévenir cette personne : e-mail, SMS ou les deux."
+        )
     if language and language not in LANGUAGES:
-        errors["language"] = _("Choisissez la langue parmi français, néerlandais, allemand, anglais.")
+        errors["language"] = _(
+            "Choisissez la langue parmi français, néerlandais, allemand, anglais."
+        )
     existing = ExtraRecipient.objects.select_for_update().filter(customer=customer)
     if not errors:
         rows = list(existing)
@@ -178,14 +183,21 @@ def add_recipient(
             errors["__all__"] = _(
                 "Vous avez déjà %(n)s destinataires : retirez-en un avant d'en ajouter un autre."
             ) % {"n": len(rows)}
-        elif any((email and r.email.lower() == email.lower()) or (phone and r.phone == phone)
-                 for r in rows):
+        elif any(
+            (email and r.email.lower() == email.lower()) or (phone and r.phone == phone)
+            for r in rows
+        ):
             errors["__all__"] = _("Cette personne est déjà dans vos destinataires.")
     if errors:
         raise ValidationError(errors)
     return ExtraRecipient.objects.create(
-        customer=customer, name=name, email=email, phone=phone, by_email=by_email,
-        by_sms=by_sms, language=language,
+        customer=customer,
+        name=name,
+        email=email,
+        phone=phone,
+        by_email=by_email,
+        by_sms=by_sms,
+        language=language,
     )
 
 
@@ -291,7 +303,9 @@ def _render_batch(now: datetime, limit: int) -> tuple[int, int]:
     if not events:
         return 0, 0
     customer_ids = {e.supply_point.customer_id for e in events}
-    prefs = {p.customer_id: p for p in ContactPreference.objects.filter(customer_id__in=customer_ids)}
+    prefs = {
+        p.customer_id: p for p in ContactPreference.objects.filter(customer_id__in=customer_ids)
+    }
     extras: dict[int, list[ExtraRecipient]] = defaultdict(list)
     for er in ExtraRecipient.objects.filter(customer_id__in=customer_ids):
         extras[er.customer_id].append(er)
@@ -308,15 +322,25 @@ def _render_batch(now: datetime, limit: int) -> tuple[int, int]:
         customer_name = f"{customer.first_name} {customer.last_name}".strip()
         for t in targets_for(event.kind, customer, pref, extras[customer.pk]):
             r = render(
-                event, facts[sp.pk], t.channel, t.language, t.name,
+                event,
+                facts[sp.pk],
+                t.channel,
+                t.language,
+                t.name,
                 on_behalf_of=customer_name if t.extra else "",
             )
             held = t.channel == Channel.SMS and rules.in_quiet_hours(now)
             messages.append(
                 Message(
-                    event=event, customer=customer, extra_recipient=t.extra, channel=t.channel,
-                    recipient=t.recipient, recipient_name=t.name, language=t.language,
-                    subject=r.subject[:200], body=r.body,
+                    event=event,
+                    customer=customer,
+                    extra_recipient=t.extra,
+                    channel=t.channel,
+                    recipient=t.recipient,
+                    recipient_name=t.name,
+                    language=t.language,
+                    subject=r.subject[:200],
+                    body=r.body,
                     status=MessageStatus.HELD if held else MessageStatus.PENDING,
                     next_attempt_at=rules.sms_send_at(now) if held else now,
                     created_at=now,
@@ -391,11 +415,16 @@ def _deliver(m: Message, mail_conn, http: requests.Session) -> str:
         return ""
     sp = m.event.supply_point
     with translation.override(m.language):
-        place_date = f"{sp.dso.name}, {formats.date_format(clock.local(clock.now()), 'DATE_FORMAT')}"
+        place_date = (
+            f"{sp.dso.name}, {formats.date_format(clock.local(clock.now()), 'DATE_FORMAT')}"
+        )
     pdf = letters.letter_pdf(
         sender=sp.dso.name,
-        recipient_lines=[m.recipient_name, f"{sp.street} {sp.number}".strip(),
-                         f"{sp.postcode} {sp.city}".strip()],
+        recipient_lines=[
+            m.recipient_name,
+            f"{sp.street} {sp.number}".strip(),
+            f"{sp.postcode} {sp.city}".strip(),
+        ],
         place_date=place_date,
         subject=m.subject,
         body=m.body,
@@ -459,11 +488,23 @@ def send_due(limit: int | None = None) -> dict[str, int]:
             _record(m, clock.now(), error, letter)
             with transaction.atomic():
                 m.save(
-                    update_fields=["status", "sent_at", "error", "next_attempt_at",
-                                   "letter_pdf", "body", "secret_scrubbed"]
+                    update_fields=[
+                        "status",
+                        "sent_at",
+                        "error",
+                        "next_attempt_at",
+                        "letter_pdf",
+                        "body",
+                        "secret_scrubbed",
+                    ]
                 )
-            counts["sent" if m.status == MessageStatus.SENT else
-                   "failed" if m.status == MessageStatus.FAILED else "retry"] += 1
+            counts[
+                "sent"
+                if m.status == MessageStatus.SENT
+                else "failed"
+                if m.status == MessageStatus.FAILED
+                else "retry"
+            ] += 1
         if mail_conn is not None:
             try:
                 mail_conn.close()
@@ -524,12 +565,19 @@ def history_for(customer: Customer, limit: int = 100, ean: str | None = None) ->
         recipient = _("courrier postal") if m.channel == Channel.LETTER else m.recipient
         out.append(
             HistoryEntry(
-                id=m.pk, at=m.sent_at or m.created_at, kind=m.event.kind,
-                kind_label=kind_label(m.event.kind), channel=m.channel,
-                channel_label=str(Channel(m.channel).label), recipient=recipient,
-                recipient_name=m.recipient_name, status=m.status,
-                status_label=str(MessageStatus(m.status).label), subject=m.subject,
-                body=m.body, ean=m.event.supply_point.ean,
+                id=m.pk,
+                at=m.sent_at or m.created_at,
+                kind=m.event.kind,
+                kind_label=kind_label(m.event.kind),
+                channel=m.channel,
+                channel_label=str(Channel(m.channel).label),
+                recipient=recipient,
+                recipient_name=m.recipient_name,
+                status=m.status,
+                status_label=str(MessageStatus(m.status).label),
+                subject=m.subject,
+                body=m.body,
+                ean=m.event.supply_point.ean,
             )
         )
     return out
