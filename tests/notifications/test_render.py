@@ -162,3 +162,13 @@ def test_amounts_fall_back_to_the_current_balance(frozen, customer_sp):
     publish("low_credit", sp.pk, "l:3", {})  # no balance in the payload
     services.render_events()
     assert "€0.00" in Message.objects.get().body
+
+
+def test_interruption_coming_says_when_in_the_readers_language(frozen, customer_sp):
+    sp = customer_sp(language="de")
+    at = "2026-11-30T07:00:00+00:00"  # Monday 08:00 in Brussels
+    publish("interruption_coming", sp.pk, "ic:1", {"balance_cents": -1200, "at": at})
+    services.render_events()
+    body = Message.objects.get().body
+    assert "ab dem 30. November 2026 08:00 unterbrochen" in body
+    assert "mindestens 12,00 € auf" in body

@@ -66,5 +66,5 @@ def test_every_message_is_translated(lang):
 def test_every_notification_text_is_in_the_catalogue():
     ids = {m for m, _, _ in parse_po(LOCALE / "nl" / "LC_MESSAGES" / "django.po")}
     for kind, text in TEXTS.items():
-        for s in (text.label, text.subject, text.sms, *text.paragraphs):
+        for s in (text.label, text.subject, text.sms, text.when_paragraph, *text.paragraphs):
             assert not s or s in ids, f"{kind}: run makemessages ({s[:40]!r})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.utils import formats, translation
@@ -84,7 +84,20 @@ def context_for(event: Event, facts: Facts, language: str) -> dict[str, str]:
         "site": settings.SITE_URL,
         "iban": getattr(settings, "TRANSFER_IBAN", DEFAULT_IBAN),
         "dso": dso.name,
+        "when": _when(payload.get("at")),
     }
+
+
+def _when(iso: str | None) -> str:
+    """A local date and time in the active language, e.g. "30 novembre 2026 08:00"."""
+    if not iso:
+        return ""
+    try:
+        instant = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return ""
+    local = clock.local(instant)
+    return f"{formats.date_format(local, 'DATE_FORMAT')} {local:%H:%M}"
 
 
 def render(
@@ -109,7 +122,10 @@ def render(
         parts = [gettext(GREETING) % {"name": reader_name}]
         if on_behalf_of:
             parts.append(gettext(ON_BEHALF) % {"customer": on_behalf_of})
-        parts += [gettext(p) % ctx for p in text.paragraphs]
+        paragraphs = list(text.paragraphs)
+        if text.when_paragraph and ctx["when"]:
+            paragraphs[1] = text.when_paragraph
+        parts += [gettext(p) % ctx for p in paragraphs]
         parts.append(f"{gettext(SIGNATURE)}\n{ctx['dso']}")
         parts.append("-- \n" + gettext(FOOTER) % ctx)
         return Rendered(subject=subject, body="\n\n".join(parts))

@@ -18,6 +18,8 @@ class Text:
     subject: str
     paragraphs: tuple[str, ...]
     sms: str = ""
+    # Replaces paragraphs[1] when the payload says when it happens (`at`, an ISO instant).
+    when_paragraph: str = ""
 
 
 HOW_TO_TOP_UP = gettext_noop(
@@ -148,6 +150,11 @@ TEXTS: dict[str, Text] = {
             ),
             gettext_noop("Pour l'éviter, rechargez au moins %(need)s."),
             HOW_TO_TOP_UP,
+        ),
+        when_paragraph=gettext_noop(
+            "Sans recharge, la fourniture sera interrompue à partir du %(when)s (les "
+            "interruptions n'ont lieu que du lundi au vendredi, entre 8 h et 16 h, hors jours "
+            "fériés)."
         ),
         sms=gettext_noop(
             "Crédit de secours épuisé (%(energy)s, solde %(balance)s). Rechargez au moins "
