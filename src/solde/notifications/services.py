@@ -47,16 +47,18 @@ LANGUAGES = ("fr", "nl", "de", "en")
 # --- contact preferences and extra recipients ----------------------------------------------
 
 
+def default_preferences(customer: Customer) -> ContactPreference:
+    """What applies before the customer chose (unsaved): e-mail if they have an address, else
+    letter; no SMS until they opt in."""
+    has_email = bool(customer.email)
+    return ContactPreference(customer=customer, email=has_email, sms=False, letter=not has_email)
+
+
 def contact_preferences(customer: Customer) -> ContactPreference:
-    """The customer's preferences, or the default (unsaved): e-mail if they have an address,
-    else letter."""
-    pref = ContactPreference.objects.filter(customer=customer).first()
-    if pref is None:
-        has_email = bool(customer.email)
-        pref = ContactPreference(
-            customer=customer, email=has_email, sms=False, letter=not has_email
-        )
-    return pref
+    """The customer's saved preferences, or the default (unsaved)."""
+    return ContactPreference.objects.filter(customer=customer).first() or default_preferences(
+        customer
+    )
 
 
 def _check_kinds(muted_kinds: Iterable[str]) -> list[str]:
@@ -318,7 +320,7 @@ def _render_batch(now: datetime, limit: int) -> tuple[int, int]:
             continue
         sp = event.supply_point
         customer = sp.customer
-        pref = prefs.get(customer.pk) or contact_preferences(customer)
+        pref = prefs.get(customer.pk) or default_preferences(customer)
         customer_name = f"{customer.first_name} {customer.last_name}".strip()
         for t in targets_for(event.kind, customer, pref, extras[customer.pk]):
             r = render(
@@ -379,7 +381,7 @@ def render_events(limit: int | None = None) -> int:
 # --- sending ---------------------------------------------------------------------------------
 
 
-def _claim(now: datetime, limit: int) -> list[Message]:
+def _claim(now: datetime, limit: int) -> tuple[list[Message], int]:
     """Take due messages for this worker: a lease (next_attempt_at pushed on) makes another
     worker skip them, and a crashed worker's messages come back when the lease ends."""
     with transaction.atomic():
@@ -402,7 +404,7 @@ def _claim(now: datetime, limit: int) -> list[Message]:
         Message.objects.bulk_update(
             claimed + held, ["status", "attempts", "next_attempt_at"], batch_size=1000
         )
-    return claimed
+    return claimed, len(due)
 
 
 def _deliver(m: Message, mail_conn, http: requests.Session) -> str:
@@ -469,8 +471,10 @@ def send_due(limit: int | None = None) -> dict[str, int]:
     http = requests.Session()
     while limit is None or done < limit:
         now = clock.now()
-        batch = _claim(now, SEND_BATCH if limit is None else min(SEND_BATCH, limit - done))
-        if not batch:
+        batch, looked_at = _claim(
+            now, SEND_BATCH if limit is None else min(SEND_BATCH, limit - done)
+        )
+        if not looked_at:
             break
         done += len(batch)
         mail_conn = None
@@ -482,6 +486,9 @@ def send_due(limit: int | None = None) -> dict[str, int]:
                 letter = _deliver(m, mail_conn, http)
             except transport.DeliveryError as exc:
                 error = str(exc)
+                if m.channel == Channel.EMAIL and mail_conn is not None:
+                    _close_quietly(mail_conn)  # a broken session would fail the next ones too
+                    mail_conn = None
             except Exception as exc:  # a bug in one message must not stop the others
                 log.exception("Message %s could not be sent", m.pk)
                 error = f"{exc.__class__.__name__}: {exc}"
@@ -506,11 +513,15 @@ def send_due(limit: int | None = None) -> dict[str, int]:
                 else "retry"
             ] += 1
         if mail_conn is not None:
-            try:
-                mail_conn.close()
-            except Exception:  # closing a broken connection
-                pass
+            _close_quietly(mail_conn)
     return counts
+
+
+def _close_quietly(mail_conn) -> None:
+    try:
+        mail_conn.close()
+    except Exception:  # closing a connection that is already broken
+        log.debug("SMTP connection close failed", exc_info=True)
 
 
 @transaction.atomic
