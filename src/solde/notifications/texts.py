@@ -40,7 +40,8 @@ FOOTER = gettext_noop(
 )
 SMS_ON_BEHALF = gettext_noop("Pour %(customer)s : %(text)s")
 
-ENERGY_WORD = {"electricity": gettext_noop("électricité"), "gas": gettext_noop("gaz")}
+# French needs the article with the noun ("compteur d'électricité", "fourniture de gaz").
+ENERGY_WORD = {"electricity": gettext_noop("d'électricité"), "gas": gettext_noop("de gaz")}
 BUTTON = {
     "electricity": gettext_noop("le bouton vert de votre compteur"),
     "gas": gettext_noop("le bouton de la vanne de votre compteur de gaz"),
@@ -157,8 +158,9 @@ TEXTS: dict[str, Text] = {
             "fériés)."
         ),
         sms=gettext_noop(
-            "Crédit de secours épuisé (%(energy)s, solde %(balance)s). Rechargez au moins "
-            "%(need)s pour éviter l'interruption : %(site)s, référence %(reference)s."
+            "Crédit de secours épuisé sur votre compteur %(energy)s, solde %(balance)s. "
+            "Rechargez au moins %(need)s pour éviter l'interruption : %(site)s, référence "
+            "%(reference)s."
         ),
     ),
     "supply_interrupted": Text(
@@ -220,8 +222,8 @@ TEXTS: dict[str, Text] = {
             ),
         ),
         sms=gettext_noop(
-            "Reconnexion prête (%(energy)s, solde %(balance)s) : éteignez les gros appareils "
-            "puis appuyez sur %(button)s."
+            "Reconnexion prête sur votre compteur %(energy)s, solde %(balance)s : éteignez les "
+            "gros appareils puis appuyez sur %(button)s."
         ),
     ),
     "advance_repaid": Text(
