@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from solde.api.auth import scoped
 from solde.api.errors import ApiError
@@ -104,7 +104,7 @@ def create_topup(request: HttpRequest, payload: TopupIn):
         )
     except services.TopupError as exc:
         _raise(exc)
-    return (201 if result.created else 200), _receipt(result.topup, result.balance_cents)
+    return Status(201 if result.created else 200, _receipt(result.topup, result.balance_cents))
 
 
 @router.get(
@@ -114,10 +114,12 @@ def create_topup(request: HttpRequest, payload: TopupIn):
 )
 def get_topup(request: HttpRequest, topup_id: int):
     partner = services.partner_for_key(request.auth)
-    topup = Topup.objects.filter(pk=topup_id, partner=partner).select_related("supply_point").first()
+    topup = (
+        Topup.objects.filter(pk=topup_id, partner=partner).select_related("supply_point").first()
+    )
     if topup is None:
         raise ApiError(404, "not_found", "This partner has no top-up with this id.")
-    return 200, _receipt(topup, topup.balance_after_cents)
+    return Status(200, _receipt(topup, topup.balance_after_cents))
 
 
 @router.post(
@@ -132,4 +134,4 @@ def cancel_topup(request: HttpRequest, topup_id: int):
         topup, balance = services.partner_cancel(partner, topup_id)
     except services.TopupError as exc:
         _raise(exc)
-    return 200, _receipt(topup, balance)
+    return Status(200, _receipt(topup, balance))

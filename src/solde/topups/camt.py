@@ -139,9 +139,9 @@ def parse(data: bytes) -> list[CamtStatement]:
             booked = status == "BOOK" and not reversal
             entry_amount = _amount(_child(entry, "Amt"), where)
             booking = _date(_child(entry, "BookgDt"))
-            txs = [
-                tx for d in _children(entry, "NtryDtls") for tx in _children(d, "TxDtls")
-            ] or [None]
+            txs = [tx for d in _children(entry, "NtryDtls") for tx in _children(d, "TxDtls")] or [
+                None
+            ]
             for t_index, tx in enumerate(txs, 1):
                 amount = entry_amount
                 if tx is not None and _child(tx, "Amt") is not None and len(txs) > 1:
@@ -150,9 +150,7 @@ def parse(data: bytes) -> list[CamtStatement]:
                 structured = " ".join(
                     _text(s, "CdtrRefInf", "Ref") for s in _children(rmt, "Strd")
                 ).strip()
-                text = " ".join(
-                    (u.text or "").strip() for u in _children(rmt, "Ustrd")
-                ).strip()
+                text = " ".join((u.text or "").strip() for u in _children(rmt, "Ustrd")).strip()
                 parties = _child(tx, "RltdPties") if tx is not None else None
                 debtor = _child(parties, "Dbtr")
                 out.lines.append(

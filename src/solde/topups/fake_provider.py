@@ -108,8 +108,12 @@ class FakeProviderServer(ThreadingHTTPServer):
                     p["method"] = p["method"] or "bancontact"
                     if p.get("customerId") and p.get("sequenceType") == "first":
                         self.mandates.setdefault(p["customerId"], []).append(
-                            {"resource": "mandate", "id": "mdt_" + secrets.token_hex(5),
-                             "status": "valid", "method": "directdebit"}
+                            {
+                                "resource": "mandate",
+                                "id": "mdt_" + secrets.token_hex(5),
+                                "status": "valid",
+                                "method": "directdebit",
+                            }
                         )
             return dict(p)
 
@@ -122,8 +126,13 @@ class FakeProviderServer(ThreadingHTTPServer):
                 raise ValueError("amount: more than what can be refunded")
             p["amountRefunded"] = _eur(done + cents)
             p["amountRemaining"] = _eur(total - done - cents)
-            return {"resource": "refund", "id": "re_" + secrets.token_hex(5),
-                    "amount": _eur(cents), "status": "pending", "paymentId": pid}
+            return {
+                "resource": "refund",
+                "id": "re_" + secrets.token_hex(5),
+                "amount": _eur(cents),
+                "status": "pending",
+                "paymentId": pid,
+            }
 
     def chargeback(self, pid: str, cents: int) -> None:
         with self.lock:
@@ -184,8 +193,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._api_ok():
                 return
             items = self.server.mandates.get(m[1], [])
-            return self._send(200, {"count": len(items), "_embedded": {"mandates": items},
-                                    "_links": {}})
+            return self._send(
+                200, {"count": len(items), "_embedded": {"mandates": items}, "_links": {}}
+            )
         if m := re.fullmatch(r"/checkout/(tr_\w+)", path):
             p = self.server.payments.get(m[1])
             if p is None:
@@ -219,16 +229,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             data = json.loads(self._body() or b"{}")
             cid = "cst_" + secrets.token_hex(5)
-            customer = {"resource": "customer", "id": cid, "name": data.get("name"),
-                        "email": data.get("email"), "createdAt": _now()}
+            customer = {
+                "resource": "customer",
+                "id": cid,
+                "name": data.get("name"),
+                "email": data.get("email"),
+                "createdAt": _now(),
+            }
             self.server.customers[cid] = customer
             return self._send(201, customer)
         if m := re.fullmatch(r"/checkout/(tr_\w+)", path):
             p = self.server.payments.get(m[1])
             choice = parse_qs(self._body().decode()).get("status", [""])[0]
             if p is None or choice not in CHOICES:
-                return self._send(400, "<p>Choose paid, failed, canceled or expired.</p>",
-                                  "text/html")
+                return self._send(
+                    400, "<p>Choose paid, failed, canceled or expired.</p>", "text/html"
+                )
             self.server.set_status(m[1], choice)
             self.server.call_webhook(m[1])
             self.send_response(303)

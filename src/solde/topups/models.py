@@ -171,9 +171,7 @@ class PaymentCustomer(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["customer", "provider"], name="uniq_payment_customer"
-            )
+            models.UniqueConstraint(fields=["customer", "provider"], name="uniq_payment_customer")
         ]
 
 

@@ -40,7 +40,7 @@ def parse_amount(channel: str, text: str) -> int:
         cents = parse_eur(text)
     except InvalidAmount as exc:
         raise AmountRefused(
-            "The amount must be a number of euros with at most 2 decimals, like \"20.00\"."
+            'The amount must be a number of euros with at most 2 decimals, like "20.00".'
         ) from exc
     return check_amount(channel, cents)
 
@@ -64,7 +64,9 @@ def reference_kind(text: str) -> tuple[str, str] | None:
     return None
 
 
-_OGM_SHAPE = re.compile(r"(?:\+{3}|\*{3})?\s*(\d{3})\s*/\s*(\d{4})\s*/\s*(\d{5})\s*(?:\+{3}|\*{3})?")
+_OGM_SHAPE = re.compile(
+    r"(?:\+{3}|\*{3})?\s*(\d{3})\s*/\s*(\d{4})\s*/\s*(\d{5})\s*(?:\+{3}|\*{3})?"
+)
 _DIGIT_RUN = re.compile(r"\d[\d .\-]{11,40}\d")
 
 

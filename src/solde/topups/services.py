@@ -77,8 +77,7 @@ def find_supply_point(reference: str) -> SupplyPoint:
     sp = SupplyPoint.objects.select_related("customer").filter(**{field: digits}).first()
     if sp is None:
         raise UnknownReference(
-            "No supply point in prepayment has this reference: check the digits with the "
-            "customer."
+            "No supply point in prepayment has this reference: check the digits with the customer."
         )
     return sp
 
@@ -228,9 +227,7 @@ def partner_topup(
 ) -> PartnerResult:
     """A top-up collected by a partner (terminal, shop, CPAS): API.md `POST /topups`."""
     if channel not in rules.LIMITED_CHANNELS or channel == Channel.ONLINE:
-        raise InvalidInput(
-            "channel must be one of: terminal, retail, cpas.", field="channel"
-        )
+        raise InvalidInput("channel must be one of: terminal, retail, cpas.", field="channel")
     if partner.channel and channel != partner.channel:
         raise InvalidInput(
             f"This partner key is registered for the '{partner.channel}' channel.",
@@ -278,9 +275,7 @@ def _reverse(
         return existing, False
     remaining = locked.amount_cents - locked.reversed_cents
     if amount_cents <= 0 or amount_cents > remaining:
-        raise Conflict(
-            f"Only {remaining / 100:.2f} € of this top-up can still be reversed."
-        )
+        raise Conflict(f"Only {remaining / 100:.2f} € of this top-up can still be reversed.")
     now = clock.now()
     ledger_key = f"reversal:{key}"
     prepayment.credit(

@@ -30,5 +30,3 @@ def reconcile_payments(at: datetime) -> object:
 schedule.register(
     schedule.Job("topups.reconcile_payments", every_minutes(RECONCILE_MINUTES), reconcile_payments)
 )
-
-
