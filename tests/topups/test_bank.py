@@ -168,3 +168,29 @@ def test_command_reports_what_it_did(active_sp, tmp_path, capsys):
     call_command("import-bank-statement", str(path))
     out = capsys.readouterr().out
     assert "Credited: 1 (40.00 €)" in out
+
+
+def test_a_batch_entry_with_several_transactions_is_split(active_sp):
+    a, b = active_sp(), active_sp()
+
+    def tx(amount, ogm):
+        return (
+            f'<TxDtls><Amt Ccy="EUR">{amount}</Amt><RmtInf><Strd><CdtrRefInf>'
+            f"<Ref>{ogm}</Ref></CdtrRefInf></Strd></RmtInf></TxDtls>"
+        )
+
+    batch = (
+        '<Ntry><Amt Ccy="EUR">35.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>'
+        "<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-11-27</Dt></BookgDt>"
+        "<AcctSvcrRef>BATCH1</AcctSvcrRef><NtryDtls>"
+        + tx("10.00", a.structured_communication)
+        + tx("25.00", b.structured_communication)
+        + "</NtryDtls></Ntry>"
+    )
+    r = bank.import_statement(statement(batch))
+    assert r.credited == 2
+    assert (balance(a), balance(b)) == (2000, 3500)
+    assert sorted(BankLine.objects.values_list("key", flat=True)) == [
+        "BE68539007547034:BATCH1/1",
+        "BE68539007547034:BATCH1/2",
+    ]

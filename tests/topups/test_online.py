@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from solde import schedule
-from solde.topups import online, services
+from solde.topups import online
 from solde.topups.models import OnlinePayment, PaymentCustomer, Topup, WebhookCall
 from solde.topups.providers import ProviderUnavailable
 from tests.topups.conftest import balance
@@ -125,7 +125,7 @@ def test_unpaid_outcomes_credit_nothing(active_sp, fake_provider, client, status
 @pytest.mark.parametrize("cents", [499, 25001, -100])
 def test_online_amount_limits(active_sp, fake_provider, cents):
     sp = active_sp()
-    with pytest.raises(services.InvalidInput):
+    with pytest.raises(ValueError, match="5.00 and 250.00|must be positive"):
         online.start_payment(sp.account, cents, "bancontact", "http://portal.test/back")
     assert not OnlinePayment.objects.exists()
 
@@ -160,7 +160,20 @@ def test_remember_stores_a_provider_customer(active_sp, fake_provider):
 def test_provider_down_when_starting_tells_the_payer(active_sp, fake_provider):
     sp = active_sp()
     fake_provider.down = True
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(ValueError, match="nothing was charged"):
         online.start_payment(sp.account, 2000, "bancontact", "http://portal.test/back")
     assert OnlinePayment.objects.get().status == "failed"
     assert balance(sp) == 1000
+
+
+def test_refresh_while_the_provider_is_down_returns_what_we_know(active_sp, fake_provider):
+    sp = active_sp()
+    p = online.start_payment(sp.account, 2000, "bancontact", "http://portal.test/back")
+    fake_provider.set_status(p.provider_payment_id, "paid")
+    fake_provider.down = True
+    assert online.refresh_payment(p.pk).status == "open"
+    with pytest.raises(ProviderUnavailable):
+        online.fetch_and_apply(p.pk)
+    fake_provider.down = False
+    assert online.refresh_payment(p.pk).status == "paid"
+    assert balance(sp) == 3000

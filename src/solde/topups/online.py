@@ -59,8 +59,9 @@ def start_payment(
 ) -> OnlinePayment:
     """Create a payment at the provider for a top-up of `amount_cents` (5–250 €).
 
-    Raises services.InvalidInput (amount, method), services.AccountNotOpen, or
-    ProviderUnavailable (the provider cannot be reached: nothing is charged, try again).
+    Raises a services.TopupError (a ValueError whose text is a sentence for the payer):
+    InvalidInput (amount, method), AccountNotOpen, or PaymentUnavailable (the provider cannot
+    be reached or refused: nothing is charged, try again).
     """
     try:
         rules.check_amount(Channel.ONLINE, amount_cents)
@@ -101,7 +102,11 @@ def start_payment(
         payment.note = str(exc)[:300]
         payment.updated_at = clock.now()
         payment.save(update_fields=["status", "note", "updated_at"])
-        raise
+        log.warning("payment %s not created at the provider: %s", payment.pk, exc)
+        raise services.PaymentUnavailable(
+            "Online payment is not available right now and nothing was charged: please try "
+            "again in a few minutes."
+        ) from exc
     payment.provider_payment_id = pp.id
     payment.checkout_url = pp.checkout_url
     payment.status = pp.status
@@ -127,11 +132,24 @@ def _remembered_customer(account: PrepaymentAccount, provider) -> str:
 def refresh_payment(payment_id: int | str) -> OnlinePayment:
     """Re-fetch a payment (our id, or the provider's `tr_…`) and credit it once if paid.
 
-    Raises OnlinePayment.DoesNotExist, ProviderUnavailable."""
+    When the provider cannot be reached, returns the payment as we know it (reconciliation
+    catches up later). Raises OnlinePayment.DoesNotExist for an id that is not ours."""
+    try:
+        return fetch_and_apply(payment_id)
+    except ProviderError as exc:
+        log.warning("payment %s not refreshed: %s", payment_id, exc)
+        return _ours(payment_id)
+
+
+def _ours(payment_id: int | str) -> OnlinePayment:
     if isinstance(payment_id, str) and not payment_id.isdigit():
-        payment = OnlinePayment.objects.get(provider_payment_id=payment_id)
-    else:
-        payment = OnlinePayment.objects.get(pk=int(payment_id))
+        return OnlinePayment.objects.get(provider_payment_id=payment_id)
+    return OnlinePayment.objects.get(pk=int(payment_id))
+
+
+def fetch_and_apply(payment_id: int | str) -> OnlinePayment:
+    """refresh_payment that raises ProviderError / ProviderUnavailable (webhook, reconcile)."""
+    payment = _ours(payment_id)
     if not payment.provider_payment_id:
         return payment
     pp = get_provider().get_payment(payment.provider_payment_id)
@@ -216,7 +234,7 @@ def handle_webhook(provider: str, payment_id: str) -> str:
         return "unknown"
     had_topup = payment.topup_id is not None
     try:
-        payment = refresh_payment(payment.pk)
+        payment = fetch_and_apply(payment.pk)
     except UnknownPayment:
         WebhookCall.objects.filter(pk=call.pk).update(
             handled_at=clock.now(), last_error="The provider does not know this payment."
@@ -257,7 +275,7 @@ def reconcile() -> dict[str, int]:
     for pk in sorted(ids):
         before = OnlinePayment.objects.values_list("topup_id", flat=True).get(pk=pk)
         try:
-            payment = refresh_payment(pk)
+            payment = fetch_and_apply(pk)
         except ProviderError as exc:
             log.warning("reconcile payment %s: %s", pk, exc)
             out["errors"] += 1
@@ -280,4 +298,4 @@ def refund_payment(payment: OnlinePayment, amount_cents: int, by: str = "") -> O
     get_provider().create_refund(
         payment.provider_payment_id, amount_cents, f"Refund of top-up {payment.topup_id}"
     )
-    return refresh_payment(payment.pk)
+    return fetch_and_apply(payment.pk)

@@ -33,8 +33,8 @@ from solde.topups.models import (
 )
 
 
-class TopupError(Exception):
-    """A refusal with an API-style code and a sentence that says what to do."""
+class TopupError(ValueError):
+    """A refusal with an API-style code and a sentence that says what to do (str = detail)."""
 
     status = 409
     code = "refused"
@@ -63,6 +63,11 @@ class AccountNotOpen(TopupError):
 class Conflict(TopupError):
     status = 409
     code = "conflict"
+
+
+class PaymentUnavailable(TopupError):
+    status = 503
+    code = "provider_unavailable"
 
 
 def find_supply_point(reference: str) -> SupplyPoint:
