@@ -123,3 +123,18 @@ def test_settle_command(active_sp, capsys):
 def test_bad_period_is_refused():
     with pytest.raises(services.SettlementError):
         services.settle("year", date(2026, 11, 28))
+
+
+def test_scheduled_job_drafts_weekly_statements_on_monday(active_sp, frozen, at):
+    from solde import schedule
+
+    a = active_sp()
+    topups.credit_topup(a.account, 2000, channel="retail", external_id="x")  # Sat 28 Nov
+    job = next(j for j in schedule.JOBS if j.name == "settlement.draft_statements")
+    sunday = job.due_between(at("2026-11-29 00:00"), at("2026-11-29 23:00"))
+    job.run(sunday[0])
+    assert not Statement.objects.exists()
+    monday = job.due_between(at("2026-11-30 00:00"), at("2026-11-30 23:00"))
+    job.run(monday[0])
+    s = Statement.objects.get()
+    assert s.status == "draft" and s.period_end == date(2026, 11, 29)

@@ -139,9 +139,10 @@ def parse(data: bytes) -> list[CamtStatement]:
             booked = status == "BOOK" and not reversal
             entry_amount = _amount(_child(entry, "Amt"), where)
             booking = _date(_child(entry, "BookgDt"))
-            txs = [tx for d in _children(entry, "NtryDtls") for tx in _children(d, "TxDtls")] or [
-                None
+            details: list[ET.Element | None] = [
+                tx for d in _children(entry, "NtryDtls") for tx in _children(d, "TxDtls")
             ]
+            txs = details or [None]
             for t_index, tx in enumerate(txs, 1):
                 amount = entry_amount
                 if tx is not None and _child(tx, "Amt") is not None and len(txs) > 1:

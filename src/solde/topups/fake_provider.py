@@ -57,7 +57,7 @@ class FakeProviderServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # -- state changes -------------------------------------------------------------------
     def create_payment(self, data: dict) -> dict:
