@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from solde import schedule
-from solde.topups import online
+from solde.topups import online, services
 from solde.topups.models import OnlinePayment, PaymentCustomer, Topup, WebhookCall
 from solde.topups.providers import ProviderUnavailable
 from tests.topups.conftest import balance
@@ -177,3 +177,27 @@ def test_refresh_while_the_provider_is_down_returns_what_we_know(active_sp, fake
     fake_provider.down = False
     assert online.refresh_payment(p.pk).status == "paid"
     assert balance(sp) == 3000
+
+
+def test_crash_between_paid_and_credit_is_rolled_back_then_reconciled_once(
+    active_sp, fake_provider, monkeypatch
+):
+    sp = active_sp()
+    p = online.start_payment(sp.account, 2000, "bancontact", "http://portal.test/back")
+    fake_provider.set_status(p.provider_payment_id, "paid")
+    real = services.credit_topup
+
+    def crash(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("process killed")
+
+    monkeypatch.setattr(services, "credit_topup", crash)
+    with pytest.raises(RuntimeError):
+        online.handle_webhook("fake", p.provider_payment_id)
+    assert balance(sp) == 1000 and not Topup.objects.exists()  # nothing half-written
+    assert WebhookCall.objects.get().handled_at is None
+    monkeypatch.setattr(services, "credit_topup", real)
+    assert online.reconcile()["credited"] == 1
+    assert online.reconcile()["credited"] == 0
+    assert balance(sp) == 3000 and Topup.objects.count() == 1
+    assert WebhookCall.objects.get().handled_at is not None
