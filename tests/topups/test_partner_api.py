@@ -156,3 +156,12 @@ def test_auth(active_sp, api, client):
     # a plain topups key becomes a partner of its own
     r = api("topups")("post", "/api/v1/topups", json=body(sp))
     assert r.status_code == 201
+
+
+def test_same_id_sent_with_another_channel_is_a_conflict_not_a_second_topup(active_sp, partner_api):
+    sp = active_sp()
+    shop = partner_api()
+    assert shop("post", "/api/v1/topups", json=body(sp, tx="k")).status_code == 201
+    r = shop("post", "/api/v1/topups", json=body(sp, tx="k", channel="terminal"))
+    assert r.status_code == 409
+    assert Topup.objects.count() == 1

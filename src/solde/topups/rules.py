@@ -46,9 +46,10 @@ def parse_amount(channel: str, text: str) -> int:
 
 
 def source_key(channel: str, external_id: str, partner_id: int | None = None) -> str:
-    """Unique per outside transaction: a partner's ids are its own (two partners may reuse one)."""
+    """Unique per outside transaction. A partner's ids are its own (two partners may reuse
+    one) and scoped to the partner whatever the channel it sends (API.md: per partner key)."""
     if partner_id is not None:
-        return f"{channel}:p{partner_id}:{external_id}"
+        return f"partner:{partner_id}:{external_id}"
     return f"{channel}:{external_id}"
 
 

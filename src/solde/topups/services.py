@@ -7,6 +7,7 @@ ledger credit (same key, idempotent), the credit-state refresh and the `balance_
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -263,7 +264,9 @@ def partner_topup(
         )
     else:
         topup, created = previous, False
-    if not created and (topup.supply_point_id != sp.pk or topup.amount_cents != cents):
+    if not created and (
+        topup.supply_point_id != sp.pk or topup.amount_cents != cents or topup.channel != channel
+    ):
         raise Conflict(
             "This partner_transaction_id was already used for another top-up: send a new id "
             "for a new payment."
@@ -376,7 +379,7 @@ def manual_adjustment(
     now = clock.now()
     who = getattr(operator, "username", "") or ""
     audit = {"operator": who, "reason": reason}
-    marker = f"{account.pk}:{now.timestamp():.6f}:{who}"
+    marker = uuid.uuid4().hex  # each operator action is its own transaction
     topup = None
     if kind == AdjustmentKind.TOPUP:
         if amount_cents < 0:
