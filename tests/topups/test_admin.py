@@ -83,5 +83,17 @@ def test_statement_actions(active_sp, admin_client):
     r = admin_client.post(url, {"action": "export_csv", "_selected_action": [s.pk]})
     assert r["Content-Type"].startswith("text/csv") and b"20.00" in r.content
     assert admin_client.get(f"{url}{s.pk}/change/").status_code == 200
-    for model in ("topup", "onlinepayment", "webhookcall", "bankline", "bankstatement"):
+    for model in (
+        "topup",
+        "onlinepayment",
+        "webhookcall",
+        "bankline",
+        "bankstatement",
+        "suspenseitem",
+        "manualadjustment",
+        "partner",
+    ):
         assert admin_client.get(f"/admin/topups/{model}/").status_code == 200
+    assert admin_client.get("/admin/settlement/supplierprice/").status_code == 200
+    topup = services.Topup.objects.get()
+    assert admin_client.get(f"/admin/topups/topup/{topup.pk}/change/").status_code == 200

@@ -131,6 +131,7 @@ def _credit(
     now = at or clock.now()
     day = clock.local_date(now)
     sp = locked.supply_point
+    supplier = sp.supplier_on(day)  # read before the credit: the ledger rows stay locked less
     ledger_key = f"topup:{key}"
     counter = counter_account_id or collections_account(channel).pk
     info = {"channel": channel, "external_id": external_id, **(details or {})}
@@ -158,7 +159,7 @@ def _credit(
         account=locked,
         amount_cents=amount_cents,
         transaction=Transaction.objects.get(idempotency_key=ledger_key),
-        supplier=sp.supplier_on(day),
+        supplier=supplier,
         day=day,
         balance_after_cents=balance,
         details=details or {},
