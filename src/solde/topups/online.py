@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from solde import clock
 from solde.prepayment.models import PrepaymentAccount
@@ -68,7 +69,7 @@ def start_payment(
     except rules.AmountRefused as exc:
         raise services.InvalidInput(str(exc), field="amount") from exc
     if method not in METHODS:
-        raise services.InvalidInput("Choose Bancontact or a card.", field="method")
+        raise services.InvalidInput(_("Choose Bancontact or a card."), field="method")
     account = PrepaymentAccount.objects.select_related("supply_point__customer").get(pk=account.pk)
     services.open_account_for(account.supply_point)
     provider = get_provider()
@@ -104,8 +105,10 @@ def start_payment(
         payment.save(update_fields=["status", "note", "updated_at"])
         log.warning("payment %s not created at the provider: %s", payment.pk, exc)
         raise services.PaymentUnavailable(
-            "Online payment is not available right now and nothing was charged: please try "
-            "again in a few minutes."
+            _(
+                "Online payment is not available right now and nothing was charged: please try "
+                "again in a few minutes."
+            )
         ) from exc
     payment.provider_payment_id = pp.id
     payment.checkout_url = pp.checkout_url
@@ -121,7 +124,7 @@ def _remembered_customer(account: PrepaymentAccount, provider) -> str:
     if row:
         return row.provider_customer_id
     cid = provider.create_customer(f"{customer.first_name} {customer.last_name}", customer.email)
-    row, _ = PaymentCustomer.objects.get_or_create(
+    row, _new = PaymentCustomer.objects.get_or_create(
         customer=customer,
         provider=provider.name,
         defaults={"provider_customer_id": cid, "created_at": clock.now()},
@@ -171,7 +174,7 @@ def apply_provider_state(payment_pk: int, pp: ProviderPayment) -> OnlinePayment:
     payment.updated_at = now
     if pp.status == "paid" and payment.topup_id is None:
         try:
-            topup, _ = services.credit_topup(
+            topup, _created = services.credit_topup(
                 payment.account,
                 payment.amount_cents,
                 channel=Channel.ONLINE,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext as _
+
 from solde.identifiers import is_valid_ean, normalize_reference, parse_structured_communication
 from solde.money import InvalidAmount, format_eur, parse_eur
 
@@ -22,14 +24,14 @@ class AmountRefused(ValueError):
 def check_amount(channel: str, cents: int) -> int:
     if channel == "manual":
         if cents == 0:
-            raise AmountRefused("An adjustment of 0.00 € changes nothing: enter an amount.")
+            raise AmountRefused(_("An adjustment of 0.00 € changes nothing: enter an amount."))
         return cents
     if cents <= 0:
-        raise AmountRefused("A top-up amount must be positive.")
+        raise AmountRefused(_("A top-up amount must be positive."))
     if channel in LIMITED_CHANNELS and not MIN_CENTS <= cents <= MAX_CENTS:
         raise AmountRefused(
-            f"A top-up through this channel is between {format_eur(MIN_CENTS)} and "
-            f"{format_eur(MAX_CENTS)} €."
+            _("A top-up through this channel is between %(min)s and %(max)s €.")
+            % {"min": format_eur(MIN_CENTS), "max": format_eur(MAX_CENTS)}
         )
     return cents
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from solde import clock
 from solde.ledger.models import AccountKind, LedgerAccount, Transaction, TransactionKind
@@ -93,12 +94,14 @@ def open_account_for(sp: SupplyPoint) -> PrepaymentAccount:
     acc = PrepaymentAccount.objects.filter(supply_point=sp).first()
     if acc is None or acc.state == AccountState.PENDING:
         raise AccountNotOpen(
-            "This supply point's prepayment is not active yet: do not take the payment; "
-            "the customer can top up once the meter communicates."
+            _(
+                "This supply point's prepayment is not active yet: do not take the payment; "
+                "the customer can top up once the meter communicates."
+            )
         )
     if acc.state == AccountState.CLOSED:
         raise AccountNotOpen(
-            "This supply point's prepayment account is closed: do not take the payment."
+            _("This supply point's prepayment account is closed: do not take the payment.")
         )
     return acc
 
@@ -139,7 +142,7 @@ def _credit(
         info["partner"] = partner.name
     if payer:
         info["payer"] = payer
-    balance, _ = prepayment.credit(
+    balance, _posted = prepayment.credit(
         locked,
         amount_cents,
         key=ledger_key,
@@ -358,7 +361,9 @@ def partner_for_key(api_key) -> Partner:
     """The partner behind an API key; a `topups` key with no partner yet becomes one."""
     partner = Partner.objects.filter(api_key=api_key).first()
     if partner is None:
-        partner, _ = Partner.objects.get_or_create(api_key=api_key, defaults={"name": api_key.name})
+        partner, _new = Partner.objects.get_or_create(
+            api_key=api_key, defaults={"name": api_key.name}
+        )
     if not partner.active:
         raise TopupError("This partner is suspended: contact the platform operator.")
     return partner
@@ -389,7 +394,7 @@ def manual_adjustment(
                 "'Correction' for a debit.",
                 field="amount",
             )
-        topup, _ = credit_topup(
+        topup, _created = credit_topup(
             account, amount_cents, channel=Channel.MANUAL, external_id=marker, details=audit
         )
         tx = topup.transaction
