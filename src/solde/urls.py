@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("backoffice/", include("solde.backoffice.urls")),
+    path("phoneline/", include("solde.phoneline.urls")),
     path("", include("solde.portal.urls")),
 ]

@@ -3,9 +3,9 @@ solde.registry.services; this module maps its errors to the API's error shape.""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import date, datetime
-import warnings
 from typing import Literal, TypeVar
 
 from django.http import HttpRequest
@@ -258,7 +258,11 @@ def _supply_point_out(sp: SupplyPoint) -> dict:
             "city": sp.city,
         },
         "meter": (
-            {"serial": meter.serial, "registers": meter.registers, "installed_at": meter.installed_at}
+            {
+                "serial": meter.serial,
+                "registers": meter.registers,
+                "installed_at": meter.installed_at,
+            }
             if meter
             else None
         ),

@@ -33,8 +33,15 @@ class GasConversionFactorInline(admin.TabularInline):
 
 @admin.register(Dso)
 class DsoAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "advance_electricity_cents", "emergency_credit_electricity_cents",
-                    "emergency_credit_gas_cents", "low_credit_threshold_cents", "settlement_period"]
+    list_display = [
+        "code",
+        "name",
+        "advance_electricity_cents",
+        "emergency_credit_electricity_cents",
+        "emergency_credit_gas_cents",
+        "low_credit_threshold_cents",
+        "settlement_period",
+    ]
     search_fields = ["code", "name"]
     inlines = [GasConversionFactorInline]
     # Grouped as RULES.md groups the defaults, so an operator finds each one where the rule is.
@@ -153,7 +160,18 @@ class MeterInline(admin.TabularInline):
 class SupplyPointForm(forms.ModelForm):
     class Meta:
         model = SupplyPoint
-        exclude = ["customer_reference", "structured_communication"]
+        fields = [
+            "ean",
+            "dso",
+            "energy",
+            "customer",
+            "tariff_category",
+            "protected",
+            "street",
+            "number",
+            "postcode",
+            "city",
+        ]
 
     def clean_ean(self):
         try:
@@ -209,7 +227,14 @@ class SupplyPointAdmin(admin.ModelAdmin):
         (_("Adresse"), {"fields": [("street", "number"), ("postcode", "city")]}),
         (
             _("Identifiants"),
-            {"fields": ["customer_reference", "structured_communication", "created_at", "updated_at"]},
+            {
+                "fields": [
+                    "customer_reference",
+                    "structured_communication",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
         ),
     ]
 
@@ -267,7 +292,11 @@ class SupplierAssignmentAdmin(admin.ModelAdmin):
 class MeterAdmin(admin.ModelAdmin):
     form = MeterForm
     list_display = ["serial", "supply_point", "registers", "installed_at", "removed_at"]
-    list_filter = ["supply_point__dso", "supply_point__energy", ("removed_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "supply_point__dso",
+        "supply_point__energy",
+        ("removed_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["serial", "supply_point__ean", "supply_point__customer_reference"]
     raw_id_fields = ["supply_point"]
     list_select_related = ["supply_point"]
@@ -275,7 +304,14 @@ class MeterAdmin(admin.ModelAdmin):
 
 @admin.register(Tariff)
 class TariffAdmin(admin.ModelAdmin):
-    list_display = ["dso", "energy", "category", "register_label", "valid_from", "price_eur_per_kwh"]
+    list_display = [
+        "dso",
+        "energy",
+        "category",
+        "register_label",
+        "valid_from",
+        "price_eur_per_kwh",
+    ]
     list_filter = ["dso", "energy", "category", "register"]
     search_fields = ["dso__code", "register", "energy", "category"]
     date_hierarchy = "valid_from"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from solde import clock
@@ -44,33 +45,128 @@ SUPPLIERS = [
 # (DSO, postcode, city) — real places, invented streets and numbers.
 PLACES = {
     "RESA": [
-        ("4000", "Liège"), ("4020", "Liège"), ("4100", "Seraing"), ("4040", "Herstal"),
-        ("4800", "Verviers"), ("4500", "Huy"), ("4430", "Ans"), ("4600", "Visé"),
+        ("4000", "Liège"),
+        ("4020", "Liège"),
+        ("4100", "Seraing"),
+        ("4040", "Herstal"),
+        ("4800", "Verviers"),
+        ("4500", "Huy"),
+        ("4430", "Ans"),
+        ("4600", "Visé"),
     ],
     "ORES": [
-        ("5000", "Namur"), ("5100", "Jambes"), ("6000", "Charleroi"), ("6001", "Marcinelle"),
-        ("7000", "Mons"), ("7500", "Tournai"), ("1300", "Wavre"), ("6700", "Arlon"),
-        ("5500", "Dinant"), ("7100", "La Louvière"),
+        ("5000", "Namur"),
+        ("5100", "Jambes"),
+        ("6000", "Charleroi"),
+        ("6001", "Marcinelle"),
+        ("7000", "Mons"),
+        ("7500", "Tournai"),
+        ("1300", "Wavre"),
+        ("6700", "Arlon"),
+        ("5500", "Dinant"),
+        ("7100", "La Louvière"),
     ],
 }
 STREETS = [
-    "Rue de la Station", "Rue du Moulin", "Avenue des Tilleuls", "Rue de l'Église",
-    "Chaussée de Bruxelles", "Rue des Écoles", "Place Communale", "Rue Haute", "Rue du Centre",
-    "Rue des Champs", "Rue des Alouettes", "Rue de la Fontaine", "Avenue des Marronniers",
-    "Rue Saint-Remy", "Rue des Prés", "Rue du Pont", "Quai de la Meuse", "Rue des Combattants",
+    "Rue de la Station",
+    "Rue du Moulin",
+    "Avenue des Tilleuls",
+    "Rue de l'Église",
+    "Chaussée de Bruxelles",
+    "Rue des Écoles",
+    "Place Communale",
+    "Rue Haute",
+    "Rue du Centre",
+    "Rue des Champs",
+    "Rue des Alouettes",
+    "Rue de la Fontaine",
+    "Avenue des Marronniers",
+    "Rue Saint-Remy",
+    "Rue des Prés",
+    "Rue du Pont",
+    "Quai de la Meuse",
+    "Rue des Combattants",
 ]
 FIRST_NAMES = [
-    "Marie", "Nathalie", "Isabelle", "Sophie", "Julie", "Laura", "Sarah", "Emma", "Léa",
-    "Chantal", "Monique", "Fatima", "Jean", "Michel", "Philippe", "Luc", "Marc", "Pierre",
-    "Thomas", "Nicolas", "Julien", "Kevin", "Maxime", "Mohamed", "Youssef", "André", "Jacques",
-    "Annick", "Martine", "Patrick", "Didier", "Françoise", "Sébastien", "Céline", "Hugo", "Louis",
+    "Marie",
+    "Nathalie",
+    "Isabelle",
+    "Sophie",
+    "Julie",
+    "Laura",
+    "Sarah",
+    "Emma",
+    "Léa",
+    "Chantal",
+    "Monique",
+    "Fatima",
+    "Jean",
+    "Michel",
+    "Philippe",
+    "Luc",
+    "Marc",
+    "Pierre",
+    "Thomas",
+    "Nicolas",
+    "Julien",
+    "Kevin",
+    "Maxime",
+    "Mohamed",
+    "Youssef",
+    "André",
+    "Jacques",
+    "Annick",
+    "Martine",
+    "Patrick",
+    "Didier",
+    "Françoise",
+    "Sébastien",
+    "Céline",
+    "Hugo",
+    "Louis",
 ]
 LAST_NAMES = [
-    "Dupont", "Lambert", "Martin", "Dubois", "Peeters", "Janssens", "Maes", "Jacobs", "Mertens",
-    "Willems", "Claes", "Goossens", "Wouters", "Leclercq", "Renard", "Henrard", "Collard",
-    "Simon", "Laurent", "Lejeune", "Hermans", "Charlier", "Fontaine", "Gilson", "Thiry",
-    "Lemaire", "Marchal", "Delvaux", "Piron", "Dumont", "Lecomte", "Mathieu", "Bastin",
-    "Counson", "Hubert", "Remacle", "Jamar", "Defraigne", "Wilmotte", "Schmitz", "Kessler",
+    "Dupont",
+    "Lambert",
+    "Martin",
+    "Dubois",
+    "Peeters",
+    "Janssens",
+    "Maes",
+    "Jacobs",
+    "Mertens",
+    "Willems",
+    "Claes",
+    "Goossens",
+    "Wouters",
+    "Leclercq",
+    "Renard",
+    "Henrard",
+    "Collard",
+    "Simon",
+    "Laurent",
+    "Lejeune",
+    "Hermans",
+    "Charlier",
+    "Fontaine",
+    "Gilson",
+    "Thiry",
+    "Lemaire",
+    "Marchal",
+    "Delvaux",
+    "Piron",
+    "Dumont",
+    "Lecomte",
+    "Mathieu",
+    "Bastin",
+    "Counson",
+    "Hubert",
+    "Remacle",
+    "Jamar",
+    "Defraigne",
+    "Wilmotte",
+    "Schmitz",
+    "Kessler",
 ]
 LANGUAGES = [("fr", 88), ("nl", 6), ("de", 4), ("en", 2)]
 
@@ -95,6 +191,12 @@ TOPUP_AMOUNTS = {"social": [10, 15, 20, 25, 30], "average": [20, 25, 30, 40, 50]
 MONTH_TEMPERATURE = [3.0, 3.8, 6.9, 9.8, 13.7, 16.5, 18.5, 18.1, 15.0, 11.1, 6.6, 3.9]
 
 BATCH = 20_000
+DEMO_KEYS = [
+    ("demo-registry", ["registry", "read"]),
+    ("demo-readings", ["readings", "read"]),
+    ("demo-topups", ["topups", "read"]),
+    ("demo-operations", ["operations", "read"]),
+]
 
 
 @dataclass
@@ -196,15 +298,18 @@ def seed(
     report.start = start
     with transaction.atomic():
         suppliers = [
-            Supplier.objects.update_or_create(code=c, defaults={"name": n})[0]
-            for c, n in SUPPLIERS
+            Supplier.objects.update_or_create(code=c, defaults={"name": n})[0] for c, n in SUPPLIERS
         ]
         tariff_from, price_rows = _price_table(start_day, today)
         dsos = {d.code: d for d in Dso.objects.filter(code__in=list(PLACES))}
         for dso, energy, category, register, valid_from, price in price_rows:
             Tariff.objects.update_or_create(
-                dso=dsos[dso], energy=energy, category=category, register=register,
-                valid_from=valid_from, defaults={"price_eur_per_kwh": price},
+                dso=dsos[dso],
+                energy=energy,
+                category=category,
+                register=register,
+                valid_from=valid_from,
+                defaults={"price_eur_per_kwh": price},
             )
 
         sps = _make_supply_points(rng, supply_points, dsos, suppliers, start_day, report)
@@ -237,8 +342,9 @@ def seed(
 
         # The first reading activates each account (RULES.md §6), as ingestion would.
         prepayment.activate({sp.pk: start for sp, _ in sps})
-        report.topups = _top_ups(rng, sps, accounts, daily_kwh, price_rows, troubled,
-                                 trouble_from, start_day, now)
+        report.topups = _top_ups(
+            rng, sps, accounts, daily_kwh, price_rows, troubled, trouble_from, start_day, now
+        )
         ids = [a.pk for a in accounts.values()]
         prepayment.refresh_credit_state(ids)
         balance_changed.send(sender=PrepaymentAccount, account_ids=ids, reason="demo")
@@ -275,11 +381,18 @@ def _quarters(start: datetime, end: datetime) -> list[Quarter]:
         loc = clock.local(t)
         hour = loc.hour + loc.minute / 60
         yday = loc.timetuple().tm_yday
-        out.append(Quarter(
-            at=t, at_db=ops.adapt_datetimefield_value(t), slot=loc.hour * 4 + loc.minute // 15,
-            weekend=loc.weekday() >= 5, day=loc.date(), yday=yday, peak=7 <= hour < 22,
-            solar=_solar(hour + 0.125, yday),
-        ))
+        out.append(
+            Quarter(
+                at=t,
+                at_db=ops.adapt_datetimefield_value(t),
+                slot=loc.hour * 4 + loc.minute // 15,
+                weekend=loc.weekday() >= 5,
+                day=loc.date(),
+                yday=yday,
+                peak=7 <= hour < 22,
+                solar=_solar(hour + 0.125, yday),
+            )
+        )
         t += timedelta(minutes=15)
     return out
 
@@ -298,9 +411,7 @@ def _insert_readings(rows: list[tuple]) -> int:
                 for row in rows:
                     copy.write_row(row)
         else:
-            cursor.executemany(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s)", rows
-            )
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s)", rows)
     return len(rows)
 
 
@@ -318,13 +429,16 @@ def _make_supply_points(rng, count, dsos, suppliers, start_day, report):
         postcode, city = rng.choice(PLACES[dso])
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         social = rng.random() < 0.30
-        customers.append(Customer(
-            first_name=first, last_name=last,
-            email=f"{_ascii(first)}.{_ascii(last)}{h + 1}@example.org",
-            phone=f"+32 47{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
-                  f"{rng.randint(10, 99)}",
-            language=_weighted(rng, LANGUAGES),
-        ))
+        customers.append(
+            Customer(
+                first_name=first,
+                last_name=last,
+                email=f"{_ascii(first)}.{_ascii(last)}{h + 1}@example.org",
+                phone=f"+32 47{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(10, 99)} "
+                f"{rng.randint(10, 99)}",
+                language=_weighted(rng, LANGUAGES),
+            )
+        )
         address = (rng.choice(STREETS), str(rng.randint(1, 180)), postcode, city)
         protected = social and rng.random() < 0.6
         for energy in energies:
@@ -336,12 +450,21 @@ def _make_supply_points(rng, count, dsos, suppliers, start_day, report):
     ):
         body = f"5414{'88' if dso == 'RESA' else '49'}{'1' if energy == 'electricity' else '2'}"
         ean = make_ean(f"{body}{1_000_000 + i:010d}")
-        sps.append(SupplyPoint(
-            ean=ean, dso=dsos[dso], energy=energy, customer=customers[h],
-            tariff_category=category, protected=protected,
-            customer_reference=customer_reference(ean),
-            street=street, number=number, postcode=postcode, city=city,
-        ))
+        sps.append(
+            SupplyPoint(
+                ean=ean,
+                dso=dsos[dso],
+                energy=energy,
+                customer=customers[h],
+                tariff_category=category,
+                protected=protected,
+                customer_reference=customer_reference(ean),
+                street=street,
+                number=number,
+                postcode=postcode,
+                city=city,
+            )
+        )
         report.by_dso[dso] += 1
         report.electricity += energy == "electricity"
         report.gas += energy == "gas"
@@ -363,8 +486,9 @@ def _make_supply_points(rng, count, dsos, suppliers, start_day, report):
         if rng.random() < 0.1:  # a supplier switch during the history, kept as history
             other = rng.choice([s for s in suppliers if s != first])
             switch = start_day + timedelta(days=rng.randint(1, 20))
-            assignments.append(SupplierAssignment(supply_point=sp, supplier=other,
-                                                  valid_from=switch))
+            assignments.append(
+                SupplierAssignment(supply_point=sp, supplier=other, valid_from=switch)
+            )
         if sp.energy == "electricity":
             solar = rng.random() < 0.15
             report.solar += solar
@@ -372,8 +496,9 @@ def _make_supply_points(rng, count, dsos, suppliers, start_day, report):
             serial = f"E{2_000_000 + i:08d}"
         else:
             registers, serial = ["24.2.3"], f"G{3_000_000 + i:08d}"
-        meters.append(Meter(serial=serial, supply_point=sp, registers=registers,
-                            installed_at=installed))
+        meters.append(
+            Meter(serial=serial, supply_point=sp, registers=registers, installed_at=installed)
+        )
     SupplierAssignment.objects.bulk_create(assignments)
     meters = Meter.objects.bulk_create(meters)
     if meters and meters[0].pk is None:
@@ -481,21 +606,32 @@ def _top_ups(rng, sps, accounts, daily_kwh, price_rows, troubled, trouble_from, 
                 if at < now:
                     if channel not in channel_accounts:
                         channel_accounts[channel] = collections_account(channel).pk
-                    reference = (sp.structured_communication if channel == "transfer"
-                                 else f"demo-{channel}-{sp.pk}-{i}")
-                    postings.append(Posting(
-                        key=f"demo-topup:{sp.ean}:{day.isoformat()}",
-                        kind=TransactionKind.TOPUP,
-                        entries=[(account.balance_account_id, cents),
-                                 (channel_accounts[channel], -cents)],
-                        at=at, supply_point_id=sp.pk, reference=reference or "",
-                        details={"channel": channel, "demo": True},
-                    ))
+                    reference = (
+                        sp.structured_communication
+                        if channel == "transfer"
+                        else f"demo-{channel}-{sp.pk}-{i}"
+                    )
+                    postings.append(
+                        Posting(
+                            key=f"demo-topup:{sp.ean}:{day.isoformat()}",
+                            kind=TransactionKind.TOPUP,
+                            entries=[
+                                (account.balance_account_id, cents),
+                                (channel_accounts[channel], -cents),
+                            ],
+                            at=at,
+                            supply_point_id=sp.pk,
+                            reference=reference or "",
+                            details={"channel": channel, "demo": True},
+                        )
+                    )
                     balance += Decimal(cents) / 100
             charge = sum(
-                (Decimal(str(round(kwh, 3)))
-                 * _price_on(price_rows, sp.dso_id, sp.energy, sp.tariff_category, reg, day)
-                 for reg, kwh in daily_kwh[sp.pk][day].items()),
+                (
+                    Decimal(str(round(kwh, 3)))
+                    * _price_on(price_rows, sp.dso_id, sp.energy, sp.tariff_category, reg, day)
+                    for reg, kwh in daily_kwh[sp.pk][day].items()
+                ),
                 Decimal(0),
             ).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
             recovery = min(Decimal(1), advance) if day > start_day else Decimal(0)
@@ -503,3 +639,32 @@ def _top_ups(rng, sps, accounts, daily_kwh, price_rows, troubled, trouble_from, 
             balance -= charge + recovery
     post_many(postings)
     return len(postings)
+
+
+def make_logins() -> str:
+    """The demo operator (admin/admin — demo only) and one API key per scope, kept in
+    var/demo-logins.txt so `solde demo` can show them again (keys are otherwise shown once)."""
+    from django.contrib.auth import get_user_model
+
+    from solde.api.keys import create_key
+    from solde.api.models import ApiKey
+
+    User = get_user_model()
+    lines = [
+        f"Admin:   {settings.SITE_URL}/admin/  user admin  password admin  (demo only)",
+        f"API:     {settings.SITE_URL}/api/v1/docs",
+    ]
+    with transaction.atomic():
+        if not User.objects.filter(username="admin").exists():
+            User.objects.create_superuser("admin", "admin@example.org", "admin")
+        for name, scopes in DEMO_KEYS:
+            if ApiKey.objects.filter(name=name).exists():
+                continue
+            _, plaintext = create_key(name, scopes)
+            lines.append(f"API key {name:<16} ({', '.join(scopes)}): {plaintext}")
+    text = "\n".join(lines)
+    path = settings.DATA_DIR / "demo-logins.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return text

@@ -82,7 +82,9 @@ def _dso(code: str, field: str = "dso") -> Dso:
 
 def _choice(value: str, choices: type, field: str) -> str:
     if value not in choices.values:
-        raise InvalidInput(field, f"'{value}' is not valid here: use one of {', '.join(choices.values)}.")
+        raise InvalidInput(
+            field, f"'{value}' is not valid here: use one of {', '.join(choices.values)}."
+        )
     return value
 
 
@@ -90,7 +92,9 @@ def _price(value: Any) -> Decimal:
     try:
         price = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise InvalidInput("price_eur_per_kwh", "Give the price as a decimal, e.g. \"0.23441\".") from None
+        raise InvalidInput(
+            "price_eur_per_kwh", 'Give the price as a decimal, e.g. "0.23441".'
+        ) from None
     if not price.is_finite() or price < 0 or price > MAX_PRICE:
         raise InvalidInput(
             "price_eur_per_kwh", f"A price is between 0 and {MAX_PRICE} €/kWh; check the unit."
@@ -161,7 +165,7 @@ class SupplyPointData:
 def validate_registers(energy: str, registers: Any, field: str = "meter.registers") -> list[str]:
     """The meter's registers, checked against its energy (RULES.md §4), in a stable order."""
     if not isinstance(registers, list | tuple) or not registers:
-        raise InvalidInput(field, "List the meter's registers, e.g. [\"1.8.1\", \"1.8.2\"].")
+        raise InvalidInput(field, 'List the meter\'s registers, e.g. ["1.8.1", "1.8.2"].')
     allowed = ENERGY_REGISTERS[energy]
     wrong = [r for r in registers if r not in allowed]
     if wrong:
@@ -171,7 +175,8 @@ def validate_registers(energy: str, registers: Any, field: str = "meter.register
         )
     if not set(CHARGED_REGISTERS[energy]) & set(registers):
         raise InvalidInput(
-            field, f"A {energy} meter needs an offtake register ({', '.join(CHARGED_REGISTERS[energy])})."
+            field,
+            f"A {energy} meter needs an offtake register ({', '.join(CHARGED_REGISTERS[energy])}).",
         )
     return [r for r in allowed if r in registers]
 
@@ -231,7 +236,9 @@ def _meter_fields(energy: str, part: dict | None) -> tuple[str, list[str], datet
         try:
             installed_at = datetime.fromisoformat(str(installed_at))
         except ValueError:
-            raise InvalidInput("meter.installed_at", "Give an ISO 8601 instant with an offset.") from None
+            raise InvalidInput(
+                "meter.installed_at", "Give an ISO 8601 instant with an offset."
+            ) from None
     if installed_at is not None and installed_at.tzinfo is None:
         raise InvalidInput("meter.installed_at", "Give the instant with its offset (+01:00).")
     return serial, registers, installed_at
@@ -272,7 +279,8 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
     if supplier is None:
         raise InvalidInput(
             "supplier",
-            f"Unknown supplier '{data.supplier}': create it first with PUT /api/v1/suppliers/{{code}}.",
+            f"Unknown supplier '{data.supplier}': "
+            "create it first with PUT /api/v1/suppliers/{code}.",
         )
     customer_fields = _customer_fields(data.customer)
     address = _address_fields(data.address)

@@ -6,24 +6,11 @@ import time
 from typing import Annotated
 
 import typer
-from django.conf import settings
 from django.core.management import CommandError
-from django.db import transaction
 from django_typer.management import TyperCommand
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from solde.registry import demo
-
-DEMO_KEYS = [
-    ("demo-registry", ["registry", "read"]),
-    ("demo-readings", ["readings", "read"]),
-    ("demo-topups", ["topups", "read"]),
-    ("demo-operations", ["operations", "read"]),
-]
-
-
-def logins_file():
-    return settings.DATA_DIR / "demo-logins.txt"
 
 
 class Command(TyperCommand):
@@ -46,14 +33,17 @@ class Command(TyperCommand):
         ) as bar:
             task = bar.add_task("seed", total=supply_points)
             try:
-                report = demo.seed(supply_points, days, progress=lambda n: bar.update(task, completed=n))
+                report = demo.seed(
+                    supply_points, days, progress=lambda n: bar.update(task, completed=n)
+                )
             except demo.FleetExists as exc:
                 raise CommandError(str(exc)) from None
-        logins = make_logins()
+        logins = demo.make_logins()
         elapsed = time.monotonic() - started
         r = report
+        per_dso = ", ".join(f"{k} {v}" for k, v in sorted(r.by_dso.items()))
         self.stdout.write(
-            f"Seeded {r.supply_points} supply points ({', '.join(f'{k} {v}' for k, v in sorted(r.by_dso.items()))}): "
+            f"Seeded {r.supply_points} supply points ({per_dso}): "
             f"{r.electricity} electricity ({r.solar} with solar panels), {r.gas} gas, "
             f"{r.social} at the social tariff, {r.protected} protected."
         )
@@ -63,32 +53,3 @@ class Command(TyperCommand):
             f"Done in {elapsed:.1f} s."
         )
         self.stdout.write(logins)
-
-
-def make_logins() -> str:
-    """The demo operator (admin/admin — demo only) and one API key per scope, kept in
-    var/demo-logins.txt so `solde demo` can show them again (keys are otherwise shown once)."""
-    from django.contrib.auth import get_user_model
-
-    from solde.api.keys import create_key
-    from solde.api.models import ApiKey
-
-    User = get_user_model()
-    lines = [
-        f"Admin:   {settings.SITE_URL}/admin/  user admin  password admin  (demo only)",
-        f"API:     {settings.SITE_URL}/api/v1/docs",
-    ]
-    with transaction.atomic():
-        if not User.objects.filter(username="admin").exists():
-            User.objects.create_superuser("admin", "admin@example.org", "admin")
-        for name, scopes in DEMO_KEYS:
-            if ApiKey.objects.filter(name=name).exists():
-                continue
-            _, plaintext = create_key(name, scopes)
-            lines.append(f"API key {name:<16} ({', '.join(scopes)}): {plaintext}")
-    text = "\n".join(lines)
-    path = logins_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return text

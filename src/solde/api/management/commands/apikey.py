@@ -38,7 +38,9 @@ class Command(TyperCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(f"API key '{key.name}' with scopes {', '.join(key.scopes)}:")
         self.stdout.write(plaintext)
-        self.stdout.write("Keep it now: it is shown only once. Send it as 'Authorization: Bearer <key>'.")
+        self.stdout.write(
+            "Keep it now: it is shown only once. Send it as 'Authorization: Bearer <key>'."
+        )
 
     @command(name="list")
     def list_keys(self) -> None:
@@ -51,7 +53,9 @@ class Command(TyperCommand):
         for k in rows:
             used = k.last_used_at.strftime("%Y-%m-%d %H:%M") if k.last_used_at else "never"
             state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-            self.stdout.write(f"{k.name:<30} {k.prefix:<10} {','.join(k.scopes):<36} {used:<20} {state}")
+            self.stdout.write(
+                f"{k.name:<30} {k.prefix:<10} {','.join(k.scopes):<36} {used:<20} {state}"
+            )
 
     @command()
     def revoke(
