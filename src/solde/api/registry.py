@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal, TypeVar
 
 from django.http import HttpRequest
@@ -109,7 +110,7 @@ def _tariff_out(t: Tariff) -> dict:
         "category": t.category,
         "register": t.register or None,
         "valid_from": t.valid_from,
-        "price_eur_per_kwh": str(t.price_eur_per_kwh),
+        "price_eur_per_kwh": str(Decimal(t.price_eur_per_kwh).quantize(Decimal("0.00001"))),
     }
 
 
