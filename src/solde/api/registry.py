@@ -3,7 +3,6 @@ solde.registry.services; this module maps its errors to the API's error shape.""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -81,15 +80,13 @@ Energy = Literal["electricity", "gas"]
 Category = Literal["social", "average"]
 
 
-# "register" is the contract's field name; pydantic only warns that it shadows a base attribute.
-warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
-
-
+# "register" (the contract's name) would shadow pydantic's own `register`, so the field is
+# `register_` with the alias "register" on the wire.
 class TariffIn(Schema):
     dso: str = Field(..., max_length=20, examples=["RESA"])
     energy: Energy
     category: Category
-    register: str | None = Field(None, max_length=10, examples=["1.8.1"])
+    register_: str | None = Field(None, alias="register", max_length=10, examples=["1.8.1"])
     valid_from: date
     price_eur_per_kwh: str = Field(..., max_length=20, examples=["0.23441"])
 
@@ -98,7 +95,7 @@ class TariffOut(Schema):
     dso: str
     energy: str
     category: str
-    register: str | None
+    register_: str | None = Field(..., alias="register")
     valid_from: date
     price_eur_per_kwh: str
 
@@ -118,6 +115,7 @@ def _tariff_out(t: Tariff) -> dict:
     "/tariffs",
     auth=scoped("registry"),
     response={200: TariffOut, 201: TariffOut, **ERRORS},
+    by_alias=True,
     summary="Create or replace one price",
     description="`register` null: the price applies to every charged register of the energy; "
     "a price for the register itself wins over it. 201 when created, 200 when replaced.",
@@ -128,7 +126,7 @@ def put_tariff(request: HttpRequest, payload: TariffIn):
         payload.dso,
         payload.energy,
         payload.category,
-        payload.register,
+        payload.register_,
         payload.valid_from,
         payload.price_eur_per_kwh,
     )
@@ -145,6 +143,7 @@ class TariffFilter(Schema):
     "/tariffs",
     auth=scoped("read"),
     response={200: list[TariffOut], **ERRORS},
+    by_alias=True,
     summary="List the prices, oldest first per key",
 )
 def list_tariffs(request: HttpRequest, filters: Query[TariffFilter]):
