@@ -31,8 +31,22 @@ def registry_operations():
     return [result.ok() for result in schema.include(tag="registry").get_all_operations()]
 
 
+@pytest.fixture
+def keep_test_connection():
+    """Requests go through the real WSGI app, whose request signals would close the test's
+    database connection (and its transaction); Django's test client unhooks them the same way."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
-def test_registry_endpoints_follow_their_schema(api_key, frozen):
+def test_registry_endpoints_follow_their_schema(api_key, frozen, keep_test_connection):
     Supplier.objects.create(code="SUPPLIER-A", name="Supplier A")
     keys = [api_key("registry", "read"), api_key("readings"), "solde_nope_nope"]
     operations = registry_operations()
