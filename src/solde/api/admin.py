@@ -31,7 +31,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
     list_filter = [RevokedFilter]
     search_fields = ["name", "prefix"]
-    fields = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+    fields = ("name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     actions = ["revoke"]
 

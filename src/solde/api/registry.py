@@ -190,7 +190,7 @@ class SupplyPointIn(Schema):
     protected: bool = False
     language: Literal["fr", "nl", "de", "en"] = "fr"
     customer: CustomerIn
-    address: AddressIn = Field(default_factory=AddressIn)
+    address: AddressIn | None = None
     meter: MeterIn
 
 

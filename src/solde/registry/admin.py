@@ -101,7 +101,7 @@ class SupplierAdmin(admin.ModelAdmin):
 
 class SupplyPointOfCustomerInline(admin.TabularInline):
     model = SupplyPoint
-    fields = ["ean", "energy", "dso", "tariff_category", "protected", "postcode", "city"]
+    fields = ("ean", "energy", "dso", "tariff_category", "protected", "postcode", "city")
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -318,4 +318,4 @@ class TariffAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("registre"), ordering="register")
     def register_label(self, obj: Tariff) -> str:
-        return obj.register or _("tous")
+        return obj.register or str(_("tous"))

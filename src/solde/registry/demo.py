@@ -656,7 +656,7 @@ def make_logins() -> str:
     ]
     with transaction.atomic():
         if not User.objects.filter(username="admin").exists():
-            User.objects.create_superuser("admin", "admin@example.org", "admin")
+            User.objects.create_superuser("admin", "admin@example.org", "admin")  # type: ignore[attr-defined]
         for name, scopes in DEMO_KEYS:
             if ApiKey.objects.filter(name=name).exists():
                 continue

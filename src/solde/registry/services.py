@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 
 from solde import clock
 from solde.identifiers import (
@@ -80,7 +80,7 @@ def _dso(code: str, field: str = "dso") -> Dso:
     return dso
 
 
-def _choice(value: str, choices: type, field: str) -> str:
+def _choice(value: str, choices: type[models.TextChoices], field: str) -> str:
     if value not in choices.values:
         raise InvalidInput(
             field, f"'{value}' is not valid here: use one of {', '.join(choices.values)}."
@@ -328,6 +328,7 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
             customer = Customer(language=data.language, **customer_fields)
             customer.save()
     else:
+        assert sp is not None
         customer = sp.customer
     dirty = []
     for key, value in {**customer_fields, "language": data.language}.items():
