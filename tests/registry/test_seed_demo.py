@@ -23,13 +23,13 @@ from solde.registry.models import Supplier, SupplyPoint, Tariff
 def seeded(db, frozen, settings, tmp_path):
     settings.DATA_DIR = tmp_path
     out = StringIO()
-    call_command("seed-demo", supply_points=24, days=3, stdout=out)
+    call_command("seed-demo", supply_points=40, days=3, stdout=out)
     return out.getvalue()
 
 
 def check_fleet(seeded):
     sps = list(SupplyPoint.objects.select_related("customer"))
-    assert len(sps) == 24
+    assert len(sps) == 40
     assert {sp.energy for sp in sps} == {"electricity", "gas"}
     assert {sp.dso_id for sp in sps} == {"RESA", "ORES"}
     assert {sp.tariff_category for sp in sps} == {"social", "average"}
@@ -41,16 +41,20 @@ def check_fleet(seeded):
         for energy in ("electricity", "gas"):
             for category in ("social", "average"):
                 assert Tariff.objects.filter(dso=dso, energy=energy, category=category).exists()
-    assert "Seeded 24 supply points" in seeded
+    assert "Seeded 40 supply points" in seeded
 
 
 def check_history_is_complete_and_activates_accounts(seeded):
     start = clock.day_start(clock.today() - timedelta(days=3))
-    assert not PrepaymentAccount.objects.exclude(state="active").exists()
-    assert set(PrepaymentAccount.objects.values_list("activated_at", flat=True)) == {start}
+    pending = PrepaymentAccount.objects.filter(state="pending")
+    assert pending.count() == 1  # a meter not communicating yet
+    assert not Reading.objects.filter(meter__supply_point__account__in=pending).exists()
+    active = PrepaymentAccount.objects.filter(state="active")
+    assert active.count() == 39
+    assert set(active.values_list("activated_at", flat=True)) == {start}
     # Every meter has every register at every local midnight of the history (closable days).
     midnights = [clock.day_start(clock.today() - timedelta(days=d)) for d in range(4)]
-    for sp in SupplyPoint.objects.prefetch_related("meters"):
+    for sp in SupplyPoint.objects.filter(account__state="active").prefetch_related("meters"):
         meter = sp.meters.get()
         for register in meter.registers:
             have = set(
@@ -83,7 +87,7 @@ def check_indexes_never_decrease_and_follow_the_day(seeded):
 
 def check_top_ups_and_ledger(seeded):
     assert Transaction.objects.filter(kind="topup").exists()
-    assert Transaction.objects.filter(kind="advance").count() == 24
+    assert Transaction.objects.filter(kind="advance").count() == 39
     assert verify().ok
 
 
@@ -104,6 +108,6 @@ def test_seed_demo(seeded, settings):
 
 
 def test_refuses_to_seed_twice(seeded):
-    with pytest.raises(CommandError, match="already holds 24 supply points"):
+    with pytest.raises(CommandError, match="already holds 40 supply points"):
         call_command("seed-demo", supply_points=5, days=1, stdout=StringIO())
-    assert SupplyPoint.objects.count() == 24
+    assert SupplyPoint.objects.count() == 40

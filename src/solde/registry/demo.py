@@ -210,6 +210,7 @@ class SeedReport:
     readings: int = 0
     topups: int = 0
     troubled: int = 0
+    pending: int = 0
     start: datetime | None = None
     end: datetime | None = None
     by_dso: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -323,10 +324,15 @@ def seed(
 
         daily_kwh: dict[int, dict[date, dict[str, float]]] = {}
         buffer: list[tuple] = []
-        troubled = set(rng.sample([sp.pk for sp, _ in sps], k=max(1, len(sps) // 12)))
-        report.troubled = len(troubled)
+        ids = [sp.pk for sp, _ in sps]
+        troubled = set(rng.sample(ids, k=max(1, len(sps) // 12)))
+        # A few meters placed but not communicating yet: their accounts stay pending.
+        pending = set(rng.sample(sorted(set(ids) - troubled), k=len(sps) // 30))
+        report.troubled, report.pending = len(troubled), len(pending)
         trouble_from = today - timedelta(days=min(10, days))
         for n, (sp, meter) in enumerate(sps, 1):
+            if sp.pk in pending:
+                continue
             boost = rng.uniform(2.2, 3.2) if sp.pk in troubled else 1.0
             if sp.energy == "electricity":
                 per_day = _electricity_history(rng, meter, quarters, buffer, boost, trouble_from)
@@ -341,13 +347,14 @@ def seed(
         report.readings += _insert_readings(buffer)
 
         # The first reading activates each account (RULES.md §6), as ingestion would.
-        prepayment.activate({sp.pk: start for sp, _ in sps})
+        reading = [(sp, meter) for sp, meter in sps if sp.pk not in pending]
+        prepayment.activate({sp.pk: start for sp, _ in reading})
         report.topups = _top_ups(
-            rng, sps, accounts, daily_kwh, price_rows, troubled, trouble_from, start_day, now
+            rng, reading, accounts, daily_kwh, price_rows, troubled, trouble_from, start_day, now
         )
-        ids = [a.pk for a in accounts.values()]
-        prepayment.refresh_credit_state(ids)
-        balance_changed.send(sender=PrepaymentAccount, account_ids=ids, reason="demo")
+        active = [accounts[sp.pk].pk for sp, _ in reading]
+        prepayment.refresh_credit_state(active)
+        balance_changed.send(sender=PrepaymentAccount, account_ids=active, reason="demo")
     report.supply_points = len(sps)
     return report
 

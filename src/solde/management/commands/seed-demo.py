@@ -49,7 +49,8 @@ class Command(TyperCommand):
         )
         self.stdout.write(
             f"{r.readings:,} readings from {r.start:%Y-%m-%d %H:%M} to {r.end:%Y-%m-%d %H:%M} UTC, "
-            f"{r.topups} top-ups; {r.troubled} households heading for low or emergency credit. "
+            f"{r.topups} top-ups; {r.troubled} households heading for low or emergency credit, "
+            f"{r.pending} meters not communicating yet (account pending). "
             f"Done in {elapsed:.1f} s."
         )
         self.stdout.write(logins)
