@@ -282,3 +282,35 @@ def test_control_characters_are_refused_not_500(registry):
     assert r.status_code == 422 and r.json()["field"] == "code"
     r = registry("PUT", f"/api/v1/supply-points/{new_ean()}", json=body(supplier="A\x00"))
     assert r.status_code == 422 and r.json()["field"] == "supplier"
+
+
+@pytest.mark.django_db
+def test_any_valid_ean_registers_and_any_wrong_check_digit_is_refused(frozen):
+    """Property: a supply point registers under any valid EAN with its last 13 digits as the
+    reference; the same EAN with any other check digit is refused, naming the field."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from solde.identifiers import make_ean
+    from solde.registry import services
+
+    Supplier.objects.get_or_create(code="SUPPLIER-A", defaults={"name": "A"})
+
+    @settings(
+        max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(body12=st.from_regex(r"\A[0-9]{12}\Z"), wrong=st.integers(1, 9))
+    def check(body12, wrong):
+        ean = make_ean("54144" + body12)  # the reference is body12 + check digit
+        serial = f"S{ean}"
+        result = services.upsert_supply_point(
+            ean, body(meter={"serial": serial, "registers": ["1.8.1"]})
+        )
+        assert result.supply_point.customer_reference == ean[-13:]
+        bad = ean[:-1] + str((int(ean[-1]) + wrong) % 10)
+        with pytest.raises(services.InvalidInput) as refused:
+            services.upsert_supply_point(bad, body())
+        assert refused.value.field == "ean"
+        assert not SupplyPoint.objects.filter(ean=bad).exists()
+
+    check()

@@ -313,7 +313,7 @@ def seed(
                 defaults={"price_eur_per_kwh": price},
             )
 
-        sps = _make_supply_points(rng, supply_points, dsos, suppliers, start_day, report)
+        sps = _make_supply_points(rng, supply_points, dsos, suppliers, start_day, days, report)
         accounts = {sp.pk: prepayment.open_account(sp) for sp, _ in sps}
 
         # The instants of the history, with what each needs locally (computed once for all).
@@ -422,7 +422,7 @@ def _insert_readings(rows: list[tuple]) -> int:
     return len(rows)
 
 
-def _make_supply_points(rng, count, dsos, suppliers, start_day, report):
+def _make_supply_points(rng, count, dsos, suppliers, start_day, days, report):
     """Households with electricity and often gas, set-based; returns [(supply point, meter)]."""
     households = []
     remaining = count
@@ -492,7 +492,7 @@ def _make_supply_points(rng, count, dsos, suppliers, start_day, report):
         assignments.append(SupplierAssignment(supply_point=sp, supplier=first, valid_from=since))
         if rng.random() < 0.1:  # a supplier switch during the history, kept as history
             other = rng.choice([s for s in suppliers if s != first])
-            switch = start_day + timedelta(days=rng.randint(1, 20))
+            switch = start_day + timedelta(days=rng.randint(1, max(1, min(20, days - 1))))
             assignments.append(
                 SupplierAssignment(supply_point=sp, supplier=other, valid_from=switch)
             )
