@@ -314,3 +314,45 @@ def test_any_valid_ean_registers_and_any_wrong_check_digit_is_refused(frozen):
         assert not SupplyPoint.objects.filter(ean=bad).exists()
 
     check()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_registrations_of_one_new_ean_at_once(api_key):
+    """PostgreSQL: two PUTs of the same new EAN racing give one supply point, no 500."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    from tests.conftest import on_postgres
+
+    if not on_postgres():
+        pytest.skip("a real race needs PostgreSQL's concurrent writers")
+    Supplier.objects.create(code="SUPPLIER-A", name="A")
+    key = api_key("registry")
+    ean = new_ean()
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def put():
+        try:
+            barrier.wait()
+            r = Client().put(
+                f"/api/v1/supply-points/{ean}",
+                data=body(),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {key}",
+            )
+            statuses.append(r.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=put) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(statuses)[0] in (200, 201) and set(statuses) <= {200, 201}
+    assert statuses.count(201) == 1
+    assert SupplyPoint.objects.filter(ean=ean).count() == 1
+    assert PrepaymentAccount.objects.count() == 1

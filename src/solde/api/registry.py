@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal, TypeVar
 
+from django.db import IntegrityError
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
@@ -285,7 +286,12 @@ def _supply_point_out(sp: SupplyPoint) -> dict:
     "history; a new meter serial is a meter exchange.",
 )
 def put_supply_point(request: HttpRequest, ean: str, payload: SupplyPointIn):
-    result = _call(services.upsert_supply_point, ean, payload.dict())
+    try:
+        result = _call(services.upsert_supply_point, ean, payload.dict())
+    except IntegrityError:
+        # Two requests registered the same EAN (or serial) at once; the loser's transaction
+        # rolled back whole, and trying again sees the winner's row: an update, or a clear 422.
+        result = _call(services.upsert_supply_point, ean, payload.dict())
     sp = services.get_supply_point(result.supply_point.ean)
     return Status(201 if result.created else 200, _supply_point_out(sp))
 

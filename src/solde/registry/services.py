@@ -303,7 +303,7 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
                 "(an EAN is one energy at one address).",
             )
     ref = customer_reference(ean)
-    if created and SupplyPoint.objects.filter(customer_reference=ref).exists():
+    if created and SupplyPoint.objects.filter(customer_reference=ref).exclude(ean=ean).exists():
         raise InvalidInput(
             "ean", f"Another EAN already ends with {ref}; the customer reference must be unique."
         )
