@@ -128,3 +128,9 @@ def test_admin_add_refuses_a_bad_ean(admin_client, fleet):
     )
     assert r.status_code == 200 and b"check digit" in r.content
     assert not SupplyPoint.objects.filter(ean="541448800000000018").exists()
+
+
+def test_admin_says_it_is_solde(client, admin_client, db):
+    assert "Solde — administration" in client.get("/admin/login/").content.decode()
+    page = admin_client.get("/admin/").content.decode()
+    assert "Solde — administration" in page and 'href="/api/v1/docs"' in page
