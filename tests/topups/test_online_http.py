@@ -10,7 +10,7 @@ from solde.topups.models import Topup
 from tests.topups.conftest import balance
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_payer_pays_on_the_checkout_page_and_the_webhook_credits(
     active_sp, fake_provider, live_server, settings
 ):

@@ -15,7 +15,7 @@ from tests.topups.conftest import balance
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_parallel_identical_posts_credit_once(active_sp, partner_api):
     if not on_postgres():
         pytest.skip("race test needs PostgreSQL (the SQLite pass serialises writers)")
