@@ -46,6 +46,17 @@ class HeadEnd:
         self.sim_transport = self.transport("sim")
         self.sim = Simulator(self.sim_transport, **self.sim_options)
         self.sim.setup(serials=serials)
+        self.serials = list(serials)
+        return self.sim
+
+    def restart_fleet(self) -> Simulator:
+        """The fleet reconnects (same client id: its broker session and queued orders wait)."""
+        executions = self.sim.executions if self.sim else []
+        self.stop_fleet()
+        self.sim_transport = self.transport("sim")
+        self.sim = Simulator(self.sim_transport, **self.sim_options)
+        self.sim.executions = executions
+        self.sim.serials = list(self.serials)
         return self.sim
 
     def stop_fleet(self) -> None:

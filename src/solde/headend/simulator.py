@@ -137,6 +137,7 @@ class Simulator:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self.executions: list[int] = []  # order ids executed by this fleet, in order (tests)
         self.inbox: queue.Queue[tuple[str, dict, Callable[[], None]]] = queue.Queue()
         self.transport.subscribe([topics.all_meters("orders")], self._receive)
 
@@ -293,6 +294,7 @@ class Simulator:
                 result = {**base, "status": "failed", "error": "relay did not switch (simulated)"}
             else:
                 error = self._execute(m, order, now)
+                self.executions.append(order.get("order_id"))
                 result = {**base, "status": "failed" if error else "executed"}
                 if error:
                     result["error"] = error
