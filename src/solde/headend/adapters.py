@@ -115,6 +115,9 @@ class MqttTransport:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self._subacks: dict[int, threading.Event] = {}
+        self._sub_lock = threading.Lock()
         if parsed.username:
             self.client.username_pw_set(parsed.username, parsed.password)
         self.client.connect_async(self.host, self.port, keepalive=30)
@@ -128,6 +131,12 @@ class MqttTransport:
         for f in self._filters:
             client.subscribe(f, qos=1)
         self._connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
+        with self._sub_lock:
+            event = self._subacks.pop(mid, None)
+        if event is not None:
+            event.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()
@@ -174,8 +183,12 @@ class MqttTransport:
         self._filters += list(filters)
         self._handler = handler
         if self._connected.is_set():
-            for f in filters:
-                self.client.subscribe(f, qos=1)
+            # Wait for the broker's SUBACK: from then on our session queues what we miss.
+            done = threading.Event()
+            with self._sub_lock:
+                _, mid = self.client.subscribe([(f, 1) for f in filters])
+                self._subacks[mid] = done
+            done.wait(self.publish_timeout)
 
     def close(self) -> None:
         self.client.disconnect()

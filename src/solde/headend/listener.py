@@ -13,7 +13,7 @@ import queue
 import time
 from collections.abc import Callable
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from solde.headend import topics
 from solde.orders import services as orders
@@ -50,7 +50,8 @@ class Listener:
                 batch.append(self.inbox.get_nowait())
             except queue.Empty:
                 break
-        close_old_connections()
+        if not connection.in_atomic_block:  # a long-running process: drop a dead connection
+            close_old_connections()
         rows: list[dict] = []
         reading_acks: list[Callable[[], None]] = []
         for topic, payload, ack in batch:
