@@ -73,8 +73,13 @@ def account_with(make_supply_point):
         acc.save(update_fields=["state"])
         adj = account("adjustments:test", AccountKind.ADJUSTMENTS)
         if balance_cents:
-            credit(acc, balance_cents, key=f"test-balance-{next(counter)}-{sp.pk}",
-                   kind="adjustment", counter_account_id=adj.pk)
+            credit(
+                acc,
+                balance_cents,
+                key=f"test-balance-{next(counter)}-{sp.pk}",
+                kind="adjustment",
+                counter_account_id=adj.pk,
+            )
         acc.refresh_from_db()
         return acc
 

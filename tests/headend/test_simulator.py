@@ -133,8 +133,9 @@ def test_relay_button_limiter_and_display(headend, account_with, at):
         assert Event.objects.filter(kind="reconnection_ready").count() == 1
 
         call_command("meter", "press", meter.serial)
-        assert headend.pump(lambda: MeterShadow.objects.get(meter=meter).reported_relay
-                              == "connected")
+        assert headend.pump(
+            lambda: MeterShadow.objects.get(meter=meter).reported_relay == "connected"
+        )
         acc.refresh_from_db()
         assert acc.supply == "connected"
         assert press_button(meter.serial) == ("connected", "connected")  # nothing to do
@@ -169,8 +170,15 @@ def test_meter_show_prints_the_display_pages(inprocess, account_with, at, capsys
     call_command("meter", "show", meter.serial)
     out = capsys.readouterr().out
     lines = {line.split()[0]: " ".join(line.split()[1:]) for line in out.splitlines()[1:]}
-    assert list(lines)[:7] == ["1.8.1", "1.8.2", "2.8.1", "2.8.2", "94.32.2.1", "94.32.2.2",
-                               "94.32.2.3"]
+    assert list(lines)[:7] == [
+        "1.8.1",
+        "1.8.2",
+        "2.8.1",
+        "2.8.2",
+        "94.32.2.1",
+        "94.32.2.2",
+        "94.32.2.3",
+    ]
     assert lines["94.32.2.2"] == "23.45 €"
     assert lines["94.32.2.3"] == "12.00 €"
     assert lines["94.32.2.1"] == "30-11-2026 10:00"
@@ -184,8 +192,9 @@ def test_failing_meters_fail_or_stay_silent(inprocess, account_with, at):
         accounts = [account_with(500) for _ in range(12)]
         inprocess.sim_options.update(failure_rate=1.0, seed=3)
         inprocess.start_fleet([a.supply_point.meters.get().serial for a in accounts])
-        orders = [request_order(a.supply_point.meters.get().pk, "display_balance", "x")
-                  for a in accounts]
+        orders = [
+            request_order(a.supply_point.meters.get().pk, "display_balance", "x") for a in accounts
+        ]
         assert dispatch_due() == 12
         inprocess.pump(timeout=0.2)
         got = [Order.objects.get(pk=o.pk).status for o in orders]

@@ -33,8 +33,15 @@ def test_orders_of_a_supply_point_newest_first(api, make_supply_point, monday):
         "created_at": "2026-11-30T10:05:00+01:00",
         "updated_at": "2026-11-30T10:05:00+01:00",
     }
-    assert set(body[0]) >= {"id", "kind", "status", "created_at", "updated_at", "attempts",
-                            "reason"}
+    assert set(body[0]) >= {
+        "id",
+        "kind",
+        "status",
+        "created_at",
+        "updated_at",
+        "attempts",
+        "reason",
+    }
 
 
 def test_orders_need_the_read_scope_and_a_known_ean(api, make_supply_point, client):

@@ -45,7 +45,9 @@ def test_status_ladder_created_sent_acknowledged_executed(headend, monday, accou
 
     acc.refresh_from_db()
     assert acc.supply == "disconnected"
-    assert Event.objects.filter(kind="supply_interrupted", supply_point=acc.supply_point).count() == 1
+    assert (
+        Event.objects.filter(kind="supply_interrupted", supply_point=acc.supply_point).count() == 1
+    )
     shadow = MeterShadow.objects.get(meter=meter)
     assert (shadow.desired_relay, shadow.reported_relay) == ("disconnected", "disconnected")
     assert sim.executions == [order.pk]
@@ -78,8 +80,9 @@ def test_one_relay_order_in_flight_per_meter(inprocess, monday, account_with):
     assert Order.objects.get(pk=limit.pk).status == "created"
     assert Order.objects.get(pk=display.pk).status == "sent"
 
-    record_result(meter.serial, {"order_id": cut.pk, "status": "executed",
-                                 "state": {"relay": "disconnected"}})
+    record_result(
+        meter.serial, {"order_id": cut.pk, "status": "executed", "state": {"relay": "disconnected"}}
+    )
     assert dispatch_due() == 1
     assert Order.objects.get(pk=limit.pk).status == "sent"
 
@@ -167,14 +170,14 @@ def test_duplicate_ack_changes_nothing(headend, monday, account_with):
     t.close()
     again = Order.objects.get(pk=order.pk)
     assert (again.status, again.updated_at, again.acknowledged_at) == (
-        "acknowledged", first.updated_at, first.acknowledged_at,
+        "acknowledged",
+        first.updated_at,
+        first.acknowledged_at,
     )
     assert OrderEvent.objects.filter(order=order).count() == events
 
 
-def test_late_result_after_supersession_is_recorded_not_resurrected(
-    headend, monday, account_with
-):
+def test_late_result_after_supersession_is_recorded_not_resurrected(headend, monday, account_with):
     acc = account_with(EXHAUSTED)
     meter = acc.supply_point.meters.get()
     cut = request_order(meter.pk, "disconnect", "exhausted")
@@ -189,12 +192,14 @@ def test_late_result_after_supersession_is_recorded_not_resurrected(
     clock.advance(timedelta(seconds=20))
     t.publish(
         topics.results(meter.serial),
-        {"order_id": cut.pk, "status": "executed", "at": clock.now().isoformat(),
-         "state": {"relay": "disconnected", "limiter_amps": None}},
+        {
+            "order_id": cut.pk,
+            "status": "executed",
+            "at": clock.now().isoformat(),
+            "state": {"relay": "disconnected", "limiter_amps": None},
+        },
     )
-    assert headend.pump(
-        lambda: OrderEvent.objects.filter(order=cut, kind="late_result").exists()
-    )
+    assert headend.pump(lambda: OrderEvent.objects.filter(order=cut, kind="late_result").exists())
     t.close()
     cut.refresh_from_db()
     assert (cut.status, cut.superseded_by_id) == ("superseded", back.pk)
@@ -283,7 +288,9 @@ def test_request_order_is_dispatched_right_after_the_commit(
     assert inprocess.sim.inbox.qsize() == 1
 
 
-def test_operator_cancels_pending_orders_in_the_admin(inprocess, monday, account_with, admin_client):
+def test_operator_cancels_pending_orders_in_the_admin(
+    inprocess, monday, account_with, admin_client
+):
     acc = account_with(EXHAUSTED)
     meter = acc.supply_point.meters.get()
     order = request_order(meter.pk, "disconnect", "exhausted")

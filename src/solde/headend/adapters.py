@@ -101,6 +101,8 @@ class MqttTransport:
         self.publish_timeout = publish_timeout
         self._filters: list[str] = []
         self._handler: Handler | None = None
+        self._handler_lock = threading.Lock()
+        self._early: list[tuple[str, dict, Callable[[], None]]] = []
         self._connected = threading.Event()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -140,7 +142,8 @@ class MqttTransport:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()
-        log.warning("MQTT disconnected (%s); reconnecting", reason_code)
+        if reason_code.is_failure:
+            log.warning("MQTT connection lost (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
         mid, qos = message.mid, message.qos
@@ -155,10 +158,17 @@ class MqttTransport:
             log.warning("malformed message on %s ignored", message.topic)
             ack()
             return
-        if self._handler is None or not isinstance(payload, dict):
+        if not isinstance(payload, dict):
             ack()
             return
-        self._handler(message.topic, payload, ack)
+        with self._handler_lock:
+            if self._handler is None:
+                # A persistent session delivers what waited for us as soon as we connect,
+                # possibly before anyone subscribed here: keep it for the handler.
+                self._early.append((message.topic, payload, ack))
+                return
+            handler = self._handler
+        handler(message.topic, payload, ack)
 
     @property
     def connected(self) -> bool:
@@ -181,7 +191,11 @@ class MqttTransport:
 
     def subscribe(self, filters: list[str], handler: Handler) -> None:
         self._filters += list(filters)
-        self._handler = handler
+        with self._handler_lock:
+            self._handler = handler
+            early, self._early = self._early, []
+        for topic, payload, ack in early:
+            handler(topic, payload, ack)
         if self._connected.is_set():
             # Wait for the broker's SUBACK: from then on our session queues what we miss.
             done = threading.Event()

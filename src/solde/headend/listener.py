@@ -88,9 +88,7 @@ class Listener:
             from solde.registry.models import Meter
 
             eans = dict(
-                Meter.objects.filter(serial__in=lookup).values_list(
-                    "serial", "supply_point__ean"
-                )
+                Meter.objects.filter(serial__in=lookup).values_list("serial", "supply_point__ean")
             )
             for r in rows:
                 if not r.get("ean"):

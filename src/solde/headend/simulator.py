@@ -39,10 +39,58 @@ FULL_RESOLUTION = timedelta(days=1)
 VOLTS = 230
 
 # Relative household load by local hour (electricity) and gas demand by local hour.
-ELEC_SHAPE = [0.55, 0.5, 0.5, 0.5, 0.5, 0.55, 0.75, 1.0, 1.1, 0.85, 0.8, 0.85,
-              1.0, 0.95, 0.8, 0.8, 0.9, 1.2, 1.7, 1.8, 1.6, 1.4, 1.0, 0.7]
-GAS_SHAPE = [0.4, 0.4, 0.4, 0.4, 0.5, 0.9, 1.8, 1.9, 1.5, 1.0, 0.8, 0.8,
-             0.8, 0.8, 0.8, 0.9, 1.1, 1.5, 1.6, 1.5, 1.3, 1.1, 0.8, 0.5]
+ELEC_SHAPE = [
+    0.55,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+    0.55,
+    0.75,
+    1.0,
+    1.1,
+    0.85,
+    0.8,
+    0.85,
+    1.0,
+    0.95,
+    0.8,
+    0.8,
+    0.9,
+    1.2,
+    1.7,
+    1.8,
+    1.6,
+    1.4,
+    1.0,
+    0.7,
+]
+GAS_SHAPE = [
+    0.4,
+    0.4,
+    0.4,
+    0.4,
+    0.5,
+    0.9,
+    1.8,
+    1.9,
+    1.5,
+    1.0,
+    0.8,
+    0.8,
+    0.8,
+    0.8,
+    0.8,
+    0.9,
+    1.1,
+    1.5,
+    1.6,
+    1.5,
+    1.3,
+    1.1,
+    0.8,
+    0.5,
+]
 
 
 def _interval(energy: str) -> timedelta:
@@ -93,8 +141,8 @@ def gas_m3h(profile: dict, serial: str, instant: datetime) -> float:
     local = clock.local(instant)
     rng = _noise(serial, instant)
     heating = max(0.12, 1 + 0.95 * math.cos(2 * math.pi * (local.month - 1) / 12))
-    return profile.get("annual", 1200) / 8760 * GAS_SHAPE[local.hour] * heating * rng.uniform(
-        0.7, 1.3
+    return (
+        profile.get("annual", 1200) / 8760 * GAS_SHAPE[local.hour] * heating * rng.uniform(0.7, 1.3)
     )
 
 
@@ -123,7 +171,7 @@ def advance_indexes(m: SimulatedMeter, start: datetime, end: datetime) -> None:
 
 
 def _value(milli: int) -> str:
-    return str(Decimal(milli) / 1000)
+    return f"{Decimal(milli) / 1000:.3f}"
 
 
 @dataclass
@@ -153,7 +201,7 @@ class Simulator:
         qs = Meter.objects.filter(removed_at__isnull=True).select_related("supply_point")
         if serials:
             qs = qs.filter(serial__in=serials)
-        meters = list(qs.order_by("pk")[: count] if count else qs.order_by("pk"))
+        meters = list(qs.order_by("pk")[:count] if count else qs.order_by("pk"))
         known = set(
             SimulatedMeter.objects.filter(serial__in=[m.serial for m in meters]).values_list(
                 "serial", flat=True
@@ -180,9 +228,7 @@ class Simulator:
                     "2.8.1": (rng.randint(500, 8_000) if solar else 0) * 1000,
                     "2.8.2": (rng.randint(100, 2_000) if solar else 0) * 1000,
                 }
-            registers = [r for r in (m.registers or list(indexes)) if r in indexes] or list(
-                indexes
-            )
+            registers = [r for r in (m.registers or list(indexes)) if r in indexes] or list(indexes)
             new.append(
                 SimulatedMeter(
                     serial=m.serial,
@@ -224,8 +270,9 @@ class Simulator:
             for m in meters.values():
                 if m.outbox:
                     for msg in m.outbox:
-                        self.transport.publish(topics.meter_topic(m.serial, msg["leaf"]),
-                                               msg["payload"])
+                        self.transport.publish(
+                            topics.meter_topic(m.serial, msg["leaf"]), msg["payload"]
+                        )
                         counts["events"] += 1
                     m.outbox = []
                     changed.add(m.serial)
@@ -241,8 +288,18 @@ class Simulator:
                 meters[serial].updated_at = now
             SimulatedMeter.objects.bulk_update(
                 [meters[s] for s in changed],
-                ["relay", "limiter_amps", "payment_mode", "display", "indexes",
-                 "last_reading_at", "pending", "answered", "outbox", "updated_at"],
+                [
+                    "relay",
+                    "limiter_amps",
+                    "payment_mode",
+                    "display",
+                    "indexes",
+                    "last_reading_at",
+                    "pending",
+                    "answered",
+                    "outbox",
+                    "updated_at",
+                ],
             )
         for _, _, ack in received:
             ack()
@@ -271,12 +328,18 @@ class Simulator:
             return  # lost on the radio link: no answer at all
         fail = roll < self.failure_rate
         m.pending.append(
-            {"due": (now + timedelta(seconds=self.ack_delay)).isoformat(), "step": "ack",
-             "order": order}
+            {
+                "due": (now + timedelta(seconds=self.ack_delay)).isoformat(),
+                "step": "ack",
+                "order": order,
+            }
         )
         m.pending.append(
-            {"due": (now + timedelta(seconds=max(self.exec_delay, self.ack_delay))).isoformat(),
-             "step": "fail" if fail else "execute", "order": order}
+            {
+                "due": (now + timedelta(seconds=max(self.exec_delay, self.ack_delay))).isoformat(),
+                "step": "fail" if fail else "execute",
+                "order": order,
+            }
         )
 
     def _answer_due(self, m: SimulatedMeter, now: datetime) -> int:
@@ -368,8 +431,12 @@ class Simulator:
 
     def _publish_rows(self, m: SimulatedMeter, points: list[tuple[datetime, dict]]) -> int:
         rows = [
-            {"register": reg, "at": clock.local(at).isoformat(), "value": _value(idx[reg]),
-             "unit": UNIT[reg]}
+            {
+                "register": reg,
+                "at": clock.local(at).isoformat(),
+                "value": _value(idx[reg]),
+                "unit": UNIT[reg],
+            }
             for at, idx in points
             for reg in m.registers
             if reg in idx

@@ -44,7 +44,14 @@ class PendingFilter(admin.SimpleListFilter):
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "kind", "status", "meter", "attempts", "created_at", "updated_at", "expires_at",
+        "id",
+        "kind",
+        "status",
+        "meter",
+        "attempts",
+        "created_at",
+        "updated_at",
+        "expires_at",
         "reason",
     )
     list_filter = (PendingFilter, "status", "kind")
@@ -86,8 +93,13 @@ class InSyncFilter(admin.SimpleListFilter):
 @admin.register(MeterShadow)
 class MeterShadowAdmin(admin.ModelAdmin):
     list_display = (
-        "meter", "desired_relay", "reported_relay", "desired_limiter_amps",
-        "reported_limiter_amps", "reported_at", "in_sync",
+        "meter",
+        "desired_relay",
+        "reported_relay",
+        "desired_limiter_amps",
+        "reported_limiter_amps",
+        "reported_at",
+        "in_sync",
     )
     list_filter = (InSyncFilter, "desired_relay", "reported_relay")
     search_fields = ("meter__serial", "meter__supply_point__ean")

@@ -414,14 +414,19 @@ def reconcile(now: datetime | None = None) -> list[Order]:
         )
         if sh.desired_relay != sh.reported_relay and not armed:
             kind = (
-                OrderKind.DISCONNECT if sh.desired_relay == Relay.DISCONNECTED else OrderKind.RECONNECT
+                OrderKind.DISCONNECT
+                if sh.desired_relay == Relay.DISCONNECTED
+                else OrderKind.RECONNECT
             )
             issued.append(request_order(sh.meter_id, kind, reason))
         if sh.desired_limiter_amps != sh.reported_limiter_amps:
             if sh.desired_limiter_amps:
                 issued.append(
                     request_order(
-                        sh.meter_id, OrderKind.LIMIT_POWER, reason, {"amps": sh.desired_limiter_amps}
+                        sh.meter_id,
+                        OrderKind.LIMIT_POWER,
+                        reason,
+                        {"amps": sh.desired_limiter_amps},
                     )
                 )
             else:
@@ -491,7 +496,10 @@ def record_result(serial: str, payload: dict) -> str:
             return "duplicate"
         # Superseded, cancelled or expired: keep the status, record what the meter did.
         OrderEvent.objects.create(
-            order=order, at=now, status=status, kind="late_result",
+            order=order,
+            at=now,
+            status=status,
+            kind="late_result",
             detail=detail or f"meter reported {status} at {at.isoformat()}",
         )
         return "late"
@@ -512,7 +520,14 @@ def record_result(serial: str, payload: dict) -> str:
     order.updated_at = now
     order.detail = detail
     order.save(
-        update_fields=["status", "finished_at", "acknowledged_at", "sent_at", "updated_at", "detail"]
+        update_fields=[
+            "status",
+            "finished_at",
+            "acknowledged_at",
+            "sent_at",
+            "updated_at",
+            "detail",
+        ]
     )
     OrderEvent.objects.create(order=order, at=now, status=status, detail=detail)
     return status

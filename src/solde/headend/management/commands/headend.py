@@ -45,3 +45,20 @@ class Command(TyperCommand):
             pass
         transport.close()
         self.stdout.write(f"Stopped. Applied: {listener.counts}")
+
+    @command()
+    def status(self) -> None:
+        """Orders by status, and meters whose reported state drifted from the desired one."""
+        from django.db.models import Count
+
+        from solde.orders.models import MeterShadow, Order
+
+        for row in Order.objects.values("status").annotate(n=Count("pk")).order_by("status"):
+            self.stdout.write(f"  {row['status']:<13} {row['n']:>8}")
+        drift = [s for s in MeterShadow.objects.filter(reported_at__isnull=False) if not s.in_sync]
+        self.stdout.write(f"Meters out of sync: {len(drift)}")
+        for s in drift[:20]:
+            self.stdout.write(
+                f"  {s.meter_id}: desired {s.desired_relay}/{s.desired_limiter_amps or '-'}, "
+                f"reported {s.reported_relay}/{s.reported_limiter_amps or '-'}"
+            )

@@ -49,11 +49,16 @@ class Command(TyperCommand):
         cid = f"solde-sim-{socket.gethostname()}-{topics.prefix()}".replace("/", "_")
         transport = make_transport(client_id=cid, persistent=True, url=url)
         sim = Simulator(
-            transport, failure_rate=failure_rate, ack_delay=ack_delay, exec_delay=exec_delay,
+            transport,
+            failure_rate=failure_rate,
+            ack_delay=ack_delay,
+            exec_delay=exec_delay,
             seed=seed,
         )
         count = sim.setup(meters)
-        console.print(f"Simulating {count} meter(s) on {url} under {topics.prefix()} (Ctrl-C stops)")
+        console.print(
+            f"Simulating {count} meter(s) on {url} under {topics.prefix()} (Ctrl-C stops)"
+        )
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
