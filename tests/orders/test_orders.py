@@ -319,3 +319,38 @@ def test_sweep_job_runs_every_minute_once_after_a_jump(at):
     assert every_minute_once(start, start + timedelta(days=3, seconds=40)) == [
         at("2026-12-03 10:01")
     ]
+
+
+def test_request_orders_in_bulk_supersede_and_set_the_desired_state(
+    inprocess, monday, account_with
+):
+    from solde.orders.services import request_orders
+
+    accounts = [account_with(EXHAUSTED) for _ in range(3)]
+    meters = [a.supply_point.meters.get() for a in accounts]
+    old = request_order(meters[0].pk, "display_balance", "yesterday")
+    cut = request_order(meters[1].pk, "disconnect", "exhausted")
+    display = {"1": "2026-11-30T06:00:00+01:00", "2": "-13.00", "3": "0.00"}
+    orders = request_orders(
+        [(m.pk, "display_balance", "after the close", display) for m in meters]
+        + [(meters[1].pk, "reconnect", "top-up", {})]
+    )
+    assert [o.kind for o in orders] == ["display_balance"] * 3 + ["reconnect"]
+    assert all(o.pk and o.status == "created" for o in orders)
+    assert Order.objects.get(pk=old.pk).superseded_by_id == orders[0].pk
+    assert Order.objects.get(pk=cut.pk).superseded_by_id == orders[3].pk
+    shadow = MeterShadow.objects.get(meter=meters[2])
+    assert shadow.desired_display == display
+    assert MeterShadow.objects.get(meter=meters[1]).desired_relay == "connected"
+    # The meter shows the values it was given (94.32.2 sub-indexes accepted as keys).
+    inprocess.start_fleet([meters[2].serial])
+    dispatch_due()
+    assert inprocess.pump(lambda: Order.objects.get(pk=orders[2].pk).status == "executed")
+    assert Order.objects.get(pk=orders[2].pk).params == display
+    from solde.headend.models import SimulatedMeter as Sim
+
+    assert Sim.objects.get(serial=meters[2].serial).display == {
+        "updated_at": "2026-11-30T06:00:00+01:00",
+        "balance": "-13.00",
+        "emergency_credit": "0.00",
+    }

@@ -386,10 +386,11 @@ class Simulator:
         elif kind == "remove_limit":
             m.limiter_amps = None
         elif kind == "display_balance":
+            # Named values, or the 94.32.2 sub-indexes "1", "2", "3" (both are accepted).
             m.display = {
-                "updated_at": params.get("updated_at") or now.isoformat(),
-                "balance": params.get("balance", ""),
-                "emergency_credit": params.get("emergency_credit", ""),
+                "updated_at": params.get("updated_at") or params.get("1") or now.isoformat(),
+                "balance": params.get("balance") or params.get("2") or "",
+                "emergency_credit": params.get("emergency_credit") or params.get("3") or "",
             }
         elif kind == "set_payment_mode":
             m.payment_mode = params.get("mode") or m.payment_mode

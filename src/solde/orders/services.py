@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,81 +52,133 @@ def request_order(meter_id: int, kind: str, reason: str, params: dict | None = N
     Pending orders it contradicts are superseded, the meter's desired state is updated, and the
     order is dispatched right after the commit.
     """
-    kind = OrderKind(kind)
-    now = clock.now()
-    params = dict(params or {})
-    with transaction.atomic():
-        if kind == OrderKind.LIMIT_POWER and not params.get("amps"):
-            from solde.registry.models import Meter
+    return request_orders([(meter_id, kind, reason, params or {})])[0]
 
-            params["amps"] = (
-                Meter.objects.filter(pk=meter_id)
-                .values_list("supply_point__dso__limiter_amps", flat=True)
-                .get()
-            )
-        order = Order.objects.create(
-            meter_id=meter_id,
-            kind=kind,
-            reason=reason[:300],
-            params=params,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-            expires_at=now + rules.LIFETIME[kind],
-        )
-        events = [OrderEvent(order=order, at=now, status=OrderStatus.CREATED, detail=reason[:300])]
-        contradicted = rules.CONTRADICTS.get(kind, set())
-        if contradicted:
-            old = list(
-                Order.objects.filter(
-                    meter_id=meter_id, kind__in=contradicted, status__in=PENDING_STATUSES
+
+def request_orders(requests: Sequence[tuple[int, str, str, dict | None]]) -> list[Order]:
+    """The bulk form of `request_order`: (meter id, kind, reason, params) each, at most one per
+    meter and kind, in a few set-based statements. Returns the orders in the same order."""
+    if not requests:
+        return []
+    now = clock.now()
+    reqs = [(m, OrderKind(k), r[:300], dict(p or {})) for m, k, r, p in requests]
+    with transaction.atomic():
+        _default_limiter_amps(reqs)
+        orders = Order.objects.bulk_create(
+            [
+                Order(
+                    meter_id=m,
+                    kind=k,
+                    reason=r,
+                    params=p,
+                    created_at=now,
+                    updated_at=now,
+                    next_attempt_at=now,
+                    expires_at=now + rules.LIFETIME[k],
                 )
-                .exclude(pk=order.pk)
-                .values_list("pk", flat=True)
-            )
-            if old:
-                Order.objects.filter(pk__in=old).update(
+                for m, k, r, p in reqs
+            ],
+            batch_size=2000,
+        )
+        events = [
+            OrderEvent(order_id=o.pk, at=now, status=OrderStatus.CREATED, detail=o.reason)
+            for o in orders
+        ]
+        events += _supersede(orders, now)
+        OrderEvent.objects.bulk_create(events, batch_size=2000)
+        _set_desired(orders, now)
+        ids = [o.pk for o in orders]
+        transaction.on_commit(lambda: _dispatch_after_commit(ids))
+    return orders
+
+
+def _default_limiter_amps(reqs: list[tuple[int, str, str, dict]]) -> None:
+    missing = [m for m, k, _, p in reqs if k == OrderKind.LIMIT_POWER and not p.get("amps")]
+    if not missing:
+        return
+    from solde.registry.models import Meter
+
+    amps = dict(
+        Meter.objects.filter(pk__in=missing).values_list("pk", "supply_point__dso__limiter_amps")
+    )
+    for m, k, _, p in reqs:
+        if k == OrderKind.LIMIT_POWER and not p.get("amps"):
+            p["amps"] = amps[m]
+
+
+def _supersede(orders: list[Order], now: datetime) -> list[OrderEvent]:
+    """Supersede the pending orders the new ones contradict (RULES.md §9)."""
+    newest: dict[tuple[int, str], Order] = {}
+    for o in orders:
+        for old_kind in rules.CONTRADICTS.get(o.kind, set()):
+            newest[(o.meter_id, old_kind)] = o
+    if not newest:
+        return []
+    new_ids = {o.pk for o in orders}
+    meters = sorted({m for m, _ in newest})
+    kinds = sorted({k for _, k in newest})
+    stale: list[Order] = []
+    for i in range(0, len(meters), 2000):
+        for pk, meter_id, kind in Order.objects.filter(
+            meter_id__in=meters[i : i + 2000], kind__in=kinds, status__in=PENDING_STATUSES
+        ).values_list("pk", "meter_id", "kind"):
+            by = newest.get((meter_id, kind))
+            if by is None or pk in new_ids:
+                continue
+            stale.append(
+                Order(
+                    pk=pk,
                     status=OrderStatus.SUPERSEDED,
-                    superseded_by=order,
+                    superseded_by_id=by.pk,
                     updated_at=now,
                     finished_at=now,
-                    detail=f"superseded by {kind} #{order.pk}",
+                    detail=f"superseded by {by.kind} #{by.pk}",
                 )
-                events += [
-                    OrderEvent(
-                        order_id=pk,
-                        at=now,
-                        status=OrderStatus.SUPERSEDED,
-                        detail=f"superseded by {kind} #{order.pk}",
-                    )
-                    for pk in old
-                ]
-        OrderEvent.objects.bulk_create(events)
-        _set_desired(meter_id, kind, params, now)
-        transaction.on_commit(lambda: _dispatch_after_commit([order.pk]))
-    return order
+            )
+    Order.objects.bulk_update(
+        stale, ["status", "superseded_by", "updated_at", "finished_at", "detail"], batch_size=2000
+    )
+    return [
+        OrderEvent(order_id=o.pk, at=now, status=OrderStatus.SUPERSEDED, detail=o.detail)
+        for o in stale
+    ]
 
 
-def _set_desired(meter_id: int, kind: str, params: dict, now: datetime) -> None:
-    changes: dict = {}
+def _desired_changes(kind: str, params: dict) -> dict:
     if kind == OrderKind.DISCONNECT:
-        changes["desired_relay"] = Relay.DISCONNECTED
-    elif kind == OrderKind.RECONNECT:
-        changes["desired_relay"] = Relay.CONNECTED
-    elif kind == OrderKind.LIMIT_POWER:
-        changes["desired_limiter_amps"] = int(params["amps"])
-    elif kind == OrderKind.REMOVE_LIMIT:
-        changes["desired_limiter_amps"] = None
-    elif kind == OrderKind.SET_PAYMENT_MODE and params.get("mode"):
-        changes["desired_payment_mode"] = params["mode"]
-    elif kind == OrderKind.DISPLAY_BALANCE and params:
-        changes["desired_display"] = params
+        return {"desired_relay": Relay.DISCONNECTED}
+    if kind == OrderKind.RECONNECT:
+        return {"desired_relay": Relay.CONNECTED}
+    if kind == OrderKind.LIMIT_POWER:
+        return {"desired_limiter_amps": int(params["amps"])}
+    if kind == OrderKind.REMOVE_LIMIT:
+        return {"desired_limiter_amps": None}
+    if kind == OrderKind.SET_PAYMENT_MODE and params.get("mode"):
+        return {"desired_payment_mode": params["mode"]}
+    if kind == OrderKind.DISPLAY_BALANCE and params:
+        return {"desired_display": params}
+    return {}
+
+
+def _set_desired(orders: list[Order], now: datetime) -> None:
+    """Each meter's desired state follows the orders issued for it."""
+    changes: dict[int, dict] = defaultdict(dict)
+    for o in orders:
+        change = _desired_changes(o.kind, o.params)
+        if change:
+            changes[o.meter_id].update(change, desired_at=now)
     if not changes:
         return
-    changes["desired_at"] = now
-    shadow, created = MeterShadow.objects.get_or_create(meter_id=meter_id, defaults=changes)
-    if not created:
-        MeterShadow.objects.filter(pk=shadow.pk).update(**changes)
+    MeterShadow.objects.bulk_create(
+        [MeterShadow(meter_id=m) for m in changes], ignore_conflicts=True, batch_size=2000
+    )
+    shadows = list(MeterShadow.objects.filter(meter_id__in=list(changes)))
+    fields: set[str] = set()
+    for sh in shadows:
+        for name, value in changes[sh.meter_id].items():
+            setattr(sh, name, value)
+            fields.add(name)
+    MeterShadow.objects.bulk_update(shadows, sorted(fields), batch_size=2000)
 
 
 def _dispatch_after_commit(order_ids: list[int]) -> None:
@@ -258,7 +310,7 @@ def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
             o.attempts += 1
             o.next_attempt_at = now + rules.backoff(o.attempts, base, cap)
             o.updated_at = now
-            if o.kind == OrderKind.DISPLAY_BALANCE and "balance" not in o.params:
+            if o.kind == OrderKind.DISPLAY_BALANCE and not ({"balance", "2"} & set(o.params)):
                 o.params = {**o.params, **_display_values(o.meter.supply_point_id)}
         Order.objects.bulk_update(orders, ["attempts", "next_attempt_at", "updated_at", "params"])
         return [Outgoing(o.pk, o.meter.serial, order_payload(o)) for o in orders]
