@@ -13,6 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -20,6 +21,14 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict, Callable[[], None]], None]
+
+
+class Transport(Protocol):
+    def publish(self, topic: str, payload: dict) -> bool: ...
+
+    def subscribe(self, filters: list[str], handler: Handler) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -201,7 +210,8 @@ class MqttTransport:
             done = threading.Event()
             with self._sub_lock:
                 _, mid = self.client.subscribe([(f, 1) for f in filters])
-                self._subacks[mid] = done
+                if mid is not None:
+                    self._subacks[mid] = done
             done.wait(self.publish_timeout)
 
     def close(self) -> None:
@@ -209,11 +219,13 @@ class MqttTransport:
         self.client.loop_stop()
 
 
-_publisher = None
+_publisher: Transport | None = None
 _publisher_lock = threading.Lock()
 
 
-def make_transport(client_id: str | None = None, persistent: bool = False, url: str | None = None):
+def make_transport(
+    client_id: str | None = None, persistent: bool = False, url: str | None = None
+) -> Transport:
     """A transport for settings.HEADEND_URL ("inprocess" or "mqtt://host:port")."""
     url = url or settings.HEADEND_URL
     if url == "inprocess":
@@ -223,7 +235,7 @@ def make_transport(client_id: str | None = None, persistent: bool = False, url: 
     raise ValueError(f"HEADEND_URL {url!r}: use 'inprocess' or 'mqtt://host:port'.")
 
 
-def publisher():
+def publisher() -> Transport:
     """The process-wide transport the dispatcher sends orders through."""
     global _publisher
     with _publisher_lock:

@@ -16,19 +16,21 @@ from collections.abc import Callable
 from django.db import close_old_connections, connection
 
 from solde.headend import topics
+from solde.headend.adapters import Transport
 from solde.orders import services as orders
 
 log = logging.getLogger(__name__)
 
 
 def ingest_readings(rows: list[dict], source: str) -> object:
-    from solde.readings import services as readings
+    from importlib import import_module
 
-    return readings.ingest(rows, source=source)
+    # Imported late: ingestion lives in the readings app, built alongside this one.
+    return import_module("solde.readings.services").ingest(rows, source=source)
 
 
 class Listener:
-    def __init__(self, transport, source: str = "mqtt") -> None:
+    def __init__(self, transport: Transport, source: str = "mqtt") -> None:
         self.transport = transport
         self.source = source
         self.inbox: queue.Queue[tuple[str, dict, Callable[[], None]]] = queue.Queue()

@@ -27,6 +27,7 @@ from django.db import close_old_connections, connection, transaction
 
 from solde import clock
 from solde.headend import topics
+from solde.headend.adapters import Transport
 from solde.headend.models import SimulatedMeter
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def _value(milli: int) -> str:
 
 @dataclass
 class Simulator:
-    transport: object
+    transport: Transport
     failure_rate: float = 0.0
     ack_delay: float = 2.0  # seconds of platform time before the meter acknowledges
     exec_delay: float = 5.0  # … and before it reports the execution
@@ -213,6 +214,7 @@ class Simulator:
                 continue
             rng = random.Random(m.serial)
             energy = m.supply_point.energy
+            profile: dict[str, float]
             if energy == "gas":
                 profile = {"annual": rng.randint(600, 1800), "solar_kwp": 0}
                 indexes = {"24.2.3": rng.randint(1_000, 30_000) * 1000}
@@ -490,7 +492,7 @@ def press_button(serial: str) -> tuple[str, str]:
     return "ready_for_reconnection", m.relay
 
 
-def flush_outbox(serial: str, transport) -> int:
+def flush_outbox(serial: str, transport: Transport) -> int:
     """Send a meter's pending events now (the CLI, when no simulator runs in this process)."""
     with transaction.atomic():
         m = SimulatedMeter.objects.select_for_update().get(serial=serial)

@@ -92,7 +92,7 @@ def request_orders(requests: Sequence[tuple[int, str, str, dict | None]]) -> lis
     return orders
 
 
-def _default_limiter_amps(reqs: list[tuple[int, str, str, dict]]) -> None:
+def _default_limiter_amps(reqs: Sequence[tuple[int, str, str, dict]]) -> None:
     missing = [m for m, k, _, p in reqs if k == OrderKind.LIMIT_POWER and not p.get("amps")]
     if not missing:
         return
@@ -288,7 +288,8 @@ def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
     base = float(_setting("ORDERS_RETRY_BASE_SECONDS", 30))
     cap = float(_setting("ORDERS_RETRY_CAP_SECONDS", 1800))
     with transaction.atomic():
-        _expire(now)
+        if order_ids is None:  # the after-commit path stays short; the sweep expires
+            _expire(now)
         qs = Order.objects.filter(
             status__in=(OrderStatus.CREATED, OrderStatus.SENT), next_attempt_at__lte=now
         )
@@ -523,8 +524,8 @@ def record_result(serial: str, payload: dict) -> str:
     status = payload.get("status")
     at = _parse_at(payload.get("at"))
     try:
-        order_id = int(payload.get("order_id"))
-    except (TypeError, ValueError):
+        order_id = int(payload["order_id"])
+    except (KeyError, TypeError, ValueError):
         log.warning("result without a valid order id from meter %s: %r", serial, payload)
         return "unknown"
     order = (
