@@ -39,7 +39,7 @@ def test_status_ladder_created_sent_acknowledged_executed(headend, monday, accou
     clock.advance(timedelta(seconds=5))
     assert headend.pump(lambda: Order.objects.get(pk=order.pk).status == "executed")
     order.refresh_from_db()
-    assert statuses(order) == ["created", "sent", "acknowledged", "executed"]
+    assert statuses(order) == ["sent", "acknowledged", "executed"]
     assert order.sent_at <= order.acknowledged_at <= order.finished_at == order.updated_at
     assert order.attempts == 1
 

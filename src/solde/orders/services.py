@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from solde import clock
 from solde.money import format_eur
@@ -80,15 +80,14 @@ def request_orders(requests: Sequence[tuple[int, str, str, dict | None]]) -> lis
             ],
             batch_size=2000,
         )
-        events = [
-            OrderEvent(order_id=o.pk, at=now, status=OrderStatus.CREATED, detail=o.reason)
-            for o in orders
-        ]
-        events += _supersede(orders, now)
-        OrderEvent.objects.bulk_create(events, batch_size=2000)
+        # The history starts at `created_at`; events record what happens after.
+        OrderEvent.objects.bulk_create(_supersede(orders, now), batch_size=2000)
         _set_desired(orders, now)
         ids = [o.pk for o in orders]
-        transaction.on_commit(lambda: _dispatch_after_commit(ids))
+        # A handful (a reconnect after a top-up) leaves at once; a big run (the displays
+        # after a close) is left to the dispatcher loop so the deciding job stays short.
+        if len(ids) <= int(_setting("ORDERS_DISPATCH_ON_COMMIT_MAX", 100)):
+            transaction.on_commit(lambda: _dispatch_after_commit(ids))
     return orders
 
 
@@ -107,41 +106,53 @@ def _default_limiter_amps(reqs: Sequence[tuple[int, str, str, dict]]) -> None:
 
 
 def _supersede(orders: list[Order], now: datetime) -> list[OrderEvent]:
-    """Supersede the pending orders the new ones contradict (RULES.md §9)."""
-    newest: dict[tuple[int, str], Order] = {}
-    for o in orders:
-        for old_kind in rules.CONTRADICTS.get(o.kind, set()):
-            newest[(o.meter_id, old_kind)] = o
-    if not newest:
-        return []
+    """Supersede the pending orders the new ones contradict (RULES.md §9), set-based: per kind
+    of new order, one SELECT and one UPDATE per chunk of meters."""
     new_ids = {o.pk for o in orders}
-    meters = sorted({m for m, _ in newest})
-    kinds = sorted({k for _, k in newest})
-    stale: list[Order] = []
-    for i in range(0, len(meters), 2000):
-        for pk, meter_id, kind in Order.objects.filter(
-            meter_id__in=meters[i : i + 2000], kind__in=kinds, status__in=PENDING_STATUSES
-        ).values_list("pk", "meter_id", "kind"):
-            by = newest.get((meter_id, kind))
-            if by is None or pk in new_ids:
-                continue
-            stale.append(
-                Order(
-                    pk=pk,
-                    status=OrderStatus.SUPERSEDED,
-                    superseded_by_id=by.pk,
-                    updated_at=now,
-                    finished_at=now,
-                    detail=f"superseded by {by.kind} #{by.pk}",
-                )
+    first_new = min(new_ids)
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for o in orders:
+        by_kind[o.kind].append(o.meter_id)
+    events: list[OrderEvent] = []
+    for kind, meters in by_kind.items():
+        contradicted = rules.CONTRADICTS.get(kind, set())
+        if not contradicted:
+            continue
+        detail = f"superseded by a newer {kind} order"
+        newest = (
+            Order.objects.filter(
+                meter_id=OuterRef("meter_id"),
+                kind=kind,
+                status=OrderStatus.CREATED,
+                pk__gte=first_new,
             )
-    Order.objects.bulk_update(
-        stale, ["status", "superseded_by", "updated_at", "finished_at", "detail"], batch_size=2000
-    )
-    return [
-        OrderEvent(order_id=o.pk, at=now, status=OrderStatus.SUPERSEDED, detail=o.detail)
-        for o in stale
-    ]
+            .order_by("-pk")
+            .values("pk")[:1]
+        )
+        for i in range(0, len(meters), 5000):
+            stale = [
+                pk
+                for pk in Order.objects.filter(
+                    meter_id__in=meters[i : i + 5000],
+                    kind__in=contradicted,
+                    status__in=PENDING_STATUSES,
+                ).values_list("pk", flat=True)
+                if pk not in new_ids
+            ]
+            if not stale:
+                continue
+            Order.objects.filter(pk__in=stale).update(
+                status=OrderStatus.SUPERSEDED,
+                superseded_by=Subquery(newest),
+                updated_at=now,
+                finished_at=now,
+                detail=detail,
+            )
+            events += [
+                OrderEvent(order_id=pk, at=now, status=OrderStatus.SUPERSEDED, detail=detail)
+                for pk in stale
+            ]
+    return events
 
 
 def _desired_changes(kind: str, params: dict) -> dict:
@@ -161,24 +172,54 @@ def _desired_changes(kind: str, params: dict) -> dict:
 
 
 def _set_desired(orders: list[Order], now: datetime) -> None:
-    """Each meter's desired state follows the orders issued for it."""
-    changes: dict[int, dict] = defaultdict(dict)
+    """Each meter's desired state follows the orders issued for it (set-based: one UPDATE per
+    distinct value, one correlated UPDATE for the displays)."""
+    groups: dict[tuple[str, object], list[int]] = defaultdict(list)
+    displays: list[int] = []
     for o in orders:
-        change = _desired_changes(o.kind, o.params)
-        if change:
-            changes[o.meter_id].update(change, desired_at=now)
-    if not changes:
+        if o.kind == OrderKind.DISPLAY_BALANCE:
+            if o.params:
+                displays.append(o.meter_id)
+            continue
+        for name, value in _desired_changes(o.kind, o.params).items():
+            groups[(name, value)].append(o.meter_id)
+    meters = set(displays) | {m for ms in groups.values() for m in ms}
+    if not meters:
         return
-    MeterShadow.objects.bulk_create(
-        [MeterShadow(meter_id=m) for m in changes], ignore_conflicts=True, batch_size=2000
-    )
-    shadows = list(MeterShadow.objects.filter(meter_id__in=list(changes)))
-    fields: set[str] = set()
-    for sh in shadows:
-        for name, value in changes[sh.meter_id].items():
-            setattr(sh, name, value)
-            fields.add(name)
-    MeterShadow.objects.bulk_update(shadows, sorted(fields), batch_size=2000)
+    _ensure_shadows(sorted(meters))
+    for (name, value), ids in groups.items():
+        for i in range(0, len(ids), 5000):
+            MeterShadow.objects.filter(meter_id__in=ids[i : i + 5000]).update(
+                **{name: value, "desired_at": now}
+            )
+    if displays:
+        latest = (
+            Order.objects.filter(
+                meter_id=OuterRef("meter_id"),
+                kind=OrderKind.DISPLAY_BALANCE,
+                status=OrderStatus.CREATED,
+                created_at=now,
+            )
+            .order_by("-pk")
+            .values("params")[:1]
+        )
+        for i in range(0, len(displays), 5000):
+            MeterShadow.objects.filter(meter_id__in=displays[i : i + 5000]).update(
+                desired_display=Subquery(latest), desired_at=now
+            )
+
+
+def _ensure_shadows(meter_ids: list[int]) -> None:
+    for i in range(0, len(meter_ids), 5000):
+        chunk = meter_ids[i : i + 5000]
+        known = set(
+            MeterShadow.objects.filter(meter_id__in=chunk).values_list("meter_id", flat=True)
+        )
+        MeterShadow.objects.bulk_create(
+            [MeterShadow(meter_id=m) for m in chunk if m not in known],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
 
 
 def _dispatch_after_commit(order_ids: list[int]) -> None:
@@ -261,8 +302,12 @@ def dispatch_due(
     for out in outgoing:
         if transport.publish(topics.orders(out.serial), out.payload):
             done.append(out.order_id)
-        else:
-            log.warning("order %s did not reach the head-end; retried later", out.order_id)
+    if len(done) < len(outgoing):
+        log.warning(
+            "%d of %d orders did not reach the head-end; they are sent again later",
+            len(outgoing) - len(done),
+            len(outgoing),
+        )
     if done:
         with transaction.atomic():
             sent_now = list(
