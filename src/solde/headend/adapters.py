@@ -26,6 +26,8 @@ Handler = Callable[[str, dict, Callable[[], None]], None]
 class Transport(Protocol):
     def publish(self, topic: str, payload: dict) -> bool: ...
 
+    def publish_many(self, messages: list[tuple[str, dict]]) -> list[bool]: ...
+
     def subscribe(self, filters: list[str], handler: Handler) -> None: ...
 
     def close(self) -> None: ...
@@ -79,6 +81,9 @@ class InProcessTransport:
 
     def publish(self, topic: str, payload: dict) -> bool:
         return self.broker.publish(topic, payload)
+
+    def publish_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
+        return [self.broker.publish(t, p) for t, p in messages]
 
     def subscribe(self, filters: list[str], handler: Handler) -> None:
         self._handlers.append(handler)
@@ -197,6 +202,22 @@ class MqttTransport:
             log.warning("MQTT publish to %s failed: %s", topic, exc)
             return False
         return info.is_published()
+
+    def publish_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
+        """Publish all, then wait for the broker's acknowledgements (pipelined, not one by one)."""
+        if not self._connected.wait(min(1.0, self.publish_timeout)):
+            return [False] * len(messages)
+        infos = [
+            self.client.publish(t, json.dumps(p, separators=(",", ":")), qos=1) for t, p in messages
+        ]
+        out = []
+        for info in infos:
+            try:
+                info.wait_for_publish(self.publish_timeout)
+                out.append(info.is_published())
+            except (RuntimeError, ValueError):
+                out.append(False)
+        return out
 
     def subscribe(self, filters: list[str], handler: Handler) -> None:
         self._filters += list(filters)

@@ -289,44 +289,56 @@ def dispatch_due(
     backoff), then published after that commit; an order the broker took becomes `sent`.
     """
     now = now or clock.now()
-    outgoing = _claim(now, list(order_ids) if order_ids is not None else None)
-    if not outgoing:
-        return 0
+    ids = list(order_ids) if order_ids is not None else None
     if transport is None:
         from solde.headend.adapters import publisher
 
         transport = publisher()
     from solde.headend import topics
 
-    done: list[int] = []
-    for out in outgoing:
-        if transport.publish(topics.orders(out.serial), out.payload):
-            done.append(out.order_id)
-    if len(done) < len(outgoing):
-        log.warning(
-            "%d of %d orders did not reach the head-end; they are sent again later",
-            len(outgoing) - len(done),
-            len(outgoing),
+    total = 0
+    # Batch after batch until nothing is due: a big run (100,000 displays) leaves in one call.
+    # Orders not taken by the broker are leased to a later attempt, so this ends.
+    for _ in range(10_000):
+        outgoing = _claim(now, ids)
+        if not outgoing:
+            break
+        taken = transport.publish_many([(topics.orders(o.serial), o.payload) for o in outgoing])
+        done = [o.order_id for o, ok in zip(outgoing, taken, strict=True) if ok]
+        if len(done) < len(outgoing):
+            log.warning(
+                "%d of %d orders did not reach the head-end; they are sent again later",
+                len(outgoing) - len(done),
+                len(outgoing),
+            )
+        _mark_sent(done, now)
+        total += len(done)
+        if ids is not None:
+            break
+    return total
+
+
+def _mark_sent(done: list[int], now: datetime) -> None:
+    if not done:
+        return
+    with transaction.atomic():
+        sent_now = list(
+            Order.objects.filter(pk__in=done, status=OrderStatus.CREATED).values_list(
+                "pk", flat=True
+            )
         )
-    if done:
-        with transaction.atomic():
-            sent_now = list(
-                Order.objects.filter(pk__in=done, status=OrderStatus.CREATED).values_list(
-                    "pk", flat=True
-                )
-            )
-            Order.objects.filter(pk__in=sent_now).update(
-                status=OrderStatus.SENT, sent_at=now, updated_at=now
-            )
-            resent = set(done) - set(sent_now)
-            OrderEvent.objects.bulk_create(
-                [OrderEvent(order_id=pk, at=now, status=OrderStatus.SENT) for pk in sent_now]
-                + [
-                    OrderEvent(order_id=pk, at=now, status=OrderStatus.SENT, kind="resent")
-                    for pk in resent
-                ]
-            )
-    return len(done)
+        Order.objects.filter(pk__in=sent_now).update(
+            status=OrderStatus.SENT, sent_at=now, updated_at=now
+        )
+        resent = set(done) - set(sent_now)
+        OrderEvent.objects.bulk_create(
+            [OrderEvent(order_id=pk, at=now, status=OrderStatus.SENT) for pk in sent_now]
+            + [
+                OrderEvent(order_id=pk, at=now, status=OrderStatus.SENT, kind="resent")
+                for pk in resent
+            ],
+            batch_size=2000,
+        )
 
 
 def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
@@ -340,6 +352,15 @@ def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
         )
         if order_ids is not None:
             qs = qs.filter(pk__in=order_ids)
+        # Relay and limiter orders of one meter go one at a time, oldest first: one waits
+        # while an older one of its meter is pending (until resolved or superseded).
+        older = Order.objects.filter(
+            meter_id=OuterRef("meter_id"),
+            kind__in=RELAY_KINDS,
+            status__in=PENDING_STATUSES,
+            pk__lt=OuterRef("pk"),
+        )
+        qs = qs.exclude(Q(kind__in=RELAY_KINDS) & Exists(older))
         if connection.vendor == "postgresql":
             # Two dispatchers (after-commit and sweep) never claim the same order.
             qs = qs.select_for_update(skip_locked=True, of=("self",))
@@ -350,7 +371,6 @@ def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
         )
         if not orders:
             return []
-        orders = _respect_meter_order(orders)
         orders = _apply_guards(orders, now)
         for o in orders:
             o.attempts += 1
@@ -360,22 +380,6 @@ def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
                 o.params = {**o.params, **_display_values(o.meter.supply_point_id)}
         Order.objects.bulk_update(orders, ["attempts", "next_attempt_at", "updated_at", "params"])
         return [Outgoing(o.pk, o.meter.serial, order_payload(o)) for o in orders]
-
-
-def _respect_meter_order(orders: list[Order]) -> list[Order]:
-    """Relay and limiter orders of one meter go one at a time, oldest first: only the head
-    of a meter's pending relay orders may be sent; the others wait for it to be resolved."""
-    meters = {o.meter_id for o in orders if o.kind in RELAY_KINDS}
-    if not meters:
-        return orders
-    head: dict[int, int] = {}
-    for meter_id, pk in (
-        Order.objects.filter(meter_id__in=meters, kind__in=RELAY_KINDS, status__in=PENDING_STATUSES)
-        .order_by("created_at", "pk")
-        .values_list("meter_id", "pk")
-    ):
-        head.setdefault(meter_id, pk)
-    return [o for o in orders if o.kind not in RELAY_KINDS or head.get(o.meter_id) == o.pk]
 
 
 def _apply_guards(orders: list[Order], now: datetime) -> list[Order]:
