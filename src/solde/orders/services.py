@@ -372,13 +372,25 @@ def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
         if not orders:
             return []
         orders = _apply_guards(orders, now)
+        # One UPDATE per distinct attempt count (the backoff depends on it), not per order.
+        by_attempts: dict[int, list[int]] = defaultdict(list)
+        filled: list[Order] = []
         for o in orders:
             o.attempts += 1
             o.next_attempt_at = now + rules.backoff(o.attempts, base, cap)
             o.updated_at = now
+            by_attempts[o.attempts].append(o.pk)
             if o.kind == OrderKind.DISPLAY_BALANCE and not ({"balance", "2"} & set(o.params)):
                 o.params = {**o.params, **_display_values(o.meter.supply_point_id)}
-        Order.objects.bulk_update(orders, ["attempts", "next_attempt_at", "updated_at", "params"])
+                filled.append(o)
+        for attempts, pks in by_attempts.items():
+            Order.objects.filter(pk__in=pks).update(
+                attempts=attempts,
+                next_attempt_at=now + rules.backoff(attempts, base, cap),
+                updated_at=now,
+            )
+        if filled:
+            Order.objects.bulk_update(filled, ["params"])
         return [Outgoing(o.pk, o.meter.serial, order_payload(o)) for o in orders]
 
 
