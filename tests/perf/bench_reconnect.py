@@ -163,7 +163,18 @@ def _inner(db_url: str, n: int) -> None:
             order = request_order(meter_id, "reconnect", "top-up brought the balance to 10.00 €")
             started[order.pk] = t0
         commit_ms.append((time.perf_counter() - t0) * 1000)
-    _wait_for(lambda: len(arrived) >= len(started))
+    _wait_for(lambda: len(arrived) >= len(started), timeout=10)
+    # An order the broker did not take at once (broker restarted meanwhile, say) is sent again
+    # by the sweep; run one sweep pass past the first backoff so nothing is left behind.
+    resent = len(started) - len(arrived)
+    if resent:
+        from datetime import timedelta
+
+        from solde import clock
+        from solde.orders.services import dispatch_due
+
+        dispatch_due(now=clock.now() + timedelta(minutes=1))
+        _wait_for(lambda: len(arrived) >= len(started), timeout=10)
 
     lat = [(arrived[k] - t0) * 1000 for k, t0 in started.items() if k in arrived]
     base = [
@@ -189,7 +200,8 @@ def _inner(db_url: str, n: int) -> None:
         f"{max(commit_ms):.1f} ms |\n"
         f"| baseline, same run: bare MQTT publish → subscriber | {statistics.median(base):.1f} ms "
         f"| {_pct(base, 99):.1f} ms | {max(base):.1f} ms |\n\n"
-        f"Orders lost: {lost}. Target p99 < 1 s: **{verdict}**."
+        f"Orders not at the broker after the commit and resent by the sweep: {resent}; "
+        f"orders lost: {lost}. Target p99 < 1 s: **{verdict}**."
     )
     subscriber.close()
     bare.close()
