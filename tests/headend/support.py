@@ -34,10 +34,13 @@ class HeadEnd:
         self.sim: Simulator | None = None
         self.sim_transport = None
 
+    def client_id(self, role: str) -> str:
+        return f"test-{role}-{self.prefix.replace('/', '_')}"
+
     def transport(self, role: str):
         if self.kind == "inprocess":
             return adapters.InProcessTransport()
-        cid = f"test-{role}-{self.prefix.replace('/', '_')}"
+        cid = self.client_id(role)
         t = adapters.MqttTransport(BROKER, client_id=cid, persistent=True)
         assert t.wait_connected(5), "no connection to Mosquitto"
         return t
@@ -88,6 +91,9 @@ class HeadEnd:
     def close(self) -> None:
         self.stop_fleet()
         self.listener.transport.close()
+        if self.kind == "mqtt":  # leave no session behind at the broker
+            for role in ("listener", "sim", "meter", "rogue", "sink"):
+                adapters.forget_session(BROKER, self.client_id(role))
 
 
 def new_prefix() -> str:

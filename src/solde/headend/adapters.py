@@ -240,6 +240,12 @@ class MqttTransport:
         self.client.loop_stop()
 
 
+def forget_session(url: str, client_id: str) -> None:
+    """Drop a persistent session at the broker (a clean connection under its client id)."""
+    t = MqttTransport(url, client_id=client_id, persistent=False)
+    t.close()
+
+
 _publisher: Transport | None = None
 _publisher_lock = threading.Lock()
 
