@@ -58,28 +58,34 @@ def mqtt(settings, db):
 
 @pytest.fixture
 def account_with(make_supply_point):
-    """account_with(balance_cents, energy=, protected=) → an active account at that balance."""
+    """account_with(balance_cents, energy=, protected=) → an active account at that balance.
+
+    The balance is posted straight to the ledger, without the balance_changed signal, so credit
+    control does not decide anything here: each test issues the orders it is about."""
     from solde.ledger.models import AccountKind
-    from solde.ledger.services import account
-    from solde.prepayment.models import PrepaymentAccount
-    from solde.prepayment.services import credit
+    from solde.ledger.services import Posting, account, post_many
+    from solde.prepayment.services import refresh_credit_state
 
     counter = iter(range(10**9))
 
-    def make(balance_cents: int, **kwargs) -> PrepaymentAccount:
+    def make(balance_cents: int, **kwargs):
         sp = make_supply_point(**kwargs)
         acc = sp.account
         acc.state = "active"
         acc.save(update_fields=["state"])
         adj = account("adjustments:test", AccountKind.ADJUSTMENTS)
         if balance_cents:
-            credit(
-                acc,
-                balance_cents,
-                key=f"test-balance-{next(counter)}-{sp.pk}",
-                kind="adjustment",
-                counter_account_id=adj.pk,
+            post_many(
+                [
+                    Posting(
+                        key=f"test-balance-{next(counter)}-{sp.pk}",
+                        kind="adjustment",
+                        entries=[(acc.balance_account_id, balance_cents), (adj.pk, -balance_cents)],
+                        supply_point_id=sp.pk,
+                    )
+                ]
             )
+            refresh_credit_state([acc.pk])
         acc.refresh_from_db()
         return acc
 
