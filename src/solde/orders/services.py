@@ -32,3 +32,43 @@ def request_order(meter_id: int, kind: str, reason: str, params: dict | None = N
             status=OrderStatus.SUPERSEDED, superseded_by=order, updated_at=now
         )
     return order
+
+
+def request_orders(requests: list[tuple[int, str, str, dict]]) -> list[Order]:
+    """The bulk form of `request_order` for one kind of run (e.g. the balance displays after a
+    daily close): (meter id, kind, reason, params) each, at most one per meter and kind; pending
+    orders they contradict are superseded, in a few set-based statements."""
+    from django.db.models import OuterRef, Subquery
+
+    if not requests:
+        return []
+    now = clock.now()
+    orders = Order.objects.bulk_create(
+        [
+            Order(meter_id=m, kind=k, reason=r, params=p or {}, created_at=now, updated_at=now,
+                  next_attempt_at=now)
+            for m, k, r, p in requests
+        ],
+        batch_size=2000,
+    )
+    by_kind: dict[str, list[Order]] = {}
+    for order in orders:
+        by_kind.setdefault(order.kind, []).append(order)
+    for kind, created in by_kind.items():
+        contradicted = CONTRADICTS.get(OrderKind(kind), set())
+        if not contradicted:
+            continue
+        for i in range(0, len(created), 2000):
+            chunk = created[i : i + 2000]
+            new_ids = [o.pk for o in chunk]
+            newest = Order.objects.filter(
+                meter_id=OuterRef("meter_id"), kind=kind, pk__in=new_ids
+            ).values("pk")[:1]
+            Order.objects.filter(
+                meter_id__in=[o.meter_id for o in chunk],
+                kind__in=contradicted,
+                status__in=PENDING_STATUSES,
+            ).exclude(pk__in=new_ids).update(
+                status=OrderStatus.SUPERSEDED, superseded_by=Subquery(newest), updated_at=now
+            )
+    return orders
