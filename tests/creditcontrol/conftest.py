@@ -21,8 +21,9 @@ def move_balance(acc: PrepaymentAccount, cents: int, kind: str = "charge") -> in
     from solde.prepayment.services import credit
 
     counter = ledger_account("adjustments:test", AccountKind.ADJUSTMENTS)
-    balance, _ = credit(acc, cents, key=f"test:{next(_keys)}", kind=kind,
-                        counter_account_id=counter.pk)
+    balance, _ = credit(
+        acc, cents, key=f"test:{next(_keys)}", kind=kind, counter_account_id=counter.pk
+    )
     return balance
 
 
@@ -30,8 +31,13 @@ def top_up(acc: PrepaymentAccount, cents: int) -> int:
     from solde.ledger.services import collections_account
     from solde.prepayment.services import credit
 
-    balance, _ = credit(acc, cents, key=f"retail:{next(_keys)}", kind="topup",
-                        counter_account_id=collections_account("retail").pk)
+    balance, _ = credit(
+        acc,
+        cents,
+        key=f"retail:{next(_keys)}",
+        kind="topup",
+        counter_account_id=collections_account("retail").pk,
+    )
     return balance
 
 
@@ -40,9 +46,15 @@ def make_account(make_supply_point):
     """make_account(balance_cents, energy=, protected=, supply=, dso=) → an active account."""
     from solde.prepayment.services import activate
 
-    def make(balance: int = 0, *, energy: str = "electricity", protected: bool = False,
-             supply: str = "connected", dso: str = "RESA",
-             activated_at: datetime | None = None) -> PrepaymentAccount:
+    def make(
+        balance: int = 0,
+        *,
+        energy: str = "electricity",
+        protected: bool = False,
+        supply: str = "connected",
+        dso: str = "RESA",
+        activated_at: datetime | None = None,
+    ) -> PrepaymentAccount:
         sp = make_supply_point(energy=energy, protected=protected, dso=dso)
         activate({sp.pk: activated_at or clock.now()})
         acc = PrepaymentAccount.objects.get(supply_point=sp)

@@ -65,7 +65,11 @@ def test_exhausted_on_friday_evening_waits_for_monday_0800(make_account, at, win
     assert order.created_at == at("2026-12-07 08:00")
     last = CreditDecision.objects.filter(account=acc).latest("pk")
     assert (last.decision, last.trigger, last.in_window, last.order_id) == (
-        "interrupt", "window", True, order.pk)
+        "interrupt",
+        "window",
+        True,
+        order.pk,
+    )
     # The interruption-coming event is published once per exhaustion.
     assert Event.objects.filter(kind="interruption_coming").count() == 1
     # Already ordered: the next window does not order again.
@@ -179,8 +183,10 @@ def test_display_after_the_close_for_every_closed_account(make_account, at):
         ok = make_account(2345)
         emergency = make_account(-310)
         day_closed.send(sender=None, account_ids=[ok.pk, emergency.pk], day=clock.today())
-    shown = {o.meter.supply_point_id: o.params for o in Order.objects.filter(
-        kind="display_balance").select_related("meter")}
+    shown = {
+        o.meter.supply_point_id: o.params
+        for o in Order.objects.filter(kind="display_balance").select_related("meter")
+    }
     assert shown[ok.supply_point_id]["2"] == "23.45"
     assert shown[ok.supply_point_id]["3"] == "12.00"
     assert shown[emergency.supply_point_id]["2"] == "-3.10"

@@ -107,12 +107,16 @@ def test_no_window_at_all():
 
 
 def test_window_starts_between_over_a_weekend_and_holiday():
-    starts = rules.window_starts_between(local("2026-04-02 09:00"), local("2026-04-08 08:00"),
-                                         DEFAULT)
+    starts = rules.window_starts_between(
+        local("2026-04-02 09:00"), local("2026-04-08 08:00"), DEFAULT
+    )
     # Thursday 2 (after 09:00), Friday 3 (Good Friday is a working day in Belgium),
     # Easter Monday 6 skipped, Tuesday 7, Wednesday 8 at 08:00 included.
-    assert starts == [local("2026-04-03 08:00"), local("2026-04-07 08:00"),
-                      local("2026-04-08 08:00")]
+    assert starts == [
+        local("2026-04-03 08:00"),
+        local("2026-04-07 08:00"),
+        local("2026-04-08 08:00"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -45,8 +45,15 @@ def request_orders(requests: list[tuple[int, str, str, dict]]) -> list[Order]:
     now = clock.now()
     orders = Order.objects.bulk_create(
         [
-            Order(meter_id=m, kind=k, reason=r, params=p or {}, created_at=now, updated_at=now,
-                  next_attempt_at=now)
+            Order(
+                meter_id=m,
+                kind=k,
+                reason=r,
+                params=p or {},
+                created_at=now,
+                updated_at=now,
+                next_attempt_at=now,
+            )
             for m, k, r, p in requests
         ],
         batch_size=2000,

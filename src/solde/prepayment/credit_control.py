@@ -17,6 +17,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
+from django.utils.translation import gettext as _
 
 from solde import clock, schedule
 from solde.ledger.models import Entry
@@ -42,8 +43,12 @@ CONFIRM = "confirm"
 # Balance changes that say nothing new to the meter display (the close has its own signal).
 NO_DISPLAY_REASONS = {"activation", "close", "charge", "advance_recovery", WINDOW, CONFIRM}
 
-_RELAY_KINDS = (OrderKind.DISCONNECT, OrderKind.LIMIT_POWER, OrderKind.RECONNECT,
-                OrderKind.REMOVE_LIMIT)
+_RELAY_KINDS = (
+    OrderKind.DISCONNECT,
+    OrderKind.LIMIT_POWER,
+    OrderKind.RECONNECT,
+    OrderKind.REMOVE_LIMIT,
+)
 _CHUNK = 5000
 
 
@@ -81,16 +86,25 @@ class _Row:
 
 
 def _rows(ids: list[int], with_last_delta: bool) -> list[_Row]:
-    meter = Meter.objects.filter(
-        supply_point_id=OuterRef("supply_point_id"), removed_at__isnull=True
-    ).order_by("-pk").values("pk")[:1]
+    meter = (
+        Meter.objects.filter(supply_point_id=OuterRef("supply_point_id"), removed_at__isnull=True)
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
     qs = PrepaymentAccount.objects.filter(pk__in=ids, state=AccountState.ACTIVE).annotate(
         meter_id=Subquery(meter)
     )
     fields = [
-        "pk", "supply", "supply_point_id", "supply_point__energy", "supply_point__protected",
-        "supply_point__dso_id", "balance_account__balance_cents", "balance_account__updated_at",
-        "exhausted_since", "meter_id",
+        "pk",
+        "supply",
+        "supply_point_id",
+        "supply_point__energy",
+        "supply_point__protected",
+        "supply_point__dso_id",
+        "balance_account__balance_cents",
+        "balance_account__updated_at",
+        "exhausted_since",
+        "meter_id",
     ]
     if with_last_delta:
         # The amount of the latest posting on the balance tells the balance before it.
@@ -144,18 +158,31 @@ def display_params(balance: int, limit: int, updated_at: datetime | None) -> dic
     }
 
 
-def _decision(row: _Row, now: datetime, decision: str, trigger: str, rule: str, limit: int,
-              in_window: bool, **extra) -> CreditDecision:
+def _decision(
+    row: _Row,
+    now: datetime,
+    decision: str,
+    trigger: str,
+    rule: str,
+    limit: int,
+    in_window: bool,
+    **extra,
+) -> CreditDecision:
     return CreditDecision(
-        account_id=row.pk, at=now, decision=decision, trigger=trigger, rule=rule,
-        balance_cents=row.balance, limit_cents=limit, in_window=in_window, **extra,
+        account_id=row.pk,
+        at=now,
+        decision=decision,
+        trigger=trigger,
+        rule=rule,
+        balance_cents=row.balance,
+        limit_cents=limit,
+        in_window=in_window,
+        **extra,
     )
 
 
 @transaction.atomic
-def evaluate(
-    account_ids: Iterable[int], reason: str, at: datetime | None = None
-) -> RunResult:
+def evaluate(account_ids: Iterable[int], reason: str, at: datetime | None = None) -> RunResult:
     """Decide for these accounts, issue the orders and record every decision.
 
     `reason` is the trigger: "close" (balance display for each), "window", or a balance change
@@ -166,15 +193,17 @@ def evaluate(
     return _run(list(dict.fromkeys(account_ids)), reason, at)
 
 
-def _run(ids: list[int], trigger: str, at: datetime | None,
-         held_run: HeldRun | None = None) -> RunResult:
+def _run(
+    ids: list[int], trigger: str, at: datetime | None, held_run: HeldRun | None = None
+) -> RunResult:
     now = clock.now()
     result = RunResult()
     if not ids:
         return result
     dsos = {d.pk: d for d in Dso.objects.all()}
-    display_mode = CLOSE if trigger == CLOSE else (None if trigger in NO_DISPLAY_REASONS
-                                                   else "change")
+    display_mode = (
+        CLOSE if trigger == CLOSE else (None if trigger in NO_DISPLAY_REASONS else "change")
+    )
     decisions: list[CreditDecision] = []
     events: list[tuple[str, int, str, dict]] = []
     reconnects: list[tuple[_Row, str, CreditDecision]] = []
@@ -195,8 +224,19 @@ def _run(ids: list[int], trigger: str, at: datetime | None,
             mine = pending.get(row.meter_id, set()) if row.meter_id else set()
             interrupted = _interruption(row, mine)
             if held_run is not None:
-                _confirm_one(row, dso, limit, in_window, interrupted, held_run, now, today,
-                             candidates, decisions, result)
+                _confirm_one(
+                    row,
+                    dso,
+                    limit,
+                    in_window,
+                    interrupted,
+                    held_run,
+                    now,
+                    today,
+                    candidates,
+                    decisions,
+                    result,
+                )
                 continue
             if row.meter_id is None:
                 continue  # no meter in place: nothing to order (operators see it in registry)
@@ -207,33 +247,59 @@ def _run(ids: list[int], trigger: str, at: datetime | None,
                 }
                 if not armed and restore not in mine:
                     rule = "§7: balance back to ≥ 0 on an interrupted account, restore at once"
-                    d = _decision(row, now, Decision.RECONNECT, trigger, rule, limit, in_window,
-                                  action=restore)
+                    d = _decision(
+                        row,
+                        now,
+                        Decision.RECONNECT,
+                        trigger,
+                        rule,
+                        limit,
+                        in_window,
+                        action=restore,
+                    )
                     reconnects.append((row, restore, d))
             elif interrupted is None and row.balance <= -limit and row.pk not in held:
                 action = rules.interruption_action(row.energy, row.protected, today, dso)
                 if action is None:
                     rule = "§7: protected gas customer in the winter period, no interruption"
-                    decisions.append(_decision(row, now, Decision.NO_INTERRUPTION, trigger, rule,
-                                               limit, in_window))
+                    decisions.append(
+                        _decision(
+                            row, now, Decision.NO_INTERRUPTION, trigger, rule, limit, in_window
+                        )
+                    )
                     result.no_interruption.append(row.pk)
                 else:
                     opens = now if in_window else rules.next_window_start(now, dso)
                     stamp = int((row.exhausted_since or now).timestamp())
-                    events.append((
-                        "interruption_coming", row.supply_point_id,
-                        f"interruption_coming:{row.pk}:{stamp}",
-                        {"action": action, "at": opens.isoformat() if opens else None,
-                         "balance_cents": row.balance},
-                    ))
+                    events.append(
+                        (
+                            "interruption_coming",
+                            row.supply_point_id,
+                            f"interruption_coming:{row.pk}:{stamp}",
+                            {
+                                "action": action,
+                                "at": opens.isoformat() if opens else None,
+                                "balance_cents": row.balance,
+                            },
+                        )
+                    )
                     if in_window:
                         candidates[row.dso_id].append((row, action, limit))
                     else:
                         rule = "§7: exhausted outside an allowed window, friendly credit"
-                        decisions.append(_decision(
-                            row, now, Decision.FRIENDLY_CREDIT, trigger, rule, limit, False,
-                            action=action, next_window_at=opens,
-                        ))
+                        decisions.append(
+                            _decision(
+                                row,
+                                now,
+                                Decision.FRIENDLY_CREDIT,
+                                trigger,
+                                rule,
+                                limit,
+                                False,
+                                action=action,
+                                next_window_at=opens,
+                            )
+                        )
                         result.friendly_credit.append(row.pk)
             if display_mode == CLOSE or (
                 display_mode == "change"
@@ -244,10 +310,21 @@ def _run(ids: list[int], trigger: str, at: datetime | None,
                 )
             ):
                 params = display_params(row.balance, limit, row.updated_at)
-                rule = ("§9: daily balance display after the close" if display_mode == CLOSE
-                        else "§9: balance display after a top-up in emergency or interrupted")
-                d = _decision(row, now, Decision.DISPLAY, trigger, rule, limit, in_window,
-                              action=OrderKind.DISPLAY_BALANCE)
+                rule = (
+                    "§9: daily balance display after the close"
+                    if display_mode == CLOSE
+                    else "§9: balance display after a top-up in emergency or interrupted"
+                )
+                d = _decision(
+                    row,
+                    now,
+                    Decision.DISPLAY,
+                    trigger,
+                    rule,
+                    limit,
+                    in_window,
+                    action=OrderKind.DISPLAY_BALANCE,
+                )
                 displays.append((row, params, d))
 
     if candidates:
@@ -257,10 +334,12 @@ def _run(ids: list[int], trigger: str, at: datetime | None,
         decisions.append(d)
         result.reconnected.append(row.pk)
     if displays:
-        orders = request_orders([
-            (row.meter_id, OrderKind.DISPLAY_BALANCE, f"balance display: {trigger}", params)
-            for row, params, _ in displays
-        ])
+        orders = request_orders(
+            [
+                (row.meter_id, OrderKind.DISPLAY_BALANCE, f"balance display: {trigger}", params)
+                for row, params, _ in displays
+            ]
+        )
         for (_, _, d), order in zip(displays, orders, strict=True):
             d.order = order
             decisions.append(d)
@@ -270,8 +349,9 @@ def _run(ids: list[int], trigger: str, at: datetime | None,
     return result
 
 
-def _confirm_one(row, dso, limit, in_window, interrupted, held_run, now, today, candidates,
-                 decisions, result) -> None:
+def _confirm_one(
+    row, dso, limit, in_window, interrupted, held_run, now, today, candidates, decisions, result
+) -> None:
     """Re-check one held account when an operator confirms its run."""
     action = rules.interruption_action(row.energy, row.protected, today, dso)
     why = None
@@ -288,8 +368,11 @@ def _confirm_one(row, dso, limit, in_window, interrupted, held_run, now, today, 
     if why is None:
         candidates[row.dso_id].append((row, action, limit))
         return
-    decisions.append(_decision(row, now, Decision.RELEASE_SKIPPED, CONFIRM, why, limit,
-                               in_window, held_run=held_run))
+    decisions.append(
+        _decision(
+            row, now, Decision.RELEASE_SKIPPED, CONFIRM, why, limit, in_window, held_run=held_run
+        )
+    )
     result.skipped.append(row.pk)
 
 
@@ -329,25 +412,55 @@ def _interrupt(candidates, dsos, trigger, now, held_run, decisions, result) -> N
                 still.append((row, action, limit))
         if held_run is None and rules.mass_cut_exceeded(len(still), active.get(dso_code, 0), dso):
             run = HeldRun.objects.create(
-                dso=dso, created_at=now, trigger=trigger, count=len(still),
+                dso=dso,
+                created_at=now,
+                trigger=trigger,
+                count=len(still),
                 active_accounts=active.get(dso_code, 0),
             )
-            rule = (f"§7 mass-cut guard: {len(still)} interruptions of "
-                    f"{active.get(dso_code, 0)} active accounts, held for an operator")
+            rule = (
+                f"§7 mass-cut guard: {len(still)} interruptions of "
+                f"{active.get(dso_code, 0)} active accounts, held for an operator"
+            )
             for row, action, limit in still:
-                decisions.append(_decision(row, now, Decision.HELD, trigger, rule, limit, True,
-                                           action=action, held_run=run))
+                decisions.append(
+                    _decision(
+                        row,
+                        now,
+                        Decision.HELD,
+                        trigger,
+                        rule,
+                        limit,
+                        True,
+                        action=action,
+                        held_run=run,
+                    )
+                )
             result.held_runs.append(run.pk)
             continue
         for row, action, limit in still:
             kind = OrderKind.LIMIT_POWER if action == rules.LIMIT_POWER else OrderKind.DISCONNECT
             params = {"amps": dso.limiter_amps} if kind == OrderKind.LIMIT_POWER else {}
             order = request_order(row.meter_id, kind, f"credit exhausted: {trigger}", params)
-            rule = ("§7: exhausted in an allowed window, power limiter (protected)"
-                    if kind == OrderKind.LIMIT_POWER
-                    else "§7: exhausted in an allowed window, disconnect")
-            decisions.append(_decision(row, now, Decision.INTERRUPT, trigger, rule, limit, True,
-                                       action=kind, order=order, held_run=held_run))
+            rule = (
+                "§7: exhausted in an allowed window, power limiter (protected)"
+                if kind == OrderKind.LIMIT_POWER
+                else "§7: exhausted in an allowed window, disconnect"
+            )
+            decisions.append(
+                _decision(
+                    row,
+                    now,
+                    Decision.INTERRUPT,
+                    trigger,
+                    rule,
+                    limit,
+                    True,
+                    action=kind,
+                    order=order,
+                    held_run=held_run,
+                )
+            )
             result.interrupted.append(row.pk)
 
 
@@ -360,22 +473,29 @@ def release_held_run(run_id: int, user=None) -> RunResult:
     allowed window) and issue the interruptions that still hold; record the others as skipped."""
     run = HeldRun.objects.select_for_update().select_related("dso").get(pk=run_id)
     if run.status != HeldRunStatus.HELD:
-        raise ValueError(f"This run is already {run.status}; nothing was sent.")
+        raise ValueError(
+            _("Ce passage n'est plus en attente (%(status)s) : rien n'a été envoyé.")
+            % {"status": run.status}
+        )
     now = clock.now()
     if not rules.in_allowed_window(now, run.dso):
         opens = rules.next_window_start(now, run.dso)
         when = clock.local(opens).strftime("%d/%m/%Y %H:%M") if opens else "—"
         raise NotInWindow(
-            f"Interruptions may only be sent inside an allowed window: confirm again from "
-            f"{when}. Nothing was sent."
+            _(
+                "Les interruptions ne peuvent être envoyées que dans une plage autorisée : "
+                "confirmez à nouveau à partir du %(when)s. Rien n'a été envoyé."
+            )
+            % {"when": when}
         )
     ids = list(run.decisions.filter(decision=Decision.HELD).values_list("account_id", flat=True))
     result = _run(ids, CONFIRM, now, held_run=run)
     run.status = HeldRunStatus.RELEASED
     run.decided_at, run.decided_by = now, user
     run.released_count, run.skipped_count = len(result.interrupted), len(result.skipped)
-    run.save(update_fields=["status", "decided_at", "decided_by", "released_count",
-                            "skipped_count"])
+    run.save(
+        update_fields=["status", "decided_at", "decided_by", "released_count", "skipped_count"]
+    )
     return result
 
 
@@ -385,18 +505,29 @@ def reject_held_run(run_id: int, user=None) -> int:
     at the next window start (and held again if the guard still trips)."""
     run = HeldRun.objects.select_for_update().get(pk=run_id)
     if run.status != HeldRunStatus.HELD:
-        raise ValueError(f"This run is already {run.status}; nothing was changed.")
+        raise ValueError(
+            _("Ce passage n'est plus en attente (%(status)s) : rien n'a été changé.")
+            % {"status": run.status}
+        )
     now = clock.now()
     held = list(run.decisions.filter(decision=Decision.HELD))
-    CreditDecision.objects.bulk_create([
-        CreditDecision(
-            account_id=d.account_id, at=now, decision=Decision.REJECTED, trigger=CONFIRM,
-            rule="§7 mass-cut guard: rejected by an operator", action=d.action,
-            balance_cents=d.balance_cents, limit_cents=d.limit_cents, in_window=False,
-            held_run=run,
-        )
-        for d in held
-    ])
+    CreditDecision.objects.bulk_create(
+        [
+            CreditDecision(
+                account_id=d.account_id,
+                at=now,
+                decision=Decision.REJECTED,
+                trigger=CONFIRM,
+                rule="§7 mass-cut guard: rejected by an operator",
+                action=d.action,
+                balance_cents=d.balance_cents,
+                limit_cents=d.limit_cents,
+                in_window=False,
+                held_run=run,
+            )
+            for d in held
+        ]
+    )
     run.status = HeldRunStatus.REJECTED
     run.decided_at, run.decided_by = now, user
     run.save(update_fields=["status", "decided_at", "decided_by"])

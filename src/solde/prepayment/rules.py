@@ -148,9 +148,9 @@ def window_start_on(day: date, dso: WindowSettings) -> datetime | None:
     """The UTC instant the window of local `day` opens, or None when the day has no window."""
     if not is_window_day(day, dso) or dso.window_start_hour >= dso.window_end_hour:
         return None
-    return datetime(day.year, day.month, day.day, dso.window_start_hour, tzinfo=BRUSSELS).astimezone(
-        UTC
-    )
+    return datetime(
+        day.year, day.month, day.day, dso.window_start_hour, tzinfo=BRUSSELS
+    ).astimezone(UTC)
 
 
 def next_window_start(instant: datetime, dso: WindowSettings) -> datetime | None:
