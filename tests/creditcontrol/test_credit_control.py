@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from solde import clock, schedule
@@ -246,3 +248,20 @@ def test_closed_and_pending_accounts_are_left_alone(make_account, make_supply_po
         pending = PrepaymentAccount.objects.get(supply_point=sp)
         result = credit_control.evaluate([pending.pk], "close")
     assert result.evaluated == 0 and Order.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "friday, monday, utc_hour",
+    [("2026-03-27 18:00", "2026-03-30", 6), ("2026-10-23 18:00", "2026-10-26", 7)],
+)
+def test_window_job_across_the_dst_weekends(make_account, at, window_job, friday, monday, utc_hour):
+    with clock.freeze(at(friday)):
+        schedule.run_due()
+        acc = make_account(-1300)
+    with clock.freeze(at(f"{monday} 07:59")):
+        schedule.run_due()
+    assert orders(acc, *RELAY) == []
+    with clock.freeze(at(f"{monday} 08:00")):
+        schedule.run_due()
+    order = Order.objects.get(kind="disconnect")
+    assert order.created_at.astimezone(UTC).hour == utc_hour

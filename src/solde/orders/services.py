@@ -40,24 +40,24 @@ def request_orders(requests: list[tuple[int, str, str, dict]]) -> list[Order]:
     orders they contradict are superseded, in a few set-based statements."""
     from django.db.models import OuterRef, Subquery
 
+    from solde import bulk
+
     if not requests:
         return []
     now = clock.now()
-    orders = Order.objects.bulk_create(
-        [
-            Order(
-                meter_id=m,
-                kind=k,
-                reason=r,
-                params=p or {},
-                created_at=now,
-                updated_at=now,
-                next_attempt_at=now,
-            )
-            for m, k, r, p in requests
-        ],
-        batch_size=2000,
-    )
+    new = [
+        Order(
+            meter_id=m,
+            kind=k,
+            reason=r,
+            params=p or {},
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+        )
+        for m, k, r, p in requests
+    ]
+    orders = list(bulk.insert(new))
     by_kind: dict[str, list[Order]] = {}
     for order in orders:
         by_kind.setdefault(order.kind, []).append(order)

@@ -241,7 +241,7 @@ class HeldRunAdmin(admin.ModelAdmin):
                 request,
                 _("%(dso)s: %(sent)d interruptions envoyées, %(skipped)d plus justifiées.")
                 % {
-                    "dso": run.dso_id,
+                    "dso": str(run.dso),
                     "sent": len(result.interrupted),
                     "skipped": len(result.skipped),
                 },
@@ -255,6 +255,6 @@ class HeldRunAdmin(admin.ModelAdmin):
             n = credit_control.reject_held_run(run.pk, user=request.user)
             self.message_user(
                 request,
-                _("%(dso)s: %(n)d interruptions rejetées.") % {"dso": run.dso_id, "n": n},
+                _("%(dso)s: %(n)d interruptions rejetées.") % {"dso": str(run.dso), "n": n},
                 messages.SUCCESS,
             )

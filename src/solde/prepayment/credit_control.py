@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
-from solde import clock, schedule
+from solde import bulk, clock, schedule
 from solde.ledger.models import Entry
 from solde.money import format_eur
 from solde.notifications.events import publish_many
@@ -147,6 +147,11 @@ def _interruption(row: _Row, pending: set[str]) -> str | None:
     return None
 
 
+def _meter(row: _Row) -> int:
+    assert row.meter_id is not None  # rows without a meter never reach an order
+    return row.meter_id
+
+
 def display_params(balance: int, limit: int, updated_at: datetime | None) -> dict[str, str]:
     """The 94.32.2 pages: 1 = last balance update (local time), 2 = balance €, 3 = remaining
     emergency credit €."""
@@ -241,7 +246,9 @@ def _run(
             if row.meter_id is None:
                 continue  # no meter in place: nothing to order (operators see it in registry)
             if interrupted and row.balance >= 0:
-                restore = OrderKind.REMOVE_LIMIT if interrupted == "limit" else OrderKind.RECONNECT
+                restore: str = (
+                    OrderKind.REMOVE_LIMIT if interrupted == "limit" else OrderKind.RECONNECT
+                )
                 armed = row.supply == Supply.READY_FOR_RECONNECTION and not mine & {
                     OrderKind.DISCONNECT
                 }
@@ -330,13 +337,13 @@ def _run(
     if candidates:
         _interrupt(candidates, dsos, trigger, now, held_run, decisions, result)
     for row, restore, d in reconnects:
-        d.order = request_order(row.meter_id, restore, f"credit control: {trigger}")
+        d.order = request_order(_meter(row), restore, f"credit control: {trigger}")
         decisions.append(d)
         result.reconnected.append(row.pk)
     if displays:
         orders = request_orders(
             [
-                (row.meter_id, OrderKind.DISPLAY_BALANCE, f"balance display: {trigger}", params)
+                (_meter(row), OrderKind.DISPLAY_BALANCE, f"balance display: {trigger}", params)
                 for row, params, _ in displays
             ]
         )
@@ -344,17 +351,30 @@ def _run(
             d.order = order
             decisions.append(d)
         result.displayed = len(displays)
-    CreditDecision.objects.bulk_create(decisions, batch_size=2000)
+    bulk.insert(decisions)
     publish_many(events, at=now)
     return result
 
 
+Candidates = dict[str, list[tuple[_Row, str, int]]]
+
+
 def _confirm_one(
-    row, dso, limit, in_window, interrupted, held_run, now, today, candidates, decisions, result
+    row: _Row,
+    dso: Dso,
+    limit: int,
+    in_window: bool,
+    interrupted: str | None,
+    held_run: HeldRun,
+    now: datetime,
+    today: date,
+    candidates: Candidates,
+    decisions: list[CreditDecision],
+    result: RunResult,
 ) -> None:
     """Re-check one held account when an operator confirms its run."""
     action = rules.interruption_action(row.energy, row.protected, today, dso)
-    why = None
+    why = ""
     if row.meter_id is None:
         why = "no meter in place"
     elif row.balance > -limit:
@@ -365,7 +385,7 @@ def _confirm_one(
         why = "§7: protected gas customer in the winter period, no interruption"
     elif not in_window:
         why = "§7: outside an allowed window"
-    if why is None:
+    if not why and action is not None:
         candidates[row.dso_id].append((row, action, limit))
         return
     decisions.append(
@@ -376,7 +396,15 @@ def _confirm_one(
     result.skipped.append(row.pk)
 
 
-def _interrupt(candidates, dsos, trigger, now, held_run, decisions, result) -> None:
+def _interrupt(
+    candidates: Candidates,
+    dsos: dict[str, Dso],
+    trigger: str,
+    now: datetime,
+    held_run: HeldRun | None,
+    decisions: list[CreditDecision],
+    result: RunResult,
+) -> None:
     """Issue the interruptions of this run — or hold them per DSO over the mass-cut guard.
 
     The candidates' rows are locked and their balances read again first, so a top-up that
@@ -384,7 +412,7 @@ def _interrupt(candidates, dsos, trigger, now, held_run, decisions, result) -> N
     reconnects: no interruption order leaves for a balance above −limit.
     """
     all_ids = [row.pk for rows in candidates.values() for row, _, _ in rows]
-    fresh = {}
+    fresh: dict[int, int] = {}
     for i in range(0, len(all_ids), _CHUNK):
         chunk = all_ids[i : i + _CHUNK]
         # Lock first, then read in a new statement (a fresh snapshot once the lock is ours).
@@ -439,9 +467,11 @@ def _interrupt(candidates, dsos, trigger, now, held_run, decisions, result) -> N
             result.held_runs.append(run.pk)
             continue
         for row, action, limit in still:
-            kind = OrderKind.LIMIT_POWER if action == rules.LIMIT_POWER else OrderKind.DISCONNECT
+            kind: str = (
+                OrderKind.LIMIT_POWER if action == rules.LIMIT_POWER else OrderKind.DISCONNECT
+            )
             params = {"amps": dso.limiter_amps} if kind == OrderKind.LIMIT_POWER else {}
-            order = request_order(row.meter_id, kind, f"credit exhausted: {trigger}", params)
+            order = request_order(_meter(row), kind, f"credit exhausted: {trigger}", params)
             rule = (
                 "§7: exhausted in an allowed window, power limiter (protected)"
                 if kind == OrderKind.LIMIT_POWER
@@ -488,7 +518,11 @@ def release_held_run(run_id: int, user=None) -> RunResult:
             )
             % {"when": when}
         )
-    ids = list(run.decisions.filter(decision=Decision.HELD).values_list("account_id", flat=True))
+    ids = list(
+        CreditDecision.objects.filter(held_run=run, decision=Decision.HELD).values_list(
+            "account_id", flat=True
+        )
+    )
     result = _run(ids, CONFIRM, now, held_run=run)
     run.status = HeldRunStatus.RELEASED
     run.decided_at, run.decided_by = now, user
@@ -510,7 +544,7 @@ def reject_held_run(run_id: int, user=None) -> int:
             % {"status": run.status}
         )
     now = clock.now()
-    held = list(run.decisions.filter(decision=Decision.HELD))
+    held = list(CreditDecision.objects.filter(held_run=run, decision=Decision.HELD))
     CreditDecision.objects.bulk_create(
         [
             CreditDecision(
@@ -583,6 +617,7 @@ def run_window_start(at: datetime) -> RunResult:
         total.evaluated += res.evaluated
         total.interrupted += res.interrupted
         total.friendly_credit += res.friendly_credit
+        total.no_interruption += res.no_interruption
         total.held_runs += res.held_runs
     return total
 
