@@ -65,8 +65,8 @@ def request_orders(requests: list[tuple[int, str, str, dict]]) -> list[Order]:
         contradicted = CONTRADICTS.get(OrderKind(kind), set())
         if not contradicted:
             continue
-        for i in range(0, len(created), 2000):
-            chunk = created[i : i + 2000]
+        for i in range(0, len(created), 20000):
+            chunk = created[i : i + 20000]
             new_ids = [o.pk for o in chunk]
             newest = Order.objects.filter(
                 meter_id=OuterRef("meter_id"), kind=kind, pk__in=new_ids

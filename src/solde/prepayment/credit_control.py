@@ -17,14 +17,14 @@ from datetime import date, datetime
 
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext
 
 from solde import bulk, clock, schedule
 from solde.ledger.models import Entry
 from solde.money import format_eur
 from solde.notifications.events import publish_many
 from solde.orders.models import PENDING_STATUSES, Order, OrderKind
-from solde.orders.services import request_order, request_orders
+from solde.orders.services import request_orders
 from solde.prepayment import rules
 from solde.prepayment.models import (
     AccountState,
@@ -49,7 +49,7 @@ _RELAY_KINDS = (
     OrderKind.RECONNECT,
     OrderKind.REMOVE_LIMIT,
 )
-_CHUNK = 5000
+_CHUNK = 20000
 
 
 class NotInWindow(Exception):
@@ -128,6 +128,8 @@ def _pending_relay(meter_ids: list[int]) -> dict[int, set[str]]:
 
 
 def _held_accounts(ids: list[int]) -> set[int]:
+    if not HeldRun.objects.filter(status=HeldRunStatus.HELD).exists():
+        return set()
     return set(
         CreditDecision.objects.filter(
             account_id__in=ids, decision=Decision.HELD, held_run__status=HeldRunStatus.HELD
@@ -336,8 +338,11 @@ def _run(
 
     if candidates:
         _interrupt(candidates, dsos, trigger, now, held_run, decisions, result)
-    for row, restore, d in reconnects:
-        d.order = request_order(_meter(row), restore, f"credit control: {trigger}")
+    restored = request_orders(
+        [(_meter(row), restore, f"credit control: {trigger}", {}) for row, restore, _ in reconnects]
+    )
+    for (row, _, d), order in zip(reconnects, restored, strict=True):
+        d.order = order
         decisions.append(d)
         result.reconnected.append(row.pk)
     if displays:
@@ -466,12 +471,13 @@ def _interrupt(
                 )
             result.held_runs.append(run.pk)
             continue
+        issued: list[tuple[int, str, str, dict]] = []
         for row, action, limit in still:
             kind: str = (
                 OrderKind.LIMIT_POWER if action == rules.LIMIT_POWER else OrderKind.DISCONNECT
             )
             params = {"amps": dso.limiter_amps} if kind == OrderKind.LIMIT_POWER else {}
-            order = request_order(_meter(row), kind, f"credit exhausted: {trigger}", params)
+            issued.append((_meter(row), kind, f"credit exhausted: {trigger}", params))
             rule = (
                 "§7: exhausted in an allowed window, power limiter (protected)"
                 if kind == OrderKind.LIMIT_POWER
@@ -487,11 +493,13 @@ def _interrupt(
                     limit,
                     True,
                     action=kind,
-                    order=order,
                     held_run=held_run,
                 )
             )
             result.interrupted.append(row.pk)
+        # One set-based call for the run's interruptions (one order per meter).
+        for d, order in zip(decisions[-len(issued) :], request_orders(issued), strict=True):
+            d.order = order
 
 
 # --- The mass-cut guard: the operator's answer -------------------------------------------
@@ -504,7 +512,7 @@ def release_held_run(run_id: int, user=None) -> RunResult:
     run = HeldRun.objects.select_for_update().select_related("dso").get(pk=run_id)
     if run.status != HeldRunStatus.HELD:
         raise ValueError(
-            _("Ce passage n'est plus en attente (%(status)s) : rien n'a été envoyé.")
+            gettext("Ce passage n'est plus en attente (%(status)s) : rien n'a été envoyé.")
             % {"status": run.status}
         )
     now = clock.now()
@@ -512,7 +520,7 @@ def release_held_run(run_id: int, user=None) -> RunResult:
         opens = rules.next_window_start(now, run.dso)
         when = clock.local(opens).strftime("%d/%m/%Y %H:%M") if opens else "—"
         raise NotInWindow(
-            _(
+            gettext(
                 "Les interruptions ne peuvent être envoyées que dans une plage autorisée : "
                 "confirmez à nouveau à partir du %(when)s. Rien n'a été envoyé."
             )
@@ -540,7 +548,7 @@ def reject_held_run(run_id: int, user=None) -> int:
     run = HeldRun.objects.select_for_update().get(pk=run_id)
     if run.status != HeldRunStatus.HELD:
         raise ValueError(
-            _("Ce passage n'est plus en attente (%(status)s) : rien n'a été changé.")
+            gettext("Ce passage n'est plus en attente (%(status)s) : rien n'a été changé.")
             % {"status": run.status}
         )
     now = clock.now()

@@ -196,13 +196,13 @@ LIMIT_POWER = "limit_power"
 
 
 def interruption_action(
-    energy: str, protected: bool, local_day: date, dso: InterruptionSettings
+    energy: str, protected: bool, local_date: date, dso: InterruptionSettings
 ) -> str | None:
     """What interrupting an exhausted account means: a power limiter for a protected
     electricity customer, nothing for a protected gas customer in winter, else a disconnect."""
     if protected and energy == "electricity":
         return LIMIT_POWER
-    if protected and energy == "gas" and in_gas_winter(local_day, dso):
+    if protected and energy == "gas" and in_gas_winter(local_date, dso):
         return None
     return DISCONNECT
 
