@@ -123,9 +123,9 @@ def test_operator_confirms_in_the_admin(crowd, at, client):
     # The held run's page and the account's page show the decisions.
     assert client.get(f"{url}{run.pk}/change/").status_code == 200
     account_page = client.get(f"/admin/prepayment/prepaymentaccount/{exhausted[1].pk}/change/")
-    assert "interrupt" in account_page.content.decode() or "Interruption" in (
-        account_page.content.decode()
-    )
+    assert account_page.status_code == 200
+    assert "exhausted in an allowed window, disconnect" in account_page.content.decode()
+    assert "mass-cut guard" in account_page.content.decode()
 
 
 def test_operator_rejects_in_the_admin(crowd, at, client):
@@ -137,3 +137,21 @@ def test_operator_rejects_in_the_admin(crowd, at, client):
     client.post("/admin/prepayment/heldrun/", {"action": "reject", "_selected_action": [run.pk]})
     run.refresh_from_db()
     assert run.status == "rejected" and cut_orders().count() == 0
+
+
+def test_decisions_attach_to_another_apps_account_admin():
+    from django.contrib import admin
+
+    from solde.prepayment import credit_admin
+    from solde.prepayment.models import PrepaymentAccount
+
+    site = admin.AdminSite(name="other")
+
+    class TheirAccountAdmin(admin.ModelAdmin):
+        inlines = []
+
+    site.register(PrepaymentAccount, TheirAccountAdmin)
+    credit_admin.register(site)
+    assert site._registry[PrepaymentAccount].__class__ is TheirAccountAdmin
+    assert credit_admin.DecisionInline in site._registry[PrepaymentAccount].inlines
+    assert site.is_registered(HeldRun)

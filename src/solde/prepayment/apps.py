@@ -6,7 +6,9 @@ class PrepaymentConfig(AppConfig):
     verbose_name = "Prepayment"
 
     def ready(self) -> None:
-        # Credit control listens to closes and balance changes, and runs at window openings.
-        from solde.prepayment import credit_control
+        # Credit control listens to closes and balance changes, and runs at window openings;
+        # its admin attaches after the admin's autodiscovery.
+        from solde.prepayment import credit_admin, credit_control
 
         credit_control.connect()
+        credit_admin.register()

@@ -1,4 +1,9 @@
-"""Operator screens for prepayment accounts and credit control (mass-cut confirmation)."""
+"""Credit control in the admin: decisions, held runs (mass-cut confirmation), and the
+decisions on the account's page.
+
+Registered from PrepaymentConfig.ready() (after the admin's autodiscovery) so the decisions
+attach to whichever admin shows prepayment accounts.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -77,54 +80,6 @@ class DecisionInline(ReadOnlyInline):
         return _eur(obj.limit_cents)
 
 
-@admin.register(PrepaymentAccount)
-class PrepaymentAccountAdmin(admin.ModelAdmin):
-    list_display = (
-        "supply_point",
-        "state",
-        "credit_state",
-        "supply",
-        "balance",
-        "low_credit",
-        "last_closed_day",
-    )
-    list_filter = ("state", "credit_state", "supply", "supply_point__dso", "supply_point__energy")
-    search_fields = ("supply_point__ean", "supply_point__customer_reference")
-    list_select_related = ("supply_point", "balance_account")
-    readonly_fields = (
-        "supply_point",
-        "balance",
-        "all_decisions",
-        "state",
-        "credit_state",
-        "supply",
-        "activated_at",
-        "last_closed_day",
-        "emergency_since",
-        "exhausted_since",
-    )
-    fields = readonly_fields + ("low_credit_threshold_cents", "low_credit_days")
-    inlines = [DecisionInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description=gettext_lazy("Solde"))
-    def balance(self, obj: PrepaymentAccount) -> str:
-        return _eur(obj.balance_account.balance_cents)
-
-    @admin.display(description=gettext_lazy("Toutes les décisions"))
-    def all_decisions(self, obj: PrepaymentAccount) -> str:
-        url = (
-            reverse("admin:prepayment_creditdecision_changelist") + f"?account__id__exact={obj.pk}"
-        )
-        return format_html('<a href="{}">{}</a>', url, _("Voir toutes les décisions"))
-
-
-@admin.register(CreditDecision)
 class CreditDecisionAdmin(admin.ModelAdmin):
     list_display = (
         "at",
@@ -175,7 +130,6 @@ class HeldDecisionInline(DecisionInline):
         )
 
 
-@admin.register(HeldRun)
 class HeldRunAdmin(admin.ModelAdmin):
     """The mass-cut guard's held runs: confirm and release, or reject."""
 
@@ -258,3 +212,33 @@ class HeldRunAdmin(admin.ModelAdmin):
                 _("%(dso)s: %(n)d interruptions rejetées.") % {"dso": str(run.dso), "n": n},
                 messages.SUCCESS,
             )
+
+
+class CreditAccountAdmin(admin.ModelAdmin):
+    """The account page when no other admin shows prepayment accounts."""
+
+    list_display = ("supply_point", "state", "credit_state", "supply", "low_credit")
+    list_filter = ("state", "credit_state", "supply")
+    search_fields = ("supply_point__ean", "supply_point__customer_reference")
+    list_select_related = ("supply_point",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def register(site: admin.AdminSite = admin.site) -> None:
+    if not site.is_registered(CreditDecision):
+        site.register(CreditDecision, CreditDecisionAdmin)
+    if not site.is_registered(HeldRun):
+        site.register(HeldRun, HeldRunAdmin)
+    if not site.is_registered(PrepaymentAccount):
+        site.register(PrepaymentAccount, CreditAccountAdmin)
+    account_admin = site._registry[PrepaymentAccount]
+    if DecisionInline not in account_admin.inlines:
+        account_admin.inlines = [*account_admin.inlines, DecisionInline]
