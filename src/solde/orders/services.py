@@ -40,8 +40,6 @@ def request_orders(requests: list[tuple[int, str, str, dict]]) -> list[Order]:
     orders they contradict are superseded, in a few set-based statements."""
     from django.db.models import OuterRef, Subquery
 
-    from solde import bulk
-
     if not requests:
         return []
     now = clock.now()
@@ -57,7 +55,7 @@ def request_orders(requests: list[tuple[int, str, str, dict]]) -> list[Order]:
         )
         for m, k, r, p in requests
     ]
-    orders = list(bulk.insert(new))
+    orders = Order.objects.bulk_create(new, batch_size=2000)
     by_kind: dict[str, list[Order]] = {}
     for order in orders:
         by_kind.setdefault(order.kind, []).append(order)
