@@ -116,7 +116,8 @@ class CreditDecisionAdmin(admin.ModelAdmin):
         return _eur(obj.limit_cents)
 
 
-class HeldDecisionInline(DecisionInline):
+class HeldDecisionInline(ReadOnlyInline):
+    model = CreditDecision
     fk_name = "held_run"
     verbose_name_plural = gettext_lazy("Interruptions de ce passage")
     fields = ("account", "at", "decision", "action", "balance", "limit", "rule", "order")
@@ -124,10 +125,19 @@ class HeldDecisionInline(DecisionInline):
 
     def get_queryset(self, request):
         return (
-            admin.TabularInline.get_queryset(self, request)
+            super()
+            .get_queryset(request)
             .select_related("account__supply_point", "order")
             .order_by("pk")
         )
+
+    @admin.display(description=gettext_lazy("Solde"))
+    def balance(self, obj: CreditDecision) -> str:
+        return _eur(obj.balance_cents)
+
+    @admin.display(description=gettext_lazy("Limite"))
+    def limit(self, obj: CreditDecision) -> str:
+        return _eur(obj.limit_cents)
 
 
 class HeldRunAdmin(admin.ModelAdmin):
@@ -241,4 +251,4 @@ def register(site: admin.AdminSite = admin.site) -> None:
         site.register(PrepaymentAccount, CreditAccountAdmin)
     account_admin = site._registry[PrepaymentAccount]
     if DecisionInline not in account_admin.inlines:
-        account_admin.inlines = [*account_admin.inlines, DecisionInline]
+        account_admin.inlines = [*account_admin.inlines, DecisionInline]  # type: ignore[misc]

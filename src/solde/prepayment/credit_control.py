@@ -524,11 +524,11 @@ def _insert(objs: Sequence[M], batch_size: int = 5000) -> Sequence[M]:
     meta = model._meta
     pk = meta.pk
     fields = [f for f in meta.concrete_fields if f is not pk]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in [pk, *fields])
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in [pk, *fields])
     with connection.cursor() as cur:
         cur.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, pk.column, len(objs)],
+            [meta.db_table, str(pk.column), len(objs)],
         )
         ids = [row[0] for row in cur.fetchall()]
         for obj, new_id in zip(objs, ids, strict=True):
