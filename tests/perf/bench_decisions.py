@@ -72,6 +72,12 @@ def run(pg_url: str) -> str:
             f"{r['close_s']:.2f} | {ratio:.1f}× | {r['displayed']:,} | {r['friendly']:,} | "
             f"{r['window_s']:.2f} | {r['interrupted']:,} |",
         ]
+        + [
+            "",
+            f"Load average (1 min) when the run ended: {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores — the seconds are noisy on a shared machine; the display "
+            "orders go through `orders.services.request_orders`, whose cost is part of the run.",
+        ]
         + ([] if scale == 1 else ["", f"At scale {scale}: not the target size."])
     )
 
