@@ -79,7 +79,7 @@ def account_with(make_supply_point):
                 [
                     Posting(
                         key=f"test-balance-{next(counter)}-{sp.pk}",
-                        kind="adjustment",
+                        kind="charge",
                         entries=[(acc.balance_account_id, balance_cents), (adj.pk, -balance_cents)],
                         supply_point_id=sp.pk,
                     )
