@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -41,16 +41,23 @@ from solde.registry.models import Customer, SupplyPoint
 BANNER_ACTIVATED = "prepayment_activated"
 
 
+class CustomerRequest(HttpRequest):
+    """A request in the customer's space: `customer_required` sets `customer`."""
+
+    customer: Customer
+    htmx: Any
+
+
 def customer_required(view):
     """Login required, and the user must be a customer (staff without one get a plain page)."""
 
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        customer = Customer.objects.filter(user=request.user).first()
+    def wrapper(request: CustomerRequest, *args, **kwargs):
+        customer = Customer.objects.filter(user_id=cast(int, request.user.pk)).first()
         if customer is None:
             return render(request, "portal/no_customer.html", status=403)
-        request.customer = customer  # type: ignore[attr-defined]
+        request.customer = customer
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -114,11 +121,11 @@ def account_panel(sp: SupplyPoint) -> dict:
     return {"sp": sp, "view": view, "tone": tone, "status": status, "days": days}
 
 
-def ean_context(request: HttpRequest, sp: SupplyPoint, section: str) -> dict:
+def ean_context(request: CustomerRequest, sp: SupplyPoint, section: str) -> dict:
     return {
         "sp": sp,
         "section": section,
-        "all_sps": list(own_supply_points(request.customer)),  # type: ignore[attr-defined]
+        "all_sps": list(own_supply_points(request.customer)),
     }
 
 
@@ -126,15 +133,17 @@ def ean_context(request: HttpRequest, sp: SupplyPoint, section: str) -> dict:
 
 
 @customer_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    sps = list(own_supply_points(request.customer))  # type: ignore[attr-defined]
+def dashboard(request: CustomerRequest) -> HttpResponse:
+    sps = list(own_supply_points(request.customer))
     by_address: dict[str, list] = defaultdict(list)
     for sp in sps:
         by_address[sp.address].append({"panel": account_panel(sp), "meter": active_meter(sp)})
     any_active = any(sp.account.state == "active" for sp in sps)
     show_banner = (
         any_active
-        and not NoticeRead.objects.filter(user=request.user, notice=BANNER_ACTIVATED).exists()
+        and not NoticeRead.objects.filter(
+            user_id=cast(int, request.user.pk), notice=BANNER_ACTIVATED
+        ).exists()
     )
     return render(
         request,
@@ -145,9 +154,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @customer_required
-def mark_read(request: HttpRequest) -> HttpResponse:
+def mark_read(request: CustomerRequest) -> HttpResponse:
     services.mark_notice_read(request.user, BANNER_ACTIVATED)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return HttpResponse("")
     return redirect("portal:dashboard")
 
@@ -162,11 +171,11 @@ SECTIONS = {
 
 
 @customer_required
-def choose(request: HttpRequest, section: str) -> HttpResponse:
+def choose(request: CustomerRequest, section: str) -> HttpResponse:
     """The nav's entry to a per-EAN page: straight there with one EAN, else pick one."""
     if section not in SECTIONS:
         raise Http404
-    sps = list(own_supply_points(request.customer))  # type: ignore[attr-defined]
+    sps = list(own_supply_points(request.customer))
     if len(sps) == 1:
         return redirect(SECTIONS[section], ean=sps[0].ean)
     panels = [account_panel(sp) for sp in sps]
@@ -178,16 +187,16 @@ def choose(request: HttpRequest, section: str) -> HttpResponse:
 
 
 @customer_required
-def balance(request: HttpRequest, ean: str) -> HttpResponse:
-    sp = own_supply_point(request.customer, ean)  # type: ignore[attr-defined]
+def balance(request: CustomerRequest, ean: str) -> HttpResponse:
+    sp = own_supply_point(request.customer, ean)
     context = ean_context(request, sp, "balance") | {"panel": account_panel(sp)}
     return render(request, "portal/balance.html", context)
 
 
 @customer_required
-def balance_panel(request: HttpRequest, ean: str) -> HttpResponse:
+def balance_panel(request: CustomerRequest, ean: str) -> HttpResponse:
     """ "Actualiser les données": the balance block alone, for htmx."""
-    sp = own_supply_point(request.customer, ean)  # type: ignore[attr-defined]
+    sp = own_supply_point(request.customer, ean)
     return render(request, "portal/_balance.html", {"panel": account_panel(sp), "sp": sp})
 
 
@@ -208,9 +217,9 @@ def _payment_session_key(ean: str) -> str:
 
 @require_http_methods(["GET", "POST"])
 @customer_required
-def topup(request: HttpRequest, ean: str) -> HttpResponse:
+def topup(request: CustomerRequest, ean: str) -> HttpResponse:
     """ "Nouveau paiement": method, amount 5–250 €, remember, "Payer" → the provider."""
-    sp = own_supply_point(request.customer, ean)  # type: ignore[attr-defined]
+    sp = own_supply_point(request.customer, ean)
     online = _online()
     form = TopupForm(request.POST or None)
     can_pay = sp.account.state == "active" and online is not None
@@ -240,9 +249,9 @@ def topup(request: HttpRequest, ean: str) -> HttpResponse:
 
 
 @customer_required
-def topup_done(request: HttpRequest, ean: str) -> HttpResponse:
+def topup_done(request: CustomerRequest, ean: str) -> HttpResponse:
     """Back from the provider: ask it where the payment stands and show the new balance."""
-    sp = own_supply_point(request.customer, ean)  # type: ignore[attr-defined]
+    sp = own_supply_point(request.customer, ean)
     payment_id = request.session.get(_payment_session_key(sp.ean))
     online = _online()
     payment = None
@@ -328,9 +337,9 @@ def history_entries(sp: SupplyPoint, form: HistoryFilterForm):
 
 
 @customer_required
-def history(request: HttpRequest, ean: str) -> HttpResponse:
+def history(request: CustomerRequest, ean: str) -> HttpResponse:
     """Top-ups and daily charges from the ledger, filterable, as a page or CSV."""
-    sp = own_supply_point(request.customer, ean)  # type: ignore[attr-defined]
+    sp = own_supply_point(request.customer, ean)
     form = HistoryFilterForm(request.GET or None)
     entries = history_entries(sp, form)
     if request.GET.get("format") == "csv":
@@ -475,8 +484,8 @@ def consumption_data(sp: SupplyPoint, days: int = 30) -> dict:
 
 
 @customer_required
-def consumption(request: HttpRequest, ean: str) -> HttpResponse:
-    sp = own_supply_point(request.customer, ean)  # type: ignore[attr-defined]
+def consumption(request: CustomerRequest, ean: str) -> HttpResponse:
+    sp = own_supply_point(request.customer, ean)
     try:
         days = int(request.GET.get("days", 30))
     except ValueError:
@@ -521,7 +530,7 @@ def _refused(form, exc: ValidationError) -> None:
             form.add_error(name if name in form.fields else None, text)
 
 
-def _handle_contact_forms(request: HttpRequest, customer: Customer, forms: dict) -> bool:
+def _handle_contact_forms(request: CustomerRequest, customer: Customer, forms: dict) -> bool:
     """Shared by "Mes alertes" and "Préférences de contact"; True when something was saved."""
     action = request.POST.get("action")
     if not contact.available():
@@ -565,9 +574,9 @@ def _handle_contact_forms(request: HttpRequest, customer: Customer, forms: dict)
 
 @require_http_methods(["GET", "POST"])
 @customer_required
-def alerts(request: HttpRequest, ean: str) -> HttpResponse:
+def alerts(request: CustomerRequest, ean: str) -> HttpResponse:
     """ "Mes alertes": low-credit thresholds, channels and extra recipients."""
-    customer = request.customer  # type: ignore[attr-defined]
+    customer = request.customer
     sp = own_supply_point(customer, ean)
     account = sp.account
     threshold_form = ThresholdForm(initial=_threshold_initial(account))
@@ -600,8 +609,8 @@ def alerts(request: HttpRequest, ean: str) -> HttpResponse:
 
 
 @customer_required
-def alerts_history(request: HttpRequest, ean: str) -> HttpResponse:
-    customer = request.customer  # type: ignore[attr-defined]
+def alerts_history(request: CustomerRequest, ean: str) -> HttpResponse:
+    customer = request.customer
     sp = own_supply_point(customer, ean)
     context = ean_context(request, sp, "alerts") | {
         "contact_available": contact.available(),
@@ -612,8 +621,8 @@ def alerts_history(request: HttpRequest, ean: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @customer_required
-def contact_preferences(request: HttpRequest) -> HttpResponse:
-    customer = request.customer  # type: ignore[attr-defined]
+def contact_preferences(request: CustomerRequest) -> HttpResponse:
+    customer = request.customer
     forms = {
         "channels": ChannelsForm(initial=contact.preferences(customer)),
         "recipient": RecipientForm(),
@@ -632,9 +641,9 @@ def contact_preferences(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @customer_required
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: CustomerRequest) -> HttpResponse:
     """ "Données personnelles": the same fields as at onboarding; the e-mail is the login."""
-    customer = request.customer  # type: ignore[attr-defined]
+    customer = request.customer
     initial = {
         "first_name": customer.first_name,
         "last_name": customer.last_name,
