@@ -35,3 +35,19 @@ def test_admin_lists_codes_and_issues_new_ones(admin_client, active_sp):
     )
     assert r.status_code == 302
     assert ActivationCode.objects.filter(supply_point=active_sp).count() == 2
+
+
+def test_portal_demo_logins(client, active_sp, make_supply_point, activate, capsys):
+    second = activate(make_supply_point())
+    call_command("portal_demo")
+    out = capsys.readouterr().out
+    assert "client.demo@example.org" in out and second.ean in out
+    code = re.search(r"activation code (PP[0-9A-Z]{8})", out).group(1)
+    assert find_code(code).supply_point_id == second.pk
+    r = client.post(
+        "/login/", {"username": "client.demo@example.org", "password": "demo-solde-2026"}
+    )
+    assert r.status_code == 302 and r.url == "/espace/"
+    # Running it again keeps the same login.
+    call_command("portal_demo")
+    assert "client.demo@example.org" in capsys.readouterr().out
