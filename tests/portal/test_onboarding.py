@@ -154,3 +154,12 @@ def test_lost_confirmation_email_is_resent_through_password_reset(client, active
     assert r.status_code == 302
     r = client.post("/login/", {"username": "jg.maurice@example.org", "password": PASSWORD})
     assert r.status_code == 302 and r.url == "/espace/"
+
+
+def test_old_code_attempts_are_forgotten(client, active_sp):
+    from solde.portal.services import record_code_failure
+
+    record_code_failure("10.0.0.1", "")
+    clock.advance(timedelta(days=2))
+    client.post("/activation/", {"code": "PPAAAAAAAA"})
+    assert CodeAttempt.objects.count() == 1

@@ -112,7 +112,10 @@ def code_entry_locked(ip: str, session_key: str) -> bool:
 
 
 def record_code_failure(ip: str, session_key: str) -> None:
-    CodeAttempt.objects.create(ip=ip, session_key=session_key or "", at=clock.now())
+    now = clock.now()
+    CodeAttempt.objects.create(ip=ip, session_key=session_key or "", at=now)
+    # Attempts only matter within the lockout window: keep the table small.
+    CodeAttempt.objects.filter(at__lt=now - timedelta(days=1)).delete()
 
 
 def find_code(text: str) -> ActivationCode:
@@ -187,7 +190,16 @@ def create_portal_account(
         )
     user = User(username=email, email=email, first_name=first_name, last_name=last_name)
     user.set_unusable_password()
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same address registered a moment ago
+        raise PortalError(
+            _(
+                "Cette adresse e-mail est déjà utilisée pour un autre compte. Choisissez une "
+                "autre adresse ou connectez-vous."
+            )
+        ) from None
     customer.first_name, customer.last_name = first_name, last_name
     customer.email, customer.phone, customer.language = email, phone, language
     customer.user = user
