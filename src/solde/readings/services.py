@@ -1,0 +1,658 @@
+"""Ingestion of index readings (RULES.md §4) and meter exchanges. Each public service is one
+transaction.
+
+A batch is judged set-based: one query for its meters, one (rarely) for unknown EANs, one lock
+on its meters (PostgreSQL), one for the stored readings around it, one write of the accepted rows
+(`COPY` on PostgreSQL), one for the rejected rows kept for review, then activation. Per-row work
+is plain Python on tuples and integers (instants in epoch microseconds, values in thousandths)
+so that a file of millions of rows goes in at close to `COPY` speed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
+
+from solde import clock
+from solde.identifiers import InvalidIdentifier, validate_ean
+from solde.readings import rules
+from solde.readings.models import Reading, RejectedReading, RejectReason
+from solde.readings.rules import FIELDS, Malformed
+from solde.readings.signals import readings_accepted
+from solde.registry.models import ENERGY_REGISTERS, REGISTER_UNIT, Meter, SupplyPoint
+
+# A concurrent writer can slip a reading of the same key in between our read and our write:
+# the unique constraint then fails the batch, which is judged again from scratch.
+_ATTEMPTS = 3
+_CHUNK = 5000  # ids or names per IN list (SQLite's parameter limit)
+_COPY_CHUNK = 20_000  # rows per write to the COPY stream
+
+Row = Sequence[object]
+
+
+@dataclass
+class Rejection:
+    index: int
+    reason: str
+    detail: str
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    supply_point_ids: list[int] = field(default_factory=list)
+
+    def by_reason(self) -> Counter[str]:
+        return Counter(r.reason for r in self.rejected)
+
+
+class ExchangeError(ValueError):
+    """A meter exchange that cannot be recorded; the message says what to fix."""
+
+
+class _Meter(NamedTuple):
+    id: int
+    serial: str
+    supply_point_id: int
+    ean: str
+    energy: str
+    registers: frozenset[str]
+    installed_us: int | None
+    removed_us: int | None
+    max_centi: int  # kW (electricity) or m³/h (gas), hundredths
+    installed_at: datetime | None
+    removed_at: datetime | None
+
+
+# Instants repeat across a file (96 quarter-hours a day): parse each text once per process.
+# raw text → (epoch us, text the database takes) or the sentence saying why it is malformed.
+_instants: dict[str, dict[str, tuple[int, str] | str]] = {}
+_db_text: dict[str, dict[int, str]] = {}
+_CACHE_MAX = 200_000
+
+
+def ingest(rows: Iterable[Mapping[str, object] | object], source: str) -> IngestResult:
+    """Ingest one batch of readings given as dicts with the API's fields, in one transaction.
+
+    Each row is accepted, ignored as an exact duplicate, or rejected with a reason and a
+    sentence (kept in RejectedReading for review). `source` says where the batch came from
+    ("api:<key>", "file:<name>"). Rejection indexes are positions in `rows`, from 0.
+    """
+    tuples = [
+        tuple(row.get(name) for name in FIELDS) if isinstance(row, Mapping) else None
+        for row in rows
+    ]
+    return ingest_rows(tuples, source)
+
+
+def ingest_rows(
+    rows: Sequence[Row | None],
+    source: str,
+    *,
+    first_index: int = 0,
+    indexes: Sequence[int] | None = None,
+) -> IngestResult:
+    """`ingest` for rows already in field order (ean, meter, register, at, value, unit) — the
+    file import's fast path. Rejection indexes are `indexes[i]` or `first_index + i`."""
+
+    def index_of(pos: int) -> int:
+        return indexes[pos] if indexes is not None else first_index + pos
+
+    for attempt in range(_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _ingest(rows, source, index_of)
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest(
+    rows: Sequence[Row | None],
+    source: str,
+    index_of: Callable[[int], int],
+    *,
+    activate_accounts: bool = True,
+    keep_rejections: bool = True,
+) -> IngestResult:
+    """The batch, judged and written inside the caller's transaction."""
+    vendor = connection.vendor
+    instants = _instants.setdefault(vendor, {})
+    if len(instants) > _CACHE_MAX:
+        instants.clear()
+        _db_text.setdefault(vendor, {}).clear()
+    db_text = _db_text.setdefault(vendor, {})
+    now = clock.now()
+    horizon = rules.epoch_us(now + rules.FUTURE_TOLERANCE)
+
+    meters = _meters({row[1] for row in rows if row and len(row) == 6 and type(row[1]) is str})
+    groups: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
+    rejects: list[tuple[int, str, str]] = []  # (position, reason, detail)
+    unresolved: list[int] = []  # EAN/meter pairs not found together: told apart below
+    units = REGISTER_UNIT
+    invalid = RejectReason.INVALID
+
+    for pos, row in enumerate(rows):
+        if row is None or len(row) != 6:
+            rejects.append((pos, invalid, _("The row must be an object with the fields ean, "
+                                            "meter, register, at, value and unit.")))
+            continue
+        ean, serial, register, at, value, unit = row
+        if not (
+            type(ean) is str and ean and type(serial) is str and serial
+            and type(register) is str and register and type(at) is str and at
+            and value is not None and value != "" and type(unit) is str and unit
+        ):
+            rejects.append((pos, invalid, _missing(row)))
+            continue
+        instant = instants.get(at)
+        if instant is None:
+            instant = _parse_instant(at, vendor, instants, db_text)
+        if type(instant) is str:
+            rejects.append((pos, invalid, instant))
+            continue
+        t = instant[0]  # type: ignore[index]
+        try:
+            v = rules.parse_value_milli(value)
+        except Malformed as exc:
+            rejects.append((pos, invalid, str(exc)))
+            continue
+        meter = meters.get(serial)
+        if meter is None or meter.ean != ean:
+            unresolved.append(pos)
+            continue
+        if register not in meter.registers:
+            rejects.append((pos, RejectReason.UNKNOWN_REGISTER, _unknown_register(meter, register)))
+            continue
+        expected = units.get(register)
+        if unit != expected and rules.normalise_unit(unit) != expected:
+            rejects.append((pos, RejectReason.UNIT_MISMATCH, _(
+                "Register %(register)s is read in %(expected)s, not %(unit)s."
+            ) % {"register": register, "expected": expected, "unit": unit}))
+            continue
+        if t > horizon:
+            rejects.append((pos, RejectReason.FUTURE, _(
+                "Instant %(at)s is more than 15 minutes after the platform's clock "
+                "(%(now)s): check the meter's or the head-end's clock."
+            ) % {"at": at, "now": _local(now)}))
+            continue
+        if meter.installed_us is not None and t < meter.installed_us:
+            rejects.append((pos, RejectReason.UNKNOWN_METER, _(
+                "Meter %(serial)s was installed on EAN %(ean)s at %(when)s; a reading before "
+                "that instant belongs to the meter it replaced."
+            ) % {"serial": serial, "ean": ean, "when": _local(meter.installed_at)}))
+            continue
+        if meter.removed_us is not None and t > meter.removed_us:
+            rejects.append((pos, RejectReason.UNKNOWN_METER, _(
+                "Meter %(serial)s was removed from EAN %(ean)s at %(when)s; a reading after "
+                "that instant belongs to the meter that replaced it."
+            ) % {"serial": serial, "ean": ean, "when": _local(meter.removed_at)}))
+            continue
+        groups[(meter.id, register)].append((t, pos, v))
+
+    if unresolved:
+        rejects.extend(_resolve_unknown(rows, unresolved))
+
+    by_id = {m.id: m for m in meters.values()}
+    if groups and vendor == "postgresql":
+        _lock_meters(sorted({mid for mid, _reg in groups}))
+    for cands in groups.values():
+        cands.sort()
+    known = _known_readings(groups, db_text, vendor)
+
+    accepted: list[tuple[int, str, int, int]] = []  # (meter id, register, instant us, value)
+    duplicates = 0
+    first_at: dict[int, int] = {}  # supply point → earliest accepted instant
+    empty: tuple[list[int], list[int]] = ([], [])
+    for key, cands in groups.items():
+        meter = by_id[key[0]]
+        known_at, known_value = known.get(key, empty)
+        ok, dups, refused = rules.judge(known_at, known_value, cands, meter.max_centi)
+        duplicates += len(dups)
+        for pos, kind, other_t, other_v in refused:
+            reason, detail = _judged(rows[pos], meter, kind, other_t, other_v)  # type: ignore[arg-type]
+            rejects.append((pos, reason, detail))
+        if ok:
+            mid, register = key
+            accepted.extend([(mid, register, t, v) for t, _pos, v in ok])
+            sp = meter.supply_point_id
+            if sp not in first_at or ok[0][0] < first_at[sp]:
+                first_at[sp] = ok[0][0]
+
+    _write_readings(accepted, db_text, vendor)
+    rejects.sort()
+    if rejects and keep_rejections:
+        _keep_rejections(rows, rejects, source, index_of, now)
+    if first_at and activate_accounts:
+        from solde.prepayment.services import activate
+
+        activate({sp: rules.from_epoch_us(t) for sp, t in first_at.items()})
+    supply_point_ids = sorted(first_at)
+    if supply_point_ids:
+        transaction.on_commit(
+            lambda: readings_accepted.send(sender=Reading, supply_point_ids=supply_point_ids)
+        )
+    return IngestResult(
+        accepted=len(accepted),
+        duplicates=duplicates,
+        rejected=[Rejection(index_of(pos), reason, detail) for pos, reason, detail in rejects],
+        supply_point_ids=supply_point_ids,
+    )
+
+
+# --- reading the batch -------------------------------------------------------------------------
+
+
+def _missing(row: Row) -> str:
+    for name, value in zip(FIELDS, row, strict=True):
+        if value is None or value == "":
+            return _("Field '%(field)s' is missing.") % {"field": name}
+        if name != "value" and not isinstance(value, str):
+            return _("Field '%(field)s' must be a string.") % {"field": name}
+    return _("The row is malformed.")  # pragma: no cover — every case is named above
+
+
+def _parse_instant(
+    raw: str, vendor: str, cache: dict[str, tuple[int, str] | str], db_text: dict[int, str]
+) -> tuple[int, str] | str:
+    try:
+        instant = rules.parse_instant(raw)
+    except Malformed as exc:
+        cache[raw] = str(exc)
+        return cache[raw]
+    t = rules.epoch_us(instant)
+    text = _db_instant(instant, vendor)
+    db_text[t] = text
+    cache[raw] = (t, text)
+    return cache[raw]
+
+
+def _db_instant(instant: datetime, vendor: str) -> str:
+    """The text the database stores for a UTC instant (COPY text on PostgreSQL; SQLite keeps
+    naive UTC text, as Django writes it)."""
+    if vendor == "sqlite":
+        return str(instant.replace(tzinfo=None))
+    return instant.isoformat(sep=" ")
+
+
+def _local(instant: datetime | None) -> str:
+    return clock.local(instant).isoformat(timespec="minutes") if instant else "?"
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _meters(serials: set[str]) -> dict[str, _Meter]:
+    """The batch's meters with their supply point, energy and DSO limit, by serial."""
+    out: dict[str, _Meter] = {}
+    for chunk in _chunks(sorted(serials)):
+        rows = Meter.objects.filter(serial__in=chunk).values_list(
+            "id", "serial", "supply_point_id", "supply_point__ean", "supply_point__energy",
+            "registers", "installed_at", "removed_at", "supply_point__dso__max_power_kw",
+            "supply_point__dso__max_gas_flow_m3h",
+        )
+        for mid, serial, sp, ean, energy, registers, installed, removed, kw, m3h in rows:
+            limit = m3h if energy == "gas" else kw
+            out[serial] = _Meter(
+                mid, serial, sp, ean, energy, frozenset(registers or ()),
+                rules.epoch_us(installed) if installed else None,
+                rules.epoch_us(removed) if removed else None,
+                rules.limit_centi(Decimal(limit)), installed, removed,
+            )
+    return out
+
+
+def _resolve_unknown(rows: Sequence[Row | None], positions: list[int]) -> list[tuple[int, str, str]]:
+    """Rows whose (EAN, meter) pair is not registered: unknown EAN, malformed EAN, or a meter
+    that is not one of that EAN's."""
+    eans = sorted({rows[p][0] for p in positions})  # type: ignore[index]
+    known: set[str] = set()
+    for chunk in _chunks(eans):
+        known.update(SupplyPoint.objects.filter(ean__in=chunk).values_list("ean", flat=True))
+    out = []
+    for pos in positions:
+        ean, serial = rows[pos][0], rows[pos][1]  # type: ignore[index]
+        if ean in known:
+            out.append((pos, RejectReason.UNKNOWN_METER, _(
+                "Meter %(serial)s is not a meter of EAN %(ean)s: check the serial."
+            ) % {"serial": serial, "ean": ean}))
+            continue
+        try:
+            validate_ean(ean)  # type: ignore[arg-type]
+        except InvalidIdentifier as exc:
+            out.append((pos, RejectReason.INVALID, f"EAN '{ean}': {exc}"))
+            continue
+        out.append((pos, RejectReason.UNKNOWN_EAN, _(
+            "EAN %(ean)s is not a supply point known to Solde: check it, or register it "
+            "first (PUT /api/v1/supply-points/%(ean)s)."
+        ) % {"ean": ean}))
+    return out
+
+
+def _unknown_register(meter: _Meter, register: str) -> str:
+    return _("Meter %(serial)s has no register %(register)s (it has %(registers)s).") % {
+        "serial": meter.serial,
+        "register": register,
+        "registers": ", ".join(sorted(meter.registers)) or "none",
+    }
+
+
+def _lock_meters(meter_ids: list[int]) -> None:
+    """Serialise batches on the same meters (PostgreSQL): a batch judged against stored
+    readings must not race another one writing readings of the same meter register. Key
+    share locks (the readings' foreign keys) are not blocked."""
+    table = connection.ops.quote_name(Meter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+            [meter_ids],
+        )
+
+
+_KNOWN_SQL = """
+WITH b AS ({spans})
+SELECT r.meter_id, r.register, r.at, r.value_milli FROM b JOIN {t} r
+  ON r.meter_id = b.m AND r.register = b.r AND r.at >= b.lo AND r.at <= b.hi
+UNION ALL
+SELECT r.meter_id, r.register, r.at, r.value_milli FROM b JOIN {t} r
+  ON r.meter_id = b.m AND r.register = b.r AND r.at = (
+    SELECT MAX(p.at) FROM {t} p WHERE p.meter_id = b.m AND p.register = b.r AND p.at < b.lo)
+UNION ALL
+SELECT r.meter_id, r.register, r.at, r.value_milli FROM b JOIN {t} r
+  ON r.meter_id = b.m AND r.register = b.r AND r.at = (
+    SELECT MIN(n.at) FROM {t} n WHERE n.meter_id = b.m AND n.register = b.r AND n.at > b.hi)
+"""
+_SPANS = {
+    "postgresql": "SELECT * FROM jsonb_to_recordset(%s::jsonb) "
+    "AS x(m bigint, r text, lo timestamptz, hi timestamptz)",
+    "sqlite": "SELECT json_extract(value, '$.m') AS m, json_extract(value, '$.r') AS r, "
+    "json_extract(value, '$.lo') AS lo, json_extract(value, '$.hi') AS hi FROM json_each(%s)",
+}
+
+
+def _known_readings(
+    groups: Mapping[tuple[int, str], list[tuple[int, int, int]]],
+    db_text: Mapping[int, str],
+    vendor: str,
+) -> dict[tuple[int, str], tuple[list[int], list[int]]]:
+    """For each meter register of the batch, the stored readings within the span of its new
+    rows plus the nearest one before and after — all that judging them needs. One query."""
+    if not groups:
+        return {}
+    found: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+    if vendor in _SPANS:
+        spans = json.dumps(
+            [
+                {"m": mid, "r": reg, "lo": db_text[c[0][0]], "hi": db_text[c[-1][0]]}
+                for (mid, reg), c in groups.items()
+            ]
+        )
+        sql = _KNOWN_SQL.format(
+            spans=_SPANS[vendor], t=connection.ops.quote_name(Reading._meta.db_table)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [spans])
+            rows = cursor.fetchall()
+        for mid, register, at, value in rows:
+            if isinstance(at, str):  # SQLite: naive UTC, as text or converted by the driver
+                at = datetime.fromisoformat(at)
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=rules.EPOCH.tzinfo)
+            found[(mid, register)].append((rules.epoch_us(at), value))
+    else:  # other databases: the ORM, one query per meter chunk (not a supported production path)
+        for chunk in _chunks(sorted({mid for mid, _reg in groups})):
+            for mid, register, at, value in Reading.objects.filter(meter_id__in=chunk).values_list(
+                "meter_id", "register", "at", "value_milli"
+            ):
+                if (mid, register) in groups:
+                    found[(mid, register)].append((rules.epoch_us(at), value))
+    out = {}
+    for key, readings in found.items():
+        readings.sort()
+        out[key] = ([t for t, _v in readings], [v for _t, v in readings])
+    return out
+
+
+# --- judging and writing -----------------------------------------------------------------------
+
+
+def _judged(row: Row, meter: _Meter, kind: str, other_t: int, other_v: int) -> tuple[str, str]:
+    """A row refused by `rules.judge`, as (reason, sentence)."""
+    _ean, serial, register, at, value, _unit = row
+    unit = REGISTER_UNIT.get(register, "")  # type: ignore[call-overload]
+    other = {
+        "serial": serial,
+        "register": register,
+        "value": value,
+        "at": at,
+        "unit": unit,
+        "other_value": rules.format_milli(other_v),
+        "other_at": _local(rules.from_epoch_us(other_t)),
+    }
+    if kind == rules.CONFLICT:
+        return (RejectReason.CONFLICT, _(
+            "Meter %(serial)s register %(register)s already has the index %(other_value)s "
+            "%(unit)s at %(other_at)s, not %(value)s: a stored index is corrected by an operator, "
+            "not by sending it again."
+        ) % other)
+    if kind == rules.DECREASE_BEFORE:
+        return (RejectReason.INDEX_DECREASE, _(
+            "Index %(value)s %(unit)s at %(at)s is lower than the index %(other_value)s %(unit)s "
+            "of meter %(serial)s register %(register)s at %(other_at)s: an index never goes down."
+        ) % other)
+    if kind == rules.DECREASE_AFTER:
+        return (RejectReason.INDEX_DECREASE, _(
+            "Index %(value)s %(unit)s at %(at)s is higher than the later index %(other_value)s "
+            "%(unit)s of meter %(serial)s register %(register)s at %(other_at)s: an index never "
+            "goes down."
+        ) % other)
+    rate_unit = "m³/h" if meter.energy == "gas" else "kW"
+    other["limit"] = f"{Decimal(meter.max_centi) / 100:.2f} {rate_unit}"
+    t = rules.parse_instant(at)
+    start_t, start_v, end_t, end_v = (
+        (other_t, other_v, rules.epoch_us(t), rules.parse_value_milli(value))
+        if kind == rules.JUMP_BEFORE
+        else (rules.epoch_us(t), rules.parse_value_milli(value), other_t, other_v)
+    )
+    rate = Decimal(end_v - start_v) * 3_600_000 / Decimal(end_t - start_t)
+    other["rate"] = f"{rate:.2f} {rate_unit}"
+    return (RejectReason.IMPLAUSIBLE, _(
+        "Index %(value)s %(unit)s at %(at)s means %(rate)s on average since or until the index "
+        "%(other_value)s %(unit)s at %(other_at)s of meter %(serial)s register %(register)s, "
+        "above the DSO's limit of %(limit)s: check the reading."
+    ) % other)
+
+
+def _write_readings(
+    accepted: list[tuple[int, str, int, int]], db_text: Mapping[int, str], vendor: str
+) -> None:
+    """Insert the accepted readings: COPY on PostgreSQL, one executemany on SQLite."""
+    if not accepted:
+        return
+    table = connection.ops.quote_name(Reading._meta.db_table)
+    columns = "(meter_id, register, at, value_milli)"
+    if vendor == "postgresql":
+        # Straight into the table: the unique key makes a concurrent insert of the same reading
+        # fail this batch (retried, judged again) instead of storing two.
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            with cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
+                for chunk in _chunks(accepted, _COPY_CHUNK):
+                    copy.write(
+                        "".join([f"{m}\t{r}\t{db_text[t]}\t{v}\n" for m, r, t, v in chunk])
+                    )
+    elif vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s)",
+                [(m, r, db_text[t], v) for m, r, t, v in accepted],
+            )
+    else:
+        Reading.objects.bulk_create(
+            [
+                Reading(meter_id=m, register=r, at=rules.from_epoch_us(t), value_milli=v)
+                for m, r, t, v in accepted
+            ],
+            batch_size=_CHUNK,
+        )
+
+
+def _text(value: object, length: int) -> str:
+    if value is None:
+        return ""
+    return (value if isinstance(value, str) else json.dumps(value, default=str))[:length]
+
+
+def _keep_rejections(
+    rows: Sequence[Row | None],
+    rejects: list[tuple[int, str, str]],
+    source: str,
+    index_of: Callable[[int], int],
+    now: datetime,
+) -> None:
+    """Store refused rows for review — once: a batch sent again does not repeat them while
+    the first ones wait unreviewed."""
+    candidates = []
+    for pos, reason, detail in rejects:
+        row = rows[pos] if rows[pos] is not None and len(rows[pos]) == 6 else (None,) * 6  # type: ignore[arg-type]
+        ean, serial, register, at, value, unit = row  # type: ignore[misc]
+        candidates.append(
+            RejectedReading(
+                received_at=now, source=source[:200], row_index=index_of(pos),
+                ean=_text(ean, 40), meter=_text(serial, 40), register=_text(register, 20),
+                at=_text(at, 40), value=_text(value, 40), unit=_text(unit, 10),
+                reason=reason, detail=detail[:300],
+            )
+        )
+
+    def key(r: RejectedReading) -> tuple[str, ...]:
+        return (r.ean, r.meter, r.register, r.at, r.value, r.unit, r.reason)
+
+    seen: set[tuple[str, ...]] = set()
+    for chunk in _chunks(sorted({c.at for c in candidates})):
+        seen.update(
+            RejectedReading.objects.filter(reviewed=False, at__in=chunk).values_list(
+                "ean", "meter", "register", "at", "value", "unit", "reason"
+            )
+        )
+    fresh = []
+    for candidate in candidates:
+        if key(candidate) not in seen:
+            seen.add(key(candidate))
+            fresh.append(candidate)
+    RejectedReading.objects.bulk_create(fresh, batch_size=2000)
+
+
+# --- meter exchange ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def exchange_meter(
+    supply_point: SupplyPoint,
+    old_serial: str,
+    final_indexes: Mapping[str, Decimal],
+    new_serial: str,
+    new_registers: Sequence[str],
+    start_indexes: Mapping[str, Decimal],
+    at: datetime,
+) -> Meter:
+    """Replace a supply point's meter at `at`: the old meter is closed with a reading of each
+    final index at `at` (removed_at = at), the new one opened with a reading of each start
+    index at `at` (installed_at = at). The daily close takes each meter over its own segment,
+    so consumption continues across the exchange. Nothing is written if anything is wrong."""
+    if at.tzinfo is None:
+        raise ExchangeError(_("The exchange instant needs a time zone."))
+    now = clock.now()
+    if at > now + rules.FUTURE_TOLERANCE:
+        raise ExchangeError(
+            _("The exchange instant %(at)s is in the future.") % {"at": _local(at)}
+        )
+    old = (
+        Meter.objects.select_for_update()
+        .filter(serial=old_serial, supply_point=supply_point)
+        .first()
+    )
+    if old is None:
+        raise ExchangeError(
+            _("Meter %(serial)s is not a meter of EAN %(ean)s.")
+            % {"serial": old_serial, "ean": supply_point.ean}
+        )
+    if old.removed_at is not None:
+        raise ExchangeError(
+            _("Meter %(serial)s was already removed at %(when)s.")
+            % {"serial": old_serial, "when": _local(old.removed_at)}
+        )
+    if old.installed_at is not None and at <= old.installed_at:
+        raise ExchangeError(
+            _("Meter %(serial)s was installed at %(when)s: the exchange must come after that.")
+            % {"serial": old_serial, "when": _local(old.installed_at)}
+        )
+    if set(final_indexes) != set(old.registers):
+        raise ExchangeError(
+            _("Give a final index for each register of meter %(serial)s: %(registers)s.")
+            % {"serial": old_serial, "registers": ", ".join(old.registers)}
+        )
+    allowed = ENERGY_REGISTERS[supply_point.energy]
+    bad = [r for r in new_registers if r not in allowed]
+    if not new_registers or bad or len(set(new_registers)) != len(new_registers):
+        raise ExchangeError(
+            _("The new meter's registers must be distinct registers among %(allowed)s.")
+            % {"allowed": ", ".join(allowed)}
+        )
+    if set(start_indexes) != set(new_registers):
+        raise ExchangeError(
+            _("Give a start index for each register of the new meter: %(registers)s.")
+            % {"registers": ", ".join(new_registers)}
+        )
+    if not new_serial or Meter.objects.filter(serial=new_serial).exists():
+        raise ExchangeError(
+            _("Meter serial '%(serial)s' is empty or already registered.") % {"serial": new_serial}
+        )
+    later = Reading.objects.filter(meter=old, at__gt=at).order_by("at").first()
+    if later is not None:
+        raise ExchangeError(
+            _("Meter %(serial)s already has a reading at %(when)s, after the exchange instant: "
+              "the exchange happened later.")
+            % {"serial": old_serial, "when": _local(later.at)}
+        )
+
+    old.removed_at = at
+    old.save(update_fields=["removed_at"])
+    new = Meter.objects.create(
+        serial=new_serial, supply_point=supply_point, registers=list(new_registers),
+        installed_at=at,
+    )
+    instant = at.isoformat()
+    rows = [
+        (supply_point.ean, old_serial, reg, instant, _decimal_text(value), REGISTER_UNIT[reg])
+        for reg, value in sorted(final_indexes.items())
+    ] + [
+        (supply_point.ean, new_serial, reg, instant, _decimal_text(value), REGISTER_UNIT[reg])
+        for reg, value in sorted(start_indexes.items())
+    ]
+    # The technician's indexes go through the same checks as any reading (a final index below
+    # the last one received is refused). They do not activate a pending account: that waits
+    # for the meter to communicate.
+    result = _ingest(
+        rows, f"exchange:{old_serial}>{new_serial}", lambda pos: pos,
+        activate_accounts=False, keep_rejections=False,
+    )
+    if result.rejected:
+        raise ExchangeError(result.rejected[0].detail)
+    return new
+
+
+def _decimal_text(value: Decimal | str | int) -> str:
+    return format(Decimal(value), "f") if not isinstance(value, str) else value
