@@ -9,8 +9,15 @@ import pytest
 def row():
     """row(sp, at, value, register=…, unit=…) → a reading dict for supply point `sp`."""
 
-    def make(sp, at: str, value: str, register: str | None = None, unit: str | None = None,
-             meter: str | None = None, ean: str | None = None) -> dict:
+    def make(
+        sp,
+        at: str,
+        value: str,
+        register: str | None = None,
+        unit: str | None = None,
+        meter: str | None = None,
+        ean: str | None = None,
+    ) -> dict:
         gas = sp.energy == "gas"
         return {
             "ean": ean or sp.ean,

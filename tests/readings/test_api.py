@@ -104,7 +104,9 @@ def test_no_key_is_401(client):
 
 def test_bad_key_is_401(client):
     response = client.post(
-        URL, data={"readings": []}, content_type="application/json",
+        URL,
+        data={"readings": []},
+        content_type="application/json",
         HTTP_AUTHORIZATION="Bearer solde_0000_nope",
     )
     assert response.status_code == 401

@@ -33,9 +33,15 @@ def csv_lines(sp, rows) -> str:
 
 def test_csv_import_in_batches_with_a_summary(frozen, make_supply_point, tmp_path):
     sp = make_supply_point()
-    rows = [("1.8.1", f"2026-11-28T0{h}:{m:02d}:00+01:00", f"{100 + h}.{m:03d}")
-            for h in range(8) for m in (0, 15, 30, 45)]
-    rows += [("1.8.2", "2026-11-28T08:00:00+01:00", "5"), ("1.8.2", "2026-11-28T07:00:00+01:00", "6")]
+    rows = [
+        ("1.8.1", f"2026-11-28T0{h}:{m:02d}:00+01:00", f"{100 + h}.{m:03d}")
+        for h in range(8)
+        for m in (0, 15, 30, 45)
+    ]
+    rows += [
+        ("1.8.2", "2026-11-28T08:00:00+01:00", "5"),
+        ("1.8.2", "2026-11-28T07:00:00+01:00", "6"),
+    ]
     rows += [("1.8.1", "2026-11-28T00:00:00+01:00", "100.000")]  # duplicate in a later batch
     rows += [("9.9.9", "2026-11-28T08:00:00+01:00", "1"), ("1.8.1", "soon", "1")]
     path = tmp_path / "day.csv"
@@ -70,8 +76,16 @@ def test_jsonl_import(frozen, make_supply_point, tmp_path):
     sp = make_supply_point(energy="gas")
     serial = sp.meters.get().serial
     lines = [
-        json.dumps({"ean": sp.ean, "meter": serial, "register": "24.2.3",
-                    "at": f"2026-11-28T0{h}:00:00+01:00", "value": f"{500 + h}", "unit": "m3"})
+        json.dumps(
+            {
+                "ean": sp.ean,
+                "meter": serial,
+                "register": "24.2.3",
+                "at": f"2026-11-28T0{h}:00:00+01:00",
+                "value": f"{500 + h}",
+                "unit": "m3",
+            }
+        )
         for h in range(6)
     ]
     lines.insert(2, "")  # a blank line is skipped
@@ -87,9 +101,19 @@ def test_jsonl_import(frozen, make_supply_point, tmp_path):
 def test_format_option_overrides_the_extension(frozen, make_supply_point, tmp_path):
     sp = make_supply_point()
     path = tmp_path / "export.txt"
-    path.write_text(json.dumps({"ean": sp.ean, "meter": sp.meters.get().serial,
-                                "register": "1.8.1", "at": "2026-11-28T08:00:00+01:00",
-                                "value": "1", "unit": "kWh"}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "ean": sp.ean,
+                "meter": sp.meters.get().serial,
+                "register": "1.8.1",
+                "at": "2026-11-28T08:00:00+01:00",
+                "value": "1",
+                "unit": "kWh",
+            }
+        )
+        + "\n"
+    )
     run(str(path), "--format", "jsonl")
     assert Reading.objects.count() == 1
 
@@ -118,7 +142,10 @@ def test_exit_code_is_non_zero_when_the_file_cannot_be_read(tmp_path):
     env = {**os.environ, "SOLDE_DATA_DIR": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "solde", "import-readings", str(tmp_path / "nope.csv")],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode != 0
     assert "Cannot read" in done.stderr

@@ -97,8 +97,12 @@ def test_rows_out_of_order_are_judged_in_time_order(frozen, make_supply_point, r
         "test",
     )
     assert (result.accepted, result.rejected) == (4, [])
-    assert stored(sp) == [("08:00", 100_000), ("08:30", 101_000), ("08:45", 102_000),
-                          ("09:00", 103_000)]
+    assert stored(sp) == [
+        ("08:00", 100_000),
+        ("08:30", 101_000),
+        ("08:45", 102_000),
+        ("09:00", 103_000),
+    ]
 
 
 def test_batch_in_arrival_order_would_hide_the_decrease(frozen, make_supply_point, row):
@@ -124,8 +128,10 @@ def test_index_higher_than_a_later_one(frozen, make_supply_point, row):
     sp = make_supply_point()
     ingest([row(sp, "2026-11-28T10:00:00+01:00", "200")], "test")
     result = ingest(
-        [row(sp, "2026-11-28T09:00:00+01:00", "200.001"),
-         row(sp, "2026-11-28T09:30:00+01:00", "199")],
+        [
+            row(sp, "2026-11-28T09:00:00+01:00", "200.001"),
+            row(sp, "2026-11-28T09:30:00+01:00", "199"),
+        ],
         "test",
     )
     assert reasons(result) == [(0, "index_decrease")]
@@ -135,8 +141,10 @@ def test_index_higher_than_a_later_one(frozen, make_supply_point, row):
 
 def test_late_reading_between_two_known_ones(frozen, make_supply_point, row):
     sp = make_supply_point()
-    ingest([row(sp, "2026-11-28T08:00:00+01:00", "100"),
-            row(sp, "2026-11-28T10:00:00+01:00", "110")], "test")
+    ingest(
+        [row(sp, "2026-11-28T08:00:00+01:00", "100"), row(sp, "2026-11-28T10:00:00+01:00", "110")],
+        "test",
+    )
     result = ingest([row(sp, "2026-11-28T09:00:00+01:00", "105")], "test")
     assert result.accepted == 1
     result = ingest([row(sp, "2026-11-28T09:30:00+01:00", "104")], "test")
@@ -262,7 +270,10 @@ def test_units_are_read_leniently_but_must_match(frozen, make_supply_point, row)
 def test_json_numbers_are_read_exactly(frozen, make_supply_point, row):
     sp = make_supply_point()
     result = ingest(
-        [row(sp, "2026-11-28T08:00:00+01:00", 1234.567), row(sp, "2026-11-28T09:00:00+01:00", 1235)],
+        [
+            row(sp, "2026-11-28T08:00:00+01:00", 1234.567),
+            row(sp, "2026-11-28T09:00:00+01:00", 1235),
+        ],
         "test",
     )
     assert result.accepted == 2
@@ -340,9 +351,14 @@ def test_readings_accepted_is_sent_after_commit(
     readings_accepted.connect(listener)
     try:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            ingest([row(b, "2026-11-28T08:00:00+01:00", "1"),
+            ingest(
+                [
+                    row(b, "2026-11-28T08:00:00+01:00", "1"),
                     row(a, "2026-11-28T08:00:00+01:00", "1"),
-                    row(a, "2026-11-28T08:00:00+01:00", "-1")], "test")
+                    row(a, "2026-11-28T08:00:00+01:00", "-1"),
+                ],
+                "test",
+            )
             assert received == []  # nothing before the commit
         for callback in callbacks:
             callback()

@@ -40,7 +40,6 @@ class ReadingIn(BaseModel):
     )
     unit: str | None = Field(None, description="kWh (electricity) or m3 (gas)", examples=["kWh"])
 
-
     @field_validator("value", mode="before")
     @classmethod
     def _text_or_number(cls, value: object) -> object:
@@ -81,7 +80,8 @@ def post_readings(request: HttpRequest, payload: ReadingsIn) -> dict:
         )
     key = request.auth  # type: ignore[attr-defined]
     result = ingest(
-        [reading.model_dump(by_alias=True) for reading in payload.readings], f"api:{getattr(key, 'name', '')}"
+        [reading.model_dump(by_alias=True) for reading in payload.readings],
+        f"api:{getattr(key, 'name', '')}",
     )
     return {
         "accepted": result.accepted,

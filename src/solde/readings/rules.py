@@ -42,8 +42,7 @@ def parse_instant(raw: object) -> datetime:
     """An ISO 8601 instant with an offset, in UTC. Naive instants are ambiguous: refused."""
     if not isinstance(raw, str):
         raise Malformed(
-            "Field 'at' must be an ISO 8601 instant with an offset, "
-            "e.g. 2026-11-28T00:00:00+01:00."
+            "Field 'at' must be an ISO 8601 instant with an offset, e.g. 2026-11-28T00:00:00+01:00."
         )
     try:
         instant = datetime.fromisoformat(raw.strip())
@@ -74,9 +73,11 @@ def parse_value_milli(raw: object) -> int:
         try:
             number = Decimal(raw.strip())
         except InvalidOperation:
-            raise Malformed(f"Value '{raw[:40]}' is not a number: write e.g. \"1234.567\".") from None
+            raise Malformed(
+                f"Value '{raw[:40]}' is not a number: write e.g. \"1234.567\"."
+            ) from None
     elif isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
-        raise Malformed('Field \'value\' must be a decimal string such as "1234.567".')
+        raise Malformed("Field 'value' must be a decimal string such as \"1234.567\".")
     elif isinstance(raw, float):
         number = Decimal(repr(raw))  # the JSON text as written, not the binary float
     else:

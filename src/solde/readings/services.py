@@ -145,14 +145,31 @@ def _ingest(
 
     for pos, row in enumerate(rows):
         if row is None or len(row) != 6:
-            rejects.append((pos, invalid, _("The row must be an object with the fields ean, "
-                                            "meter, register, at, value and unit.")))
+            rejects.append(
+                (
+                    pos,
+                    invalid,
+                    _(
+                        "The row must be an object with the fields ean, "
+                        "meter, register, at, value and unit."
+                    ),
+                )
+            )
             continue
         ean, serial, register, at, value, unit = row
         if not (
-            type(ean) is str and ean and type(serial) is str and serial
-            and type(register) is str and register and type(at) is str and at
-            and value is not None and value != "" and type(unit) is str and unit
+            type(ean) is str
+            and ean
+            and type(serial) is str
+            and serial
+            and type(register) is str
+            and register
+            and type(at) is str
+            and at
+            and value is not None
+            and value != ""
+            and type(unit) is str
+            and unit
         ):
             rejects.append((pos, invalid, _missing(row)))
             continue
@@ -177,27 +194,53 @@ def _ingest(
             continue
         expected = units.get(register)
         if unit != expected and rules.normalise_unit(unit) != expected:
-            rejects.append((pos, RejectReason.UNIT_MISMATCH, _(
-                "Register %(register)s is read in %(expected)s, not %(unit)s."
-            ) % {"register": register, "expected": expected, "unit": unit}))
+            rejects.append(
+                (
+                    pos,
+                    RejectReason.UNIT_MISMATCH,
+                    _("Register %(register)s is read in %(expected)s, not %(unit)s.")
+                    % {"register": register, "expected": expected, "unit": unit},
+                )
+            )
             continue
         if t > horizon:
-            rejects.append((pos, RejectReason.FUTURE, _(
-                "Instant %(at)s is more than 15 minutes after the platform's clock "
-                "(%(now)s): check the meter's or the head-end's clock."
-            ) % {"at": at, "now": _local(now)}))
+            rejects.append(
+                (
+                    pos,
+                    RejectReason.FUTURE,
+                    _(
+                        "Instant %(at)s is more than 15 minutes after the platform's clock "
+                        "(%(now)s): check the meter's or the head-end's clock."
+                    )
+                    % {"at": at, "now": _local(now)},
+                )
+            )
             continue
         if meter.installed_us is not None and t < meter.installed_us:
-            rejects.append((pos, RejectReason.UNKNOWN_METER, _(
-                "Meter %(serial)s was installed on EAN %(ean)s at %(when)s; a reading before "
-                "that instant belongs to the meter it replaced."
-            ) % {"serial": serial, "ean": ean, "when": _local(meter.installed_at)}))
+            rejects.append(
+                (
+                    pos,
+                    RejectReason.UNKNOWN_METER,
+                    _(
+                        "Meter %(serial)s was installed on EAN %(ean)s at %(when)s; a reading before "
+                        "that instant belongs to the meter it replaced."
+                    )
+                    % {"serial": serial, "ean": ean, "when": _local(meter.installed_at)},
+                )
+            )
             continue
         if meter.removed_us is not None and t > meter.removed_us:
-            rejects.append((pos, RejectReason.UNKNOWN_METER, _(
-                "Meter %(serial)s was removed from EAN %(ean)s at %(when)s; a reading after "
-                "that instant belongs to the meter that replaced it."
-            ) % {"serial": serial, "ean": ean, "when": _local(meter.removed_at)}))
+            rejects.append(
+                (
+                    pos,
+                    RejectReason.UNKNOWN_METER,
+                    _(
+                        "Meter %(serial)s was removed from EAN %(ean)s at %(when)s; a reading after "
+                        "that instant belongs to the meter that replaced it."
+                    )
+                    % {"serial": serial, "ean": ean, "when": _local(meter.removed_at)},
+                )
+            )
             continue
         groups[(meter.id, register)].append((t, pos, v))
 
@@ -300,22 +343,38 @@ def _meters(serials: set[str]) -> dict[str, _Meter]:
     out: dict[str, _Meter] = {}
     for chunk in _chunks(sorted(serials)):
         rows = Meter.objects.filter(serial__in=chunk).values_list(
-            "id", "serial", "supply_point_id", "supply_point__ean", "supply_point__energy",
-            "registers", "installed_at", "removed_at", "supply_point__dso__max_power_kw",
+            "id",
+            "serial",
+            "supply_point_id",
+            "supply_point__ean",
+            "supply_point__energy",
+            "registers",
+            "installed_at",
+            "removed_at",
+            "supply_point__dso__max_power_kw",
             "supply_point__dso__max_gas_flow_m3h",
         )
         for mid, serial, sp, ean, energy, registers, installed, removed, kw, m3h in rows:
             limit = m3h if energy == "gas" else kw
             out[serial] = _Meter(
-                mid, serial, sp, ean, energy, frozenset(registers or ()),
+                mid,
+                serial,
+                sp,
+                ean,
+                energy,
+                frozenset(registers or ()),
                 rules.epoch_us(installed) if installed else None,
                 rules.epoch_us(removed) if removed else None,
-                rules.limit_centi(Decimal(limit)), installed, removed,
+                rules.limit_centi(Decimal(limit)),
+                installed,
+                removed,
             )
     return out
 
 
-def _resolve_unknown(rows: Sequence[Row | None], positions: list[int]) -> list[tuple[int, str, str]]:
+def _resolve_unknown(
+    rows: Sequence[Row | None], positions: list[int]
+) -> list[tuple[int, str, str]]:
     """Rows whose (EAN, meter) pair is not registered: unknown EAN, malformed EAN, or a meter
     that is not one of that EAN's."""
     eans = sorted({rows[p][0] for p in positions})  # type: ignore[index]
@@ -326,19 +385,31 @@ def _resolve_unknown(rows: Sequence[Row | None], positions: list[int]) -> list[t
     for pos in positions:
         ean, serial = rows[pos][0], rows[pos][1]  # type: ignore[index]
         if ean in known:
-            out.append((pos, RejectReason.UNKNOWN_METER, _(
-                "Meter %(serial)s is not a meter of EAN %(ean)s: check the serial."
-            ) % {"serial": serial, "ean": ean}))
+            out.append(
+                (
+                    pos,
+                    RejectReason.UNKNOWN_METER,
+                    _("Meter %(serial)s is not a meter of EAN %(ean)s: check the serial.")
+                    % {"serial": serial, "ean": ean},
+                )
+            )
             continue
         try:
             validate_ean(ean)  # type: ignore[arg-type]
         except InvalidIdentifier as exc:
             out.append((pos, RejectReason.INVALID, f"EAN '{ean}': {exc}"))
             continue
-        out.append((pos, RejectReason.UNKNOWN_EAN, _(
-            "EAN %(ean)s is not a supply point known to Solde: check it, or register it "
-            "first (PUT /api/v1/supply-points/%(ean)s)."
-        ) % {"ean": ean}))
+        out.append(
+            (
+                pos,
+                RejectReason.UNKNOWN_EAN,
+                _(
+                    "EAN %(ean)s is not a supply point known to Solde: check it, or register it "
+                    "first (PUT /api/v1/supply-points/%(ean)s)."
+                )
+                % {"ean": ean},
+            )
+        )
     return out
 
 
@@ -443,22 +514,34 @@ def _judged(row: Row, meter: _Meter, kind: str, other_t: int, other_v: int) -> t
         "other_at": _local(rules.from_epoch_us(other_t)),
     }
     if kind == rules.CONFLICT:
-        return (RejectReason.CONFLICT, _(
-            "Meter %(serial)s register %(register)s already has the index %(other_value)s "
-            "%(unit)s at %(other_at)s, not %(value)s: a stored index is corrected by an operator, "
-            "not by sending it again."
-        ) % other)
+        return (
+            RejectReason.CONFLICT,
+            _(
+                "Meter %(serial)s register %(register)s already has the index %(other_value)s "
+                "%(unit)s at %(other_at)s, not %(value)s: a stored index is corrected by an operator, "
+                "not by sending it again."
+            )
+            % other,
+        )
     if kind == rules.DECREASE_BEFORE:
-        return (RejectReason.INDEX_DECREASE, _(
-            "Index %(value)s %(unit)s at %(at)s is lower than the index %(other_value)s %(unit)s "
-            "of meter %(serial)s register %(register)s at %(other_at)s: an index never goes down."
-        ) % other)
+        return (
+            RejectReason.INDEX_DECREASE,
+            _(
+                "Index %(value)s %(unit)s at %(at)s is lower than the index %(other_value)s %(unit)s "
+                "of meter %(serial)s register %(register)s at %(other_at)s: an index never goes down."
+            )
+            % other,
+        )
     if kind == rules.DECREASE_AFTER:
-        return (RejectReason.INDEX_DECREASE, _(
-            "Index %(value)s %(unit)s at %(at)s is higher than the later index %(other_value)s "
-            "%(unit)s of meter %(serial)s register %(register)s at %(other_at)s: an index never "
-            "goes down."
-        ) % other)
+        return (
+            RejectReason.INDEX_DECREASE,
+            _(
+                "Index %(value)s %(unit)s at %(at)s is higher than the later index %(other_value)s "
+                "%(unit)s of meter %(serial)s register %(register)s at %(other_at)s: an index never "
+                "goes down."
+            )
+            % other,
+        )
     rate_unit = "m³/h" if meter.energy == "gas" else "kW"
     other["limit"] = f"{Decimal(meter.max_centi) / 100:.2f} {rate_unit}"
     t = rules.parse_instant(at)
@@ -469,11 +552,15 @@ def _judged(row: Row, meter: _Meter, kind: str, other_t: int, other_v: int) -> t
     )
     rate = Decimal(end_v - start_v) * 3_600_000 / Decimal(end_t - start_t)
     other["rate"] = f"{rate:.2f} {rate_unit}"
-    return (RejectReason.IMPLAUSIBLE, _(
-        "Index %(value)s %(unit)s at %(at)s means %(rate)s on average since or until the index "
-        "%(other_value)s %(unit)s at %(other_at)s of meter %(serial)s register %(register)s, "
-        "above the DSO's limit of %(limit)s: check the reading."
-    ) % other)
+    return (
+        RejectReason.IMPLAUSIBLE,
+        _(
+            "Index %(value)s %(unit)s at %(at)s means %(rate)s on average since or until the index "
+            "%(other_value)s %(unit)s at %(other_at)s of meter %(serial)s register %(register)s, "
+            "above the DSO's limit of %(limit)s: check the reading."
+        )
+        % other,
+    )
 
 
 def _write_readings(
@@ -490,9 +577,7 @@ def _write_readings(
         with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
                 for chunk in _chunks(accepted, _COPY_CHUNK):
-                    copy.write(
-                        "".join([f"{m}\t{r}\t{db_text[t]}\t{v}\n" for m, r, t, v in chunk])
-                    )
+                    copy.write("".join([f"{m}\t{r}\t{db_text[t]}\t{v}\n" for m, r, t, v in chunk]))
     elif vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.executemany(
@@ -530,10 +615,17 @@ def _keep_rejections(
         ean, serial, register, at, value, unit = row  # type: ignore[misc]
         candidates.append(
             RejectedReading(
-                received_at=now, source=source[:200], row_index=index_of(pos),
-                ean=_text(ean, 40), meter=_text(serial, 40), register=_text(register, 20),
-                at=_text(at, 40), value=_text(value, 40), unit=_text(unit, 10),
-                reason=reason, detail=detail[:300],
+                received_at=now,
+                source=source[:200],
+                row_index=index_of(pos),
+                ean=_text(ean, 40),
+                meter=_text(serial, 40),
+                register=_text(register, 20),
+                at=_text(at, 40),
+                value=_text(value, 40),
+                unit=_text(unit, 10),
+                reason=reason,
+                detail=detail[:300],
             )
         )
 
@@ -576,9 +668,7 @@ def exchange_meter(
         raise ExchangeError(_("The exchange instant needs a time zone."))
     now = clock.now()
     if at > now + rules.FUTURE_TOLERANCE:
-        raise ExchangeError(
-            _("The exchange instant %(at)s is in the future.") % {"at": _local(at)}
-        )
+        raise ExchangeError(_("The exchange instant %(at)s is in the future.") % {"at": _local(at)})
     old = (
         Meter.objects.select_for_update()
         .filter(serial=old_serial, supply_point=supply_point)
@@ -623,15 +713,19 @@ def exchange_meter(
     later = Reading.objects.filter(meter=old, at__gt=at).order_by("at").first()
     if later is not None:
         raise ExchangeError(
-            _("Meter %(serial)s already has a reading at %(when)s, after the exchange instant: "
-              "the exchange happened later.")
+            _(
+                "Meter %(serial)s already has a reading at %(when)s, after the exchange instant: "
+                "the exchange happened later."
+            )
             % {"serial": old_serial, "when": _local(later.at)}
         )
 
     old.removed_at = at
     old.save(update_fields=["removed_at"])
     new = Meter.objects.create(
-        serial=new_serial, supply_point=supply_point, registers=list(new_registers),
+        serial=new_serial,
+        supply_point=supply_point,
+        registers=list(new_registers),
         installed_at=at,
     )
     instant = at.isoformat()
@@ -646,8 +740,11 @@ def exchange_meter(
     # the last one received is refused). They do not activate a pending account: that waits
     # for the meter to communicate.
     result = _ingest(
-        rows, f"exchange:{old_serial}>{new_serial}", lambda pos: pos,
-        activate_accounts=False, keep_rejections=False,
+        rows,
+        f"exchange:{old_serial}>{new_serial}",
+        lambda pos: pos,
+        activate_accounts=False,
+        keep_rejections=False,
     )
     if result.rejected:
         raise ExchangeError(result.rejected[0].detail)

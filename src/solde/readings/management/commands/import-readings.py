@@ -142,15 +142,18 @@ class Command(TyperCommand):
         started = time.perf_counter()
         source = f"file:{file.name}"[:200]
         failure = None
-        with stream, Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-        ) as bar:
+        with (
+            stream,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+            ) as bar,
+        ):
             task = bar.add_task(f"{file.name}: 0 rows", total=total)
             try:
                 for rows, lines in batches:
