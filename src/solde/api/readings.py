@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from ninja import Router, Schema
 from typing import Any
 
+from django.http import HttpRequest
+from ninja import Router, Schema
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from solde.api.auth import scoped

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from solde import clock
 from solde.identifiers import InvalidIdentifier, validate_ean
@@ -79,6 +80,54 @@ class _Meter(NamedTuple):
 _instants: dict[str, dict[str, tuple[int, str] | str]] = {}
 _db_text: dict[str, dict[int, str]] = {}
 _CACHE_MAX = 200_000
+
+# The sentences sent back for refused rows (translated when used; French is the reference).
+MESSAGES = {
+    "unit": gettext_noop("Register %(register)s is read in %(expected)s, not %(unit)s."),
+    "future": gettext_noop(
+        "Instant %(at)s is more than 15 minutes after the platform's clock (%(now)s): check "
+        "the meter's or the head-end's clock."
+    ),
+    "before_install": gettext_noop(
+        "Meter %(serial)s was installed on EAN %(ean)s at %(when)s; a reading before that "
+        "instant belongs to the meter it replaced."
+    ),
+    "after_removal": gettext_noop(
+        "Meter %(serial)s was removed from EAN %(ean)s at %(when)s; a reading after that "
+        "instant belongs to the meter that replaced it."
+    ),
+    rules.CONFLICT: gettext_noop(
+        "Meter %(serial)s register %(register)s already has the index %(other_value)s "
+        "%(unit)s at %(other_at)s, not %(value)s: a stored index is corrected by an "
+        "operator, not by sending it again."
+    ),
+    rules.DECREASE_BEFORE: gettext_noop(
+        "Index %(value)s %(unit)s at %(at)s is lower than the index %(other_value)s "
+        "%(unit)s of meter %(serial)s register %(register)s at %(other_at)s: an index "
+        "never goes down."
+    ),
+    rules.DECREASE_AFTER: gettext_noop(
+        "Index %(value)s %(unit)s at %(at)s is higher than the later index %(other_value)s "
+        "%(unit)s of meter %(serial)s register %(register)s at %(other_at)s: an index "
+        "never goes down."
+    ),
+    "implausible": gettext_noop(
+        "Index %(value)s %(unit)s at %(at)s means %(rate)s on average since or until the "
+        "index %(other_value)s %(unit)s at %(other_at)s of meter %(serial)s register "
+        "%(register)s, above the DSO's limit of %(limit)s: check the reading."
+    ),
+}
+JUDGED_REASON = {
+    rules.CONFLICT: RejectReason.CONFLICT,
+    rules.DECREASE_BEFORE: RejectReason.INDEX_DECREASE,
+    rules.DECREASE_AFTER: RejectReason.INDEX_DECREASE,
+    rules.JUMP_BEFORE: RejectReason.IMPLAUSIBLE,
+    rules.JUMP_AFTER: RejectReason.IMPLAUSIBLE,
+}
+
+
+def _say(key: str, **values: object) -> str:
+    return _(MESSAGES[key]) % values
 
 
 def ingest(rows: Iterable[Mapping[str, object] | object], source: str) -> IngestResult:
@@ -194,53 +243,21 @@ def _ingest(
             continue
         expected = units.get(register)
         if unit != expected and rules.normalise_unit(unit) != expected:
-            rejects.append(
-                (
-                    pos,
-                    RejectReason.UNIT_MISMATCH,
-                    _("Register %(register)s is read in %(expected)s, not %(unit)s.")
-                    % {"register": register, "expected": expected, "unit": unit},
-                )
-            )
+            detail = _say("unit", register=register, expected=expected, unit=unit)
+            rejects.append((pos, RejectReason.UNIT_MISMATCH, detail))
             continue
         if t > horizon:
-            rejects.append(
-                (
-                    pos,
-                    RejectReason.FUTURE,
-                    _(
-                        "Instant %(at)s is more than 15 minutes after the platform's clock "
-                        "(%(now)s): check the meter's or the head-end's clock."
-                    )
-                    % {"at": at, "now": _local(now)},
-                )
-            )
+            rejects.append((pos, RejectReason.FUTURE, _say("future", at=at, now=_local(now))))
             continue
         if meter.installed_us is not None and t < meter.installed_us:
-            rejects.append(
-                (
-                    pos,
-                    RejectReason.UNKNOWN_METER,
-                    _(
-                        "Meter %(serial)s was installed on EAN %(ean)s at %(when)s; a reading before "
-                        "that instant belongs to the meter it replaced."
-                    )
-                    % {"serial": serial, "ean": ean, "when": _local(meter.installed_at)},
-                )
-            )
+            when = _local(meter.installed_at)
+            detail = _say("before_install", serial=serial, ean=ean, when=when)
+            rejects.append((pos, RejectReason.UNKNOWN_METER, detail))
             continue
         if meter.removed_us is not None and t > meter.removed_us:
-            rejects.append(
-                (
-                    pos,
-                    RejectReason.UNKNOWN_METER,
-                    _(
-                        "Meter %(serial)s was removed from EAN %(ean)s at %(when)s; a reading after "
-                        "that instant belongs to the meter that replaced it."
-                    )
-                    % {"serial": serial, "ean": ean, "when": _local(meter.removed_at)},
-                )
-            )
+            when = _local(meter.removed_at)
+            detail = _say("after_removal", serial=serial, ean=ean, when=when)
+            rejects.append((pos, RejectReason.UNKNOWN_METER, detail))
             continue
         groups[(meter.id, register)].append((t, pos, v))
 
@@ -513,54 +530,18 @@ def _judged(row: Row, meter: _Meter, kind: str, other_t: int, other_v: int) -> t
         "other_value": rules.format_milli(other_v),
         "other_at": _local(rules.from_epoch_us(other_t)),
     }
-    if kind == rules.CONFLICT:
-        return (
-            RejectReason.CONFLICT,
-            _(
-                "Meter %(serial)s register %(register)s already has the index %(other_value)s "
-                "%(unit)s at %(other_at)s, not %(value)s: a stored index is corrected by an operator, "
-                "not by sending it again."
-            )
-            % other,
-        )
-    if kind == rules.DECREASE_BEFORE:
-        return (
-            RejectReason.INDEX_DECREASE,
-            _(
-                "Index %(value)s %(unit)s at %(at)s is lower than the index %(other_value)s %(unit)s "
-                "of meter %(serial)s register %(register)s at %(other_at)s: an index never goes down."
-            )
-            % other,
-        )
-    if kind == rules.DECREASE_AFTER:
-        return (
-            RejectReason.INDEX_DECREASE,
-            _(
-                "Index %(value)s %(unit)s at %(at)s is higher than the later index %(other_value)s "
-                "%(unit)s of meter %(serial)s register %(register)s at %(other_at)s: an index never "
-                "goes down."
-            )
-            % other,
-        )
-    rate_unit = "m³/h" if meter.energy == "gas" else "kW"
-    other["limit"] = f"{Decimal(meter.max_centi) / 100:.2f} {rate_unit}"
-    t = rules.parse_instant(at)
-    start_t, start_v, end_t, end_v = (
-        (other_t, other_v, rules.epoch_us(t), rules.parse_value_milli(value))
-        if kind == rules.JUMP_BEFORE
-        else (rules.epoch_us(t), rules.parse_value_milli(value), other_t, other_v)
-    )
-    rate = Decimal(end_v - start_v) * 3_600_000 / Decimal(end_t - start_t)
-    other["rate"] = f"{rate:.2f} {rate_unit}"
-    return (
-        RejectReason.IMPLAUSIBLE,
-        _(
-            "Index %(value)s %(unit)s at %(at)s means %(rate)s on average since or until the index "
-            "%(other_value)s %(unit)s at %(other_at)s of meter %(serial)s register %(register)s, "
-            "above the DSO's limit of %(limit)s: check the reading."
-        )
-        % other,
-    )
+    if kind in (rules.JUMP_BEFORE, rules.JUMP_AFTER):
+        rate_unit = "m³/h" if meter.energy == "gas" else "kW"
+        t, v = rules.epoch_us(rules.parse_instant(at)), rules.parse_value_milli(value)
+        if kind == rules.JUMP_BEFORE:
+            rise, elapsed = v - other_v, t - other_t
+        else:
+            rise, elapsed = other_v - v, other_t - t
+        rate = Decimal(rise) * 3_600_000 / Decimal(elapsed)  # thousandths per µs → per hour
+        other["rate"] = f"{rate:.2f} {rate_unit}"
+        other["limit"] = f"{Decimal(meter.max_centi) / 100:.2f} {rate_unit}"
+        return RejectReason.IMPLAUSIBLE, _say("implausible", **other)
+    return JUDGED_REASON[kind], _say(kind, **other)
 
 
 def _write_readings(

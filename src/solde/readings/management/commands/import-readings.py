@@ -9,7 +9,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Annotated
@@ -35,7 +35,7 @@ from solde.readings.services import Rejection, ingest_rows
 Batch = tuple[list, list[int]]  # rows in field order, and the line number of each
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
 
