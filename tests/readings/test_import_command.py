@@ -149,3 +149,27 @@ def test_exit_code_is_non_zero_when_the_file_cannot_be_read(tmp_path):
     )
     assert done.returncode != 0
     assert "Cannot read" in done.stderr
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_pipelined_import_commits_batch_after_batch(frozen, make_supply_point, tmp_path):
+    # Outside a test transaction the command reads the next batch while writing this one.
+    points = [make_supply_point() for _ in range(3)]
+    rows = []
+    for sp in points:
+        serial = sp.meters.get().serial
+        rows += [
+            f"{sp.ean},{serial},1.8.1,2026-11-28T{h:02d}:{m:02d}:00+01:00,{100 + h}.{m:03d},kWh"
+            for h in range(10)
+            for m in (0, 15, 30, 45)
+        ]
+    # Row 10 again with another value, two batches later: a conflict with a committed reading.
+    fields = rows[10].split(",")
+    rows.insert(50, ",".join([*fields[:4], "999.000", "kWh"]))
+    path = tmp_path / "day.csv"
+    path.write_text("ean,meter,register,at,value,unit\n" + "\n".join(rows) + "\n")
+    out = run(str(path), "--batch-size", "17")
+    assert Reading.objects.count() == 120
+    assert list(RejectedReading.objects.values_list("reason", "row_index")) == [("conflict", 52)]
+    assert "120" in out
+    assert set(PrepaymentAccount.objects.values_list("state", flat=True)) == {"active"}

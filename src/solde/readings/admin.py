@@ -90,4 +90,4 @@ class RejectedReadingAdmin(ReadOnlyAdmin):
         )
 
     def has_review_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("readings.change_rejectedreading")
+        return bool(request.user.has_perm("readings.change_rejectedreading"))  # type: ignore[union-attr]

@@ -70,12 +70,16 @@ def parse_value_milli(raw: object) -> int:
             and (not dot or (frac.isascii() and frac.isdigit() and len(frac) <= 3))
         ):
             return int(whole) * 1000 + (int(frac) * _SCALE[len(frac)] if frac else 0)
+        if not raw.strip():
+            raise Malformed("Field 'value' is missing.")
         try:
             number = Decimal(raw.strip())
         except InvalidOperation:
             raise Malformed(
                 f"Value '{raw[:40]}' is not a number: write e.g. \"1234.567\"."
             ) from None
+    elif raw is None:
+        raise Malformed("Field 'value' is missing.")
     elif isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
         raise Malformed("Field 'value' must be a decimal string such as \"1234.567\".")
     elif isinstance(raw, float):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -83,6 +84,9 @@ _CACHE_MAX = 200_000
 
 # The sentences sent back for refused rows (translated when used; French is the reference).
 MESSAGES = {
+    "shape": gettext_noop(
+        "The row must be an object with the fields ean, meter, register, at, value and unit."
+    ),
     "unit": gettext_noop("Register %(register)s is read in %(expected)s, not %(unit)s."),
     "future": gettext_noop(
         "Instant %(at)s is more than 15 minutes after the platform's clock (%(now)s): check "
@@ -153,126 +157,214 @@ def ingest_rows(
 ) -> IngestResult:
     """`ingest` for rows already in field order (ean, meter, register, at, value, unit) — the
     file import's fast path. Rejection indexes are `indexes[i]` or `first_index + i`."""
-
-    def index_of(pos: int) -> int:
-        return indexes[pos] if indexes is not None else first_index + pos
-
+    index_of = _indexer(first_index, indexes)
     for attempt in range(_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _ingest(rows, source, index_of)
+                return _commit(_prepare(rows), source, index_of)
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def _ingest(
-    rows: Sequence[Row | None],
+def ingest_batches(
+    batches: Iterable[tuple[Sequence[Row | None], Sequence[int] | None]], source: str
+) -> Iterator[tuple[int, IngestResult]]:
+    """Ingest a stream of batches, each in its own transaction, in order; yields (rows in the
+    batch, result) as each batch commits.
+
+    While one batch is judged and written (on this thread's connection), the next one is read
+    and checked row by row in a helper thread — the database works while Python reads, so a
+    file goes in at close to `COPY` speed. Each batch is checked again against its meters once
+    locked, so a meter exchanged in between is seen.
+    """
+    batches = iter(batches)
+
+    def prepare_next() -> tuple[_Prepared, Sequence[int] | None] | None:
+        try:
+            rows, indexes = next(batches)
+        except StopIteration:
+            return None
+        return _prepare(rows), indexes
+
+    if connection.in_atomic_block:
+        # Inside a caller's transaction (tests): another connection would not see its rows.
+        for rows, indexes in batches:
+            yield len(rows), ingest_rows(rows, source, indexes=indexes)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as helper:
+        try:
+            yield from _pipeline(helper, prepare_next, source)
+        finally:
+            helper.submit(connections.close_all).result()  # the helper thread's connection
+
+
+def _pipeline(
+    helper: ThreadPoolExecutor,
+    prepare_next: Callable[[], tuple[_Prepared, Sequence[int] | None] | None],
+    source: str,
+) -> Iterator[tuple[int, IngestResult]]:
+    pending = helper.submit(prepare_next)
+    while (ready := pending.result()) is not None:
+        prepared, indexes = ready
+        pending = helper.submit(prepare_next)  # the next batch is read while this one is written
+        index_of = _indexer(0, indexes)
+        for attempt in range(_ATTEMPTS):
+            try:
+                with transaction.atomic():
+                    result = _commit(prepared, source, index_of)
+                break
+            except IntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                prepared = _prepare(prepared.rows)
+        yield len(prepared.rows), result
+
+
+def _indexer(first_index: int, indexes: Sequence[int] | None) -> Callable[[int], int]:
+    if indexes is not None:
+        return indexes.__getitem__
+    return lambda pos: first_index + pos
+
+
+@dataclass
+class _Prepared:
+    """A batch read and checked row by row, before it is judged against stored readings."""
+
+    rows: Sequence[Row | None]
+    meters: dict[str, _Meter]  # by serial
+    groups: dict[tuple[int, str], list[tuple[int, int, int]]]  # (meter, register) → sorted
+    rejects: list[tuple[int, str, str]]  # (position, reason, detail)
+    now: datetime
+    vendor: str
+    db_text: dict[int, str]  # instant (µs) → the text the database takes
+
+
+def _prepare(rows: Sequence[Row | None]) -> _Prepared:
+    """Check each row on its own — fields, EAN and meter, register, unit, instant, value, the
+    meter's life and the clock — with one query for the batch's meters (and one more only for
+    rows naming an unknown EAN/meter pair). Writes nothing."""
+    vendor = connection.vendor
+    if len(_instants.get(vendor, ())) > _CACHE_MAX:
+        # New dicts, not cleared ones: a batch prepared earlier keeps the texts it refers to.
+        _instants[vendor], _db_text[vendor] = {}, {}
+    instants = _instants.setdefault(vendor, {})
+    db_text = _db_text.setdefault(vendor, {})
+    now = clock.now()
+    horizon = rules.epoch_us(now + rules.FUTURE_TOLERANCE)
+    meters = _meters({row[1] for row in rows if row and len(row) == 6 and type(row[1]) is str})
+    groups: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
+    rejects: list[tuple[int, str, str]] = []
+    unresolved: list[int] = []  # EAN/meter pairs not found together: told apart below
+    invalid = RejectReason.INVALID
+    scale = (1000, 100, 10, 1)
+
+    # Rows come in runs of the same meter register: who a row is about is checked when it
+    # changes, what it says (instant, value) on every row.
+    l_ean = l_serial = l_register = l_unit = None
+    meter: _Meter | None = None
+    append = None
+    low = high = 0
+    for pos, row in enumerate(rows):
+        if row is None or len(row) != 6:
+            rejects.append((pos, invalid, _say("shape")))
+            continue
+        ean, serial, register, at, value, unit = row
+        if serial != l_serial or register != l_register or ean != l_ean or unit != l_unit:
+            l_serial = None  # until this row proves its meter register
+            problem = _missing(row)
+            if problem:
+                rejects.append((pos, invalid, problem))
+                continue
+            meter = meters.get(serial)  # type: ignore[arg-type]
+            expected = REGISTER_UNIT.get(register)  # type: ignore[call-overload]
+            if (
+                meter is None
+                or meter.ean != ean
+                or register not in meter.registers
+                or (unit != expected and rules.normalise_unit(unit) != expected)
+            ):
+                # A malformed row is told as such before who it is about.
+                problem = _malformed(at, value, vendor, instants, db_text)
+                if problem:
+                    rejects.append((pos, invalid, problem))
+                elif meter is None or meter.ean != ean:
+                    unresolved.append(pos)
+                elif register not in meter.registers:
+                    detail = _unknown_register(meter, register)  # type: ignore[arg-type]
+                    rejects.append((pos, RejectReason.UNKNOWN_REGISTER, detail))
+                else:
+                    detail = _say("unit", register=register, expected=expected, unit=unit)
+                    rejects.append((pos, RejectReason.UNIT_MISMATCH, detail))
+                continue
+            l_ean, l_serial, l_register, l_unit = ean, serial, register, unit
+            append = groups[(meter.id, register)].append  # type: ignore[index]
+            low = meter.installed_us if meter.installed_us is not None else -(2**62)
+            high = horizon if meter.removed_us is None else min(horizon, meter.removed_us)
+
+        instant = instants.get(at) if type(at) is str else None  # type: ignore[call-overload]
+        if instant is None:
+            problem = _malformed(at, value, vendor, instants, db_text)
+            instant = instants.get(at) if problem is None else problem  # type: ignore[call-overload]
+        if type(instant) is str:
+            rejects.append((pos, invalid, instant))
+            continue
+        t = instant[0]  # type: ignore[index]
+        v = -1
+        if type(value) is str:  # the usual "1234.567", read without leaving this loop
+            whole, dot, frac = value.partition(".")
+            if (
+                whole.isdigit()
+                and len(whole) <= 15
+                and whole.isascii()
+                and (not dot or (len(frac) <= 3 and frac.isdigit() and frac.isascii()))
+            ):
+                v = int(whole) * 1000 + (int(frac) * scale[len(frac)] if frac else 0)
+        if v < 0:
+            try:
+                v = rules.parse_value_milli(value)
+            except Malformed as exc:
+                rejects.append((pos, invalid, str(exc)))
+                continue
+        if t > high or t < low:
+            rejects.append(_outside(pos, row, meter, t, horizon, now))  # type: ignore[arg-type]
+            continue
+        append((t, pos, v))  # type: ignore[misc]
+
+    if unresolved:
+        rejects.extend(_resolve_unknown(rows, unresolved))
+    for cands in groups.values():
+        cands.sort()
+    kept = {key: cands for key, cands in groups.items() if cands}  # a run may be all rejected
+    return _Prepared(rows, meters, kept, rejects, now, vendor, db_text)
+
+
+def _commit(
+    prepared: _Prepared,
     source: str,
     index_of: Callable[[int], int],
     *,
     activate_accounts: bool = True,
     keep_rejections: bool = True,
 ) -> IngestResult:
-    """The batch, judged and written inside the caller's transaction."""
-    vendor = connection.vendor
-    instants = _instants.setdefault(vendor, {})
-    if len(instants) > _CACHE_MAX:
-        instants.clear()
-        _db_text.setdefault(vendor, {}).clear()
-    db_text = _db_text.setdefault(vendor, {})
-    now = clock.now()
-    horizon = rules.epoch_us(now + rules.FUTURE_TOLERANCE)
-
-    meters = _meters({row[1] for row in rows if row and len(row) == 6 and type(row[1]) is str})
-    groups: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
-    rejects: list[tuple[int, str, str]] = []  # (position, reason, detail)
-    unresolved: list[int] = []  # EAN/meter pairs not found together: told apart below
-    units = REGISTER_UNIT
-    invalid = RejectReason.INVALID
-
-    for pos, row in enumerate(rows):
-        if row is None or len(row) != 6:
-            rejects.append(
-                (
-                    pos,
-                    invalid,
-                    _(
-                        "The row must be an object with the fields ean, "
-                        "meter, register, at, value and unit."
-                    ),
-                )
-            )
-            continue
-        ean, serial, register, at, value, unit = row
-        if not (
-            type(ean) is str
-            and ean
-            and type(serial) is str
-            and serial
-            and type(register) is str
-            and register
-            and type(at) is str
-            and at
-            and value is not None
-            and value != ""
-            and type(unit) is str
-            and unit
-        ):
-            rejects.append((pos, invalid, _missing(row)))
-            continue
-        instant = instants.get(at)
-        if instant is None:
-            instant = _parse_instant(at, vendor, instants, db_text)
-        if type(instant) is str:
-            rejects.append((pos, invalid, instant))
-            continue
-        t = instant[0]  # type: ignore[index]
-        try:
-            v = rules.parse_value_milli(value)
-        except Malformed as exc:
-            rejects.append((pos, invalid, str(exc)))
-            continue
-        meter = meters.get(serial)
-        if meter is None or meter.ean != ean:
-            unresolved.append(pos)
-            continue
-        if register not in meter.registers:
-            rejects.append((pos, RejectReason.UNKNOWN_REGISTER, _unknown_register(meter, register)))
-            continue
-        expected = units.get(register)
-        if unit != expected and rules.normalise_unit(unit) != expected:
-            detail = _say("unit", register=register, expected=expected, unit=unit)
-            rejects.append((pos, RejectReason.UNIT_MISMATCH, detail))
-            continue
-        if t > horizon:
-            rejects.append((pos, RejectReason.FUTURE, _say("future", at=at, now=_local(now))))
-            continue
-        if meter.installed_us is not None and t < meter.installed_us:
-            when = _local(meter.installed_at)
-            detail = _say("before_install", serial=serial, ean=ean, when=when)
-            rejects.append((pos, RejectReason.UNKNOWN_METER, detail))
-            continue
-        if meter.removed_us is not None and t > meter.removed_us:
-            when = _local(meter.removed_at)
-            detail = _say("after_removal", serial=serial, ean=ean, when=when)
-            rejects.append((pos, RejectReason.UNKNOWN_METER, detail))
-            continue
-        groups[(meter.id, register)].append((t, pos, v))
-
-    if unresolved:
-        rejects.extend(_resolve_unknown(rows, unresolved))
-
-    by_id = {m.id: m for m in meters.values()}
-    if groups and vendor == "postgresql":
-        _lock_meters(sorted({mid for mid, _reg in groups}))
-    for cands in groups.values():
-        cands.sort()
+    """Judge a prepared batch against the stored readings and write it, inside the caller's
+    transaction: lock its meters, read the stored readings around it, judge, write the accepted
+    rows, keep the rejected ones, activate pending accounts, tell listeners after commit."""
+    if prepared.groups and _meters_changed(prepared):
+        prepared = _prepare(prepared.rows)  # a meter was exchanged since: check again
+    rows, groups, vendor, db_text = (
+        prepared.rows,
+        prepared.groups,
+        prepared.vendor,
+        prepared.db_text,
+    )
+    by_id = {m.id: m for m in prepared.meters.values()}
     known = _known_readings(groups, db_text, vendor)
 
-    accepted: list[tuple[int, str, int, int]] = []  # (meter id, register, instant us, value)
-    duplicates = 0
+    rejects = list(prepared.rejects)
+    accepted: list[tuple[int, str, list[tuple[int, int, int]]]] = []  # (meter, register, rows)
+    accepted_count = duplicates = 0
     first_at: dict[int, int] = {}  # supply point → earliest accepted instant
     empty: tuple[list[int], list[int]] = ([], [])
     for key, cands in groups.items():
@@ -284,8 +376,8 @@ def _ingest(
             reason, detail = _judged(rows[pos], meter, kind, other_t, other_v)  # type: ignore[arg-type]
             rejects.append((pos, reason, detail))
         if ok:
-            mid, register = key
-            accepted.extend([(mid, register, t, v) for t, _pos, v in ok])
+            accepted.append((key[0], key[1], ok))
+            accepted_count += len(ok)
             sp = meter.supply_point_id
             if sp not in first_at or ok[0][0] < first_at[sp]:
                 first_at[sp] = ok[0][0]
@@ -293,7 +385,7 @@ def _ingest(
     _write_readings(accepted, db_text, vendor)
     rejects.sort()
     if rejects and keep_rejections:
-        _keep_rejections(rows, rejects, source, index_of, now)
+        _keep_rejections(rows, rejects, source, index_of, prepared.now)
     if first_at and activate_accounts:
         from solde.prepayment.services import activate
 
@@ -304,7 +396,7 @@ def _ingest(
             lambda: readings_accepted.send(sender=Reading, supply_point_ids=supply_point_ids)
         )
     return IngestResult(
-        accepted=len(accepted),
+        accepted=accepted_count,
         duplicates=duplicates,
         rejected=[Rejection(index_of(pos), reason, detail) for pos, reason, detail in rejects],
         supply_point_ids=supply_point_ids,
@@ -314,13 +406,56 @@ def _ingest(
 # --- reading the batch -------------------------------------------------------------------------
 
 
-def _missing(row: Row) -> str:
+def _missing(row: Row) -> str | None:
+    """Why the row's fields are missing or of the wrong type, or None."""
     for name, value in zip(FIELDS, row, strict=True):
         if value is None or value == "":
             return _("Field '%(field)s' is missing.") % {"field": name}
         if name != "value" and not isinstance(value, str):
             return _("Field '%(field)s' must be a string.") % {"field": name}
-    return _("The row is malformed.")  # pragma: no cover — every case is named above
+    return None
+
+
+def _malformed(
+    at: object,
+    value: object,
+    vendor: str,
+    instants: dict[str, tuple[int, str] | str],
+    db_text: dict[int, str],
+) -> str | None:
+    """Why the instant or the value cannot be read, or None (the instant is then cached)."""
+    if at is None or at == "":
+        return _("Field '%(field)s' is missing.") % {"field": "at"}
+    if not isinstance(at, str):
+        return _("Field '%(field)s' must be a string.") % {"field": "at"}
+    instant = instants.get(at) or _parse_instant(at, vendor, instants, db_text)
+    if isinstance(instant, str):
+        return instant
+    if value is None or value == "":
+        return _("Field '%(field)s' is missing.") % {"field": "value"}
+    try:
+        rules.parse_value_milli(value)
+    except Malformed as exc:
+        return str(exc)
+    return None
+
+
+def _outside(
+    pos: int, row: Row, meter: _Meter, t: int, horizon: int, now: datetime
+) -> tuple[int, str, str]:
+    """A row outside its meter's life or after the clock's horizon, with the reason."""
+    ean, serial, _register, at, _value, _unit = row
+    if t > horizon:
+        return pos, RejectReason.FUTURE, _say("future", at=at, now=_local(now))
+    if meter.installed_us is not None and t < meter.installed_us:
+        when = _local(meter.installed_at)
+        return (
+            pos,
+            RejectReason.UNKNOWN_METER,
+            _say("before_install", serial=serial, ean=ean, when=when),
+        )
+    when = _local(meter.removed_at)
+    return pos, RejectReason.UNKNOWN_METER, _say("after_removal", serial=serial, ean=ean, when=when)
 
 
 def _parse_instant(
@@ -394,11 +529,11 @@ def _resolve_unknown(
 ) -> list[tuple[int, str, str]]:
     """Rows whose (EAN, meter) pair is not registered: unknown EAN, malformed EAN, or a meter
     that is not one of that EAN's."""
-    eans = sorted({rows[p][0] for p in positions})  # type: ignore[index]
+    eans = sorted({str(rows[p][0]) for p in positions})  # type: ignore[index]
     known: set[str] = set()
     for chunk in _chunks(eans):
         known.update(SupplyPoint.objects.filter(ean__in=chunk).values_list("ean", flat=True))
-    out = []
+    out: list[tuple[int, str, str]] = []
     for pos in positions:
         ean, serial = rows[pos][0], rows[pos][1]  # type: ignore[index]
         if ean in known:
@@ -438,16 +573,29 @@ def _unknown_register(meter: _Meter, register: str) -> str:
     }
 
 
-def _lock_meters(meter_ids: list[int]) -> None:
-    """Serialise batches on the same meters (PostgreSQL): a batch judged against stored
-    readings must not race another one writing readings of the same meter register. Key
-    share locks (the readings' foreign keys) are not blocked."""
-    table = connection.ops.quote_name(Meter._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
-            [meter_ids],
+def _meters_changed(prepared: _Prepared) -> bool:
+    """Lock the batch's meters and tell whether any changed since the batch was prepared.
+
+    On PostgreSQL the lock serialises batches on the same meters: a batch judged against the
+    stored readings must not race another one writing readings of the same meter register
+    (SQLite's write lock, taken when the transaction starts, already does). Key-share locks,
+    as foreign keys take, are not blocked."""
+    ids = sorted({mid for mid, _register in prepared.groups})
+    current = {}
+    for chunk in _chunks(ids):
+        locked = (
+            Meter.objects.select_for_update(no_key=True)
+            .filter(pk__in=chunk)
+            .order_by("pk")
+            .values_list("id", "registers", "installed_at", "removed_at")
         )
+        for mid, registers, installed, removed in locked:
+            current[mid] = (frozenset(registers or ()), installed, removed)
+    by_id = {m.id: m for m in prepared.meters.values()}
+    return any(
+        current.get(mid) != (by_id[mid].registers, by_id[mid].installed_at, by_id[mid].removed_at)
+        for mid in ids
+    )
 
 
 _KNOWN_SQL = """
@@ -545,9 +693,12 @@ def _judged(row: Row, meter: _Meter, kind: str, other_t: int, other_v: int) -> t
 
 
 def _write_readings(
-    accepted: list[tuple[int, str, int, int]], db_text: Mapping[int, str], vendor: str
+    accepted: list[tuple[int, str, list[tuple[int, int, int]]]],
+    db_text: Mapping[int, str],
+    vendor: str,
 ) -> None:
-    """Insert the accepted readings: COPY on PostgreSQL, one executemany on SQLite."""
+    """Insert the accepted readings, given per meter register: COPY on PostgreSQL, one
+    executemany on SQLite."""
     if not accepted:
         return
     table = connection.ops.quote_name(Reading._meta.db_table)
@@ -557,19 +708,30 @@ def _write_readings(
         # fail this batch (retried, judged again) instead of storing two.
         with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
-                for chunk in _chunks(accepted, _COPY_CHUNK):
-                    copy.write("".join([f"{m}\t{r}\t{db_text[t]}\t{v}\n" for m, r, t, v in chunk]))
+                lines: list[str] = []
+                for meter_id, register, ok in accepted:
+                    prefix = f"{meter_id}\t{register}\t"
+                    lines += [f"{prefix}{db_text[t]}\t{v}\n" for t, _pos, v in ok]
+                    if len(lines) >= _COPY_CHUNK:
+                        copy.write("".join(lines))
+                        lines = []
+                copy.write("".join(lines))
     elif vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s)",
-                [(m, r, db_text[t], v) for m, r, t, v in accepted],
+                [
+                    (meter_id, register, db_text[t], v)
+                    for meter_id, register, ok in accepted
+                    for t, _pos, v in ok
+                ],
             )
     else:
         Reading.objects.bulk_create(
             [
-                Reading(meter_id=m, register=r, at=rules.from_epoch_us(t), value_milli=v)
-                for m, r, t, v in accepted
+                Reading(meter_id=mid, register=reg, at=rules.from_epoch_us(t), value_milli=v)
+                for mid, reg, ok in accepted
+                for t, _pos, v in ok
             ],
             batch_size=_CHUNK,
         )
@@ -720,8 +882,8 @@ def exchange_meter(
     # The technician's indexes go through the same checks as any reading (a final index below
     # the last one received is refused). They do not activate a pending account: that waits
     # for the meter to communicate.
-    result = _ingest(
-        rows,
+    result = _commit(
+        _prepare(rows),
         f"exchange:{old_serial}>{new_serial}",
         lambda pos: pos,
         activate_accounts=False,
