@@ -105,9 +105,16 @@ def make_fleet(meters: int, day: date) -> None:
         points = SupplyPoint.objects.bulk_create(
             [
                 SupplyPoint(
-                    ean=_ean(n), dso=dso, energy="electricity", customer=customers[n],
-                    tariff_category="average", customer_reference=customer_reference(_ean(n)),
-                    street="Rue du Banc d'Essai", number=str(n), postcode="4000", city="Liège",
+                    ean=_ean(n),
+                    dso=dso,
+                    energy="electricity",
+                    customer=customers[n],
+                    tariff_category="average",
+                    customer_reference=customer_reference(_ean(n)),
+                    street="Rue du Banc d'Essai",
+                    number=str(n),
+                    postcode="4000",
+                    city="Liège",
                 )
                 for n in range(meters)
             ],
@@ -131,9 +138,13 @@ def make_fleet(meters: int, day: date) -> None:
         PrepaymentAccount.objects.bulk_create(
             [
                 PrepaymentAccount(
-                    supply_point=sp, state="active", balance_account=ledger[2 * i],
-                    advance_account=ledger[2 * i + 1], activated_at=activated,
-                    activation_day=activated.date(), last_closed_day=day - timedelta(days=1),
+                    supply_point=sp,
+                    state="active",
+                    balance_account=ledger[2 * i],
+                    advance_account=ledger[2 * i + 1],
+                    activated_at=activated,
+                    activation_day=activated.date(),
+                    last_closed_day=day - timedelta(days=1),
                 )
                 for i, sp in enumerate(points)
             ],
@@ -254,7 +265,9 @@ def run(pg_url: str) -> str:
 
         sqlite_path = folder / "bench.sqlite3"
         sqlite_env = {
-            **base_env, "SOLDE_DATABASE_URL": f"sqlite:///{sqlite_path}", "SOLDE_DATA_DIR": tmp
+            **base_env,
+            "SOLDE_DATABASE_URL": f"sqlite:///{sqlite_path}",
+            "SOLDE_DATA_DIR": tmp,
         }
         prepare(sqlite_env, meters, day)
         sq_time, sq_mem, sq_out = timed_import(sqlite_env, csv_path)
@@ -262,6 +275,14 @@ def run(pg_url: str) -> str:
         print(f"   SQLite: import {sq_time:.1f} s", flush=True)
 
     ratio = pg_time / copy_time if copy_time else float("nan")
+    pg_line = (
+        f"| PostgreSQL (COPY path) | {pg_rows:,} | {pg_rejected:,} | {pg_time:.1f} "
+        f"| {rows / pg_time:,.0f} | {pg_mem:.0f} MiB |"
+    )
+    sq_line = (
+        f"| SQLite | {sq_rows:,} | {sq_rejected:,} | {sq_time:.1f} | {rows / sq_time:,.0f} "
+        f"| {sq_mem:.0f} MiB |"
+    )
     ok_ratio = "met" if ratio <= 3 else "NOT met"
     ok_memory = "met" if max(pg_mem, sq_mem) < 500 else "NOT met"
     return f"""## Ingestion (`solde import-readings`)
@@ -275,8 +296,8 @@ memory is the import process's maximum resident set (`os.wait4`).
 
 | database | rows stored | rejected | seconds | rows/s | peak memory |
 |---|---:|---:|---:|---:|---:|
-| PostgreSQL (COPY path) | {pg_rows:,} | {pg_rejected:,} | {pg_time:.1f} | {rows / pg_time:,.0f} | {pg_mem:.0f} MiB |
-| SQLite | {sq_rows:,} | {sq_rejected:,} | {sq_time:.1f} | {rows / sq_time:,.0f} | {sq_mem:.0f} MiB |
+{pg_line}
+{sq_line}
 
 Baseline, same run: a bare `COPY … FROM STDIN (FORMAT csv)` of the same file from a client into
 an unindexed table ({copy_rows:,} rows): **{copy_time:.1f} s** ({copy_rows / copy_time:,.0f}

@@ -277,7 +277,7 @@ def _prepare(rows: Sequence[Row | None]) -> _Prepared:
             if problem:
                 rejects.append((pos, invalid, problem))
                 continue
-            meter = meters.get(serial)  # type: ignore[arg-type]
+            meter = meters.get(serial)  # type: ignore[arg-type,call-overload]
             expected = REGISTER_UNIT.get(register)  # type: ignore[call-overload]
             if (
                 meter is None
@@ -310,7 +310,7 @@ def _prepare(rows: Sequence[Row | None]) -> _Prepared:
         if type(instant) is str:
             rejects.append((pos, invalid, instant))
             continue
-        t = instant[0]  # type: ignore[index]
+        t: int = instant[0]  # type: ignore[index,assignment]
         v = -1
         if type(value) is str:  # the usual "1234.567", read without leaving this loop
             whole, dot, frac = value.partition(".")
