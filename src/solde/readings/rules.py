@@ -26,8 +26,19 @@ JUMP_BEFORE = "jump_before"  # too fast a rise since the earlier index
 JUMP_AFTER = "jump_after"  # too fast a rise to the later index
 
 
+def gettext_noop(text: str) -> str:
+    """Marks a sentence for translation (extracted by makemessages); translated where shown."""
+    return text
+
+
 class Malformed(ValueError):
-    """A field that cannot be read; the message is the sentence shown to the sender."""
+    """A field that cannot be read. `template % params` is the sentence shown to the sender;
+    the caller translates the template."""
+
+    def __init__(self, template: str, **params: object):
+        super().__init__(template % params)
+        self.template = template
+        self.params = params
 
 
 def epoch_us(instant: datetime) -> int:
@@ -42,18 +53,27 @@ def parse_instant(raw: object) -> datetime:
     """An ISO 8601 instant with an offset, in UTC. Naive instants are ambiguous: refused."""
     if not isinstance(raw, str):
         raise Malformed(
-            "Field 'at' must be an ISO 8601 instant with an offset, e.g. 2026-11-28T00:00:00+01:00."
+            gettext_noop(
+                "Field 'at' must be an ISO 8601 instant with an offset, "
+                "e.g. 2026-11-28T00:00:00+01:00."
+            )
         )
     try:
         instant = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise Malformed(
-            f"'{raw[:40]}' is not an ISO 8601 instant: write e.g. 2026-11-28T00:00:00+01:00."
+            gettext_noop(
+                "'%(raw)s' is not an ISO 8601 instant: write e.g. 2026-11-28T00:00:00+01:00."
+            ),
+            raw=raw[:40],
         ) from None
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise Malformed(
-            f"Instant '{raw[:40]}' has no offset: add one, e.g. +01:00 (winter) or +02:00 "
-            "(summer) in Belgium."
+            gettext_noop(
+                "Instant '%(raw)s' has no offset: add one, e.g. +01:00 (winter) or +02:00 "
+                "(summer) in Belgium."
+            ),
+            raw=raw[:40],
         )
     return instant.astimezone(UTC)
 
@@ -71,30 +91,43 @@ def parse_value_milli(raw: object) -> int:
         ):
             return int(whole) * 1000 + (int(frac) * _SCALE[len(frac)] if frac else 0)
         if not raw.strip():
-            raise Malformed("Field 'value' is missing.")
+            raise Malformed(gettext_noop("Field 'value' is missing."))
         try:
+            if not raw.isascii():  # Decimal would read other scripts' digits
+                raise InvalidOperation
             number = Decimal(raw.strip())
         except InvalidOperation:
             raise Malformed(
-                f"Value '{raw[:40]}' is not a number: write e.g. \"1234.567\"."
+                gettext_noop("Value '%(raw)s' is not a number: write e.g. \"1234.567\"."),
+                raw=raw[:40],
             ) from None
     elif raw is None:
-        raise Malformed("Field 'value' is missing.")
+        raise Malformed(gettext_noop("Field 'value' is missing."))
     elif isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
-        raise Malformed("Field 'value' must be a decimal string such as \"1234.567\".")
+        raise Malformed(
+            gettext_noop("Field 'value' must be a decimal string such as \"1234.567\".")
+        )
     elif isinstance(raw, float):
         number = Decimal(repr(raw))  # the JSON text as written, not the binary float
     else:
         number = Decimal(raw)
+    shown = str(raw)[:40]
     if not number.is_finite():
-        raise Malformed(f"Value '{raw}' is not a number: write e.g. \"1234.567\".")
+        raise Malformed(
+            gettext_noop("Value '%(raw)s' is not a number: write e.g. \"1234.567\"."), raw=shown
+        )
     if number < 0:
-        raise Malformed(f"Value {raw} is negative: an index is never below zero.")
+        raise Malformed(
+            gettext_noop("Value %(raw)s is negative: an index is never below zero."), raw=shown
+        )
     milli = number * 1000
     if milli != milli.to_integral_value():
-        raise Malformed(f"Value {raw} has more than 3 decimals: round it to the thousandth.")
+        raise Malformed(
+            gettext_noop("Value %(raw)s has more than 3 decimals: round it to the thousandth."),
+            raw=shown,
+        )
     if milli >= MAX_MILLI:
-        raise Malformed(f"Value {raw} is too large for an index.")
+        raise Malformed(gettext_noop("Value %(raw)s is too large for an index."), raw=shown)
     return int(milli)
 
 

@@ -134,6 +134,10 @@ def _say(key: str, **values: object) -> str:
     return _(MESSAGES[key]) % values
 
 
+def _sentence(exc: Malformed) -> str:
+    return _(exc.template) % exc.params
+
+
 def ingest(rows: Iterable[Mapping[str, object] | object], source: str) -> IngestResult:
     """Ingest one batch of readings given as dicts with the API's fields, in one transaction.
 
@@ -325,7 +329,7 @@ def _prepare(rows: Sequence[Row | None]) -> _Prepared:
             try:
                 v = rules.parse_value_milli(value)
             except Malformed as exc:
-                rejects.append((pos, invalid, str(exc)))
+                rejects.append((pos, invalid, _sentence(exc)))
                 continue
         if t > high or t < low:
             rejects.append(_outside(pos, row, meter, t, horizon, now))  # type: ignore[arg-type]
@@ -436,7 +440,7 @@ def _malformed(
     try:
         rules.parse_value_milli(value)
     except Malformed as exc:
-        return str(exc)
+        return _sentence(exc)
     return None
 
 
@@ -464,7 +468,7 @@ def _parse_instant(
     try:
         instant = rules.parse_instant(raw)
     except Malformed as exc:
-        cache[raw] = str(exc)
+        cache[raw] = _sentence(exc)
         return cache[raw]
     t = rules.epoch_us(instant)
     text = _db_instant(instant, vendor)
