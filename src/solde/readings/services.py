@@ -449,17 +449,15 @@ def _outside(
 ) -> tuple[int, str, str]:
     """A row outside its meter's life or after the clock's horizon, with the reason."""
     ean, serial, _register, at, _value, _unit = row
-    if t > horizon:
-        return pos, RejectReason.FUTURE, _say("future", at=at, now=_local(now))
     if meter.installed_us is not None and t < meter.installed_us:
         when = _local(meter.installed_at)
-        return (
-            pos,
-            RejectReason.UNKNOWN_METER,
-            _say("before_install", serial=serial, ean=ean, when=when),
-        )
-    when = _local(meter.removed_at)
-    return pos, RejectReason.UNKNOWN_METER, _say("after_removal", serial=serial, ean=ean, when=when)
+        detail = _say("before_install", serial=serial, ean=ean, when=when)
+        return pos, RejectReason.UNKNOWN_METER, detail
+    if meter.removed_us is not None and t > meter.removed_us:
+        when = _local(meter.removed_at)
+        detail = _say("after_removal", serial=serial, ean=ean, when=when)
+        return pos, RejectReason.UNKNOWN_METER, detail
+    return pos, RejectReason.FUTURE, _say("future", at=at, now=_local(now))
 
 
 def _parse_instant(
