@@ -173,3 +173,17 @@ def test_pipelined_import_commits_batch_after_batch(frozen, make_supply_point, t
     assert list(RejectedReading.objects.values_list("reason", "row_index")) == [("conflict", 52)]
     assert "120" in out
     assert set(PrepaymentAccount.objects.values_list("state", flat=True)) == {"active"}
+
+
+def test_windows_export_with_bom_and_crlf(frozen, make_supply_point, tmp_path):
+    sp = make_supply_point()
+    serial = sp.meters.get().serial
+    text = (
+        "\ufeffEAN,Meter,Register,At,Value,Unit\r\n"
+        f"{sp.ean},{serial},1.8.1,2026-11-28T08:00:00+01:00,1.5,kWh\r\n"
+        f"{sp.ean},{serial},1.8.1,2026-11-28T08:15:00+01:00,1.75,kWh\r\n"
+    )
+    path = tmp_path / "export.csv"
+    path.write_bytes(text.encode("utf-8"))
+    run(str(path))
+    assert sorted(Reading.objects.values_list("value_milli", flat=True)) == [1_500, 1_750]
