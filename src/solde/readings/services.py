@@ -14,6 +14,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -367,26 +368,26 @@ def _commit(
     known = _known_readings(groups, db_text, vendor)
 
     rejects = list(prepared.rejects)
-    accepted: list[tuple[int, str, list[tuple[int, int, int]]]] = []  # (meter, register, rows)
-    accepted_count = duplicates = 0
+    accepted = duplicates = 0
     first_at: dict[int, int] = {}  # supply point → earliest accepted instant
     empty: tuple[list[int], list[int]] = ([], [])
-    for key, cands in groups.items():
-        meter = by_id[key[0]]
-        known_at, known_value = known.get(key, empty)
-        ok, dups, refused = rules.judge(known_at, known_value, cands, meter.max_centi)
-        duplicates += len(dups)
-        for pos, kind, other_t, other_v in refused:
-            reason, detail = _judged(rows[pos], meter, kind, other_t, other_v)  # type: ignore[arg-type]
-            rejects.append((pos, reason, detail))
-        if ok:
-            accepted.append((key[0], key[1], ok))
-            accepted_count += len(ok)
-            sp = meter.supply_point_id
-            if sp not in first_at or ok[0][0] < first_at[sp]:
-                first_at[sp] = ok[0][0]
+    # Accepted rows stream to the database group by group while the next groups are judged.
+    with _reading_writer(vendor, db_text, bool(groups)) as write:
+        for key, cands in groups.items():
+            meter = by_id[key[0]]
+            known_at, known_value = known.get(key, empty)
+            ok, dups, refused = rules.judge(known_at, known_value, cands, meter.max_centi)
+            duplicates += len(dups)
+            for pos, kind, other_t, other_v in refused:
+                reason, detail = _judged(rows[pos], meter, kind, other_t, other_v)  # type: ignore[arg-type]
+                rejects.append((pos, reason, detail))
+            if ok:
+                write(key[0], key[1], ok)
+                accepted += len(ok)
+                sp = meter.supply_point_id
+                if sp not in first_at or ok[0][0] < first_at[sp]:
+                    first_at[sp] = ok[0][0]
 
-    _write_readings(accepted, db_text, vendor)
     rejects.sort()
     if rejects and keep_rejections:
         _keep_rejections(rows, rejects, source, index_of, prepared.now)
@@ -400,7 +401,7 @@ def _commit(
             lambda: readings_accepted.send(sender=Reading, supply_point_ids=supply_point_ids)
         )
     return IngestResult(
-        accepted=accepted_count,
+        accepted=accepted,
         duplicates=duplicates,
         rejected=[Rejection(index_of(pos), reason, detail) for pos, reason, detail in rejects],
         supply_point_ids=supply_point_ids,
@@ -694,45 +695,51 @@ def _judged(row: Row, meter: _Meter, kind: str, other_t: int, other_v: int) -> t
     return JUDGED_REASON[kind], _say(kind, **other)
 
 
-def _write_readings(
-    accepted: list[tuple[int, str, list[tuple[int, int, int]]]],
-    db_text: Mapping[int, str],
-    vendor: str,
-) -> None:
-    """Insert the accepted readings, given per meter register: COPY on PostgreSQL, one
-    executemany on SQLite."""
-    if not accepted:
-        return
+Accepted = list[tuple[int, int, int]]  # (instant µs, position, value) of one meter register
+
+
+@contextmanager
+def _reading_writer(
+    vendor: str, db_text: Mapping[int, str], needed: bool
+) -> Iterator[Callable[[int, str, Accepted], None]]:
+    """A function that stores accepted readings of one meter register; all are written when
+    the block ends. PostgreSQL: one COPY, fed as groups are judged, so the server inserts
+    while Python judges. SQLite: one executemany at the end."""
     table = connection.ops.quote_name(Reading._meta.db_table)
     columns = "(meter_id, register, at, value_milli)"
-    if vendor == "postgresql":
+    if vendor == "postgresql" and needed:
         # Straight into the table: the unique key makes a concurrent insert of the same reading
         # fail this batch (retried, judged again) instead of storing two.
         with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
                 lines: list[str] = []
-                for meter_id, register, ok in accepted:
+
+                def send(meter_id: int, register: str, ok: Accepted) -> None:
                     prefix = f"{meter_id}\t{register}\t"
-                    lines += [f"{prefix}{db_text[t]}\t{v}\n" for t, _pos, v in ok]
+                    lines.extend([f"{prefix}{db_text[t]}\t{v}\n" for t, _pos, v in ok])
                     if len(lines) >= _COPY_CHUNK:
                         copy.write("".join(lines))
-                        lines = []
-                copy.write("".join(lines))
-    elif vendor == "sqlite":
+                        lines.clear()
+
+                yield send
+                if lines:
+                    copy.write("".join(lines))
+        return
+    pending: list[tuple[int, str, Accepted]] = []
+    yield lambda meter_id, register, ok: pending.append((meter_id, register, ok))
+    if not pending:
+        return
+    if vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.executemany(
                 f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s)",
-                [
-                    (meter_id, register, db_text[t], v)
-                    for meter_id, register, ok in accepted
-                    for t, _pos, v in ok
-                ],
+                [(mid, reg, db_text[t], v) for mid, reg, ok in pending for t, _pos, v in ok],
             )
     else:
         Reading.objects.bulk_create(
             [
                 Reading(meter_id=mid, register=reg, at=rules.from_epoch_us(t), value_milli=v)
-                for mid, reg, ok in accepted
+                for mid, reg, ok in pending
                 for t, _pos, v in ok
             ],
             batch_size=_CHUNK,
