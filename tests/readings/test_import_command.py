@@ -187,3 +187,19 @@ def test_windows_export_with_bom_and_crlf(frozen, make_supply_point, tmp_path):
     path.write_bytes(text.encode("utf-8"))
     run(str(path))
     assert sorted(Reading.objects.values_list("value_milli", flat=True)) == [1_500, 1_750]
+
+
+def test_blank_lines_keep_line_numbers_right(frozen, make_supply_point, tmp_path):
+    sp = make_supply_point()
+    serial = sp.meters.get().serial
+    path = tmp_path / "gaps.csv"
+    path.write_text(
+        "ean,meter,register,at,value,unit\n"
+        f"{sp.ean},{serial},1.8.1,2026-11-28T08:00:00+01:00,5,kWh\n"
+        "\n\n"
+        f"{sp.ean},{serial},1.8.1,2026-11-28T08:15:00+01:00,4,kWh\n"
+        "\n"
+    )
+    out = run(str(path))
+    assert RejectedReading.objects.get().row_index == 5
+    assert "line 5: index_decrease" in out

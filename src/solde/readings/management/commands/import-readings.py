@@ -9,11 +9,12 @@ import gc
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import StrEnum
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 import typer
 from django.core.management.base import CommandError
@@ -33,7 +34,7 @@ from rich.table import Table
 from solde.readings.rules import FIELDS
 from solde.readings.services import Rejection, ingest_batches
 
-Batch = tuple[list, list[int]]  # rows in field order, and the line number of each
+Batch = tuple[list, Sequence[int]]  # rows in field order, and the line number of each
 
 
 class Format(StrEnum):
@@ -63,26 +64,43 @@ def csv_batches(stream: IO[str], size: int) -> Iterator[Batch]:
     # Columns in the API's order need no reshuffling: rows go through as the reader made them.
     pick = None if names[:6] == list(FIELDS) else itemgetter(*[names.index(f) for f in FIELDS])
     width = len(names)
-    rows: list = []
-    lines: list[int] = []
     try:
+        if pick is None and width == 6:
+            yield from _plain_csv_batches(reader, size)
+            return
+        rows: list = []
+        lines: list[int] = []
         for line in reader:
             if not line:
                 continue  # a blank line
             if pick is not None:
                 rows.append(pick(line) if len(line) == width else None)
-            elif width != 6 and len(line) == width:
-                rows.append(line[:6])
             else:
-                rows.append(line)
+                rows.append(line[:6] if len(line) == width else line)
             lines.append(reader.line_num)
             if len(rows) >= size:
                 yield rows, lines
                 rows, lines = [], []
+        if rows:
+            yield rows, lines
     except (csv.Error, UnicodeDecodeError) as exc:
         raise Unreadable(f"Line {reader.line_num + 1} cannot be read ({exc}).") from None
-    if rows:
-        yield rows, lines
+
+
+def _plain_csv_batches(reader: Any, size: int) -> Iterator[Batch]:
+    """The usual file (the API's six columns in order): rows go through as the reader made them,
+    a batch at a time, with their line numbers as a range — no Python work per row."""
+    while True:
+        before = reader.line_num
+        chunk = list(islice(reader, size))
+        if not chunk:
+            return
+        if all(chunk):
+            # One record a line (readings have no line breaks inside fields).
+            yield chunk, range(before + 1, before + 1 + len(chunk))
+        else:  # blank lines: leave them out, keep the others' line numbers
+            kept = [(row, before + 1 + i) for i, row in enumerate(chunk) if row]
+            yield [row for row, _n in kept], [n for _row, n in kept]
 
 
 def jsonl_batches(stream: IO[str], size: int) -> Iterator[Batch]:
