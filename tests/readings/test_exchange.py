@@ -161,3 +161,28 @@ def test_exchange_does_not_activate_a_pending_account(frozen, make_supply_point,
     )
     assert sp.account.state == "pending"
     assert clock.local(Meter.objects.get(serial="NEW-5").installed_at).hour == 10
+
+
+def test_meter_exchanged_between_reading_and_writing_a_batch(frozen, make_supply_point, row, at):
+    # The file import checks a batch before the previous one is written: the meters are
+    # checked again once locked, so an exchange in between is seen.
+    from django.db import transaction
+
+    from solde.readings.services import _commit, _prepare
+
+    sp = make_supply_point(registers=["1.8.1"])
+    rows = [tuple(row(sp, "2026-11-28T11:00:00+01:00", "5").values())]
+    prepared = _prepare(rows)
+    exchange_meter(
+        sp,
+        sp.meters.get().serial,
+        {"1.8.1": Decimal("4")},
+        "NEW-6",
+        ["1.8.1"],
+        {"1.8.1": Decimal("0")},
+        at("2026-11-28 10:00"),
+    )
+    with transaction.atomic():
+        result = _commit(prepared, "test", lambda pos: pos)
+    assert [r.reason for r in result.rejected] == ["unknown_meter"]
+    assert "was removed" in result.rejected[0].detail

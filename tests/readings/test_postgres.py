@@ -136,3 +136,43 @@ def test_reading_slipped_in_by_another_writer_retries_the_batch(
     assert len(calls) == 2  # judged again after the unique key refused the first attempt
     assert (result.accepted, result.duplicates) == (1, 1)
     assert Reading.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_pipelined_batches_retry_after_a_slipped_in_reading(
+    frozen, make_supply_point, row, monkeypatch
+):
+    sp = make_supply_point()
+    meter = sp.meters.get()
+    real = services._known_readings
+    calls = []
+
+    def racing(*args, **kwargs):
+        known = real(*args, **kwargs)
+        if not calls:
+
+            def other() -> None:
+                Reading.objects.create(
+                    meter=meter,
+                    register="1.8.1",
+                    at=clock.local_datetime(frozen.date(), 8),
+                    value_milli=7,
+                )
+                connections.close_all()
+
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join(30)
+        calls.append(1)
+        return known
+
+    monkeypatch.setattr(services, "_known_readings", racing)
+    rows = [
+        tuple(row(sp, f"2026-11-28T08:{m:02d}:00+01:00", f"0.{m + 10:03d}").values())
+        for m in (0, 15, 30)
+    ]
+    results = list(services.ingest_batches([(rows[:2], None), (rows[2:], None)], "test"))
+    first = results[0][1]
+    assert (first.accepted, [r.reason for r in first.rejected]) == (1, ["conflict"])
+    assert results[1][1].accepted == 1
+    assert Reading.objects.count() == 3
