@@ -186,3 +186,62 @@ def test_meter_exchanged_between_reading_and_writing_a_batch(frozen, make_supply
         result = _commit(prepared, "test", lambda pos: pos)
     assert [r.reason for r in result.rejected] == ["unknown_meter"]
     assert "was removed" in result.rejected[0].detail
+
+
+def test_exchange_from_the_command_line(frozen, make_supply_point, row):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    sp = make_supply_point(registers=["1.8.1", "1.8.2"])
+    old = sp.meters.get().serial
+    out = StringIO()
+    call_command(
+        "exchange-meter",
+        sp.ean,
+        old,
+        "NEW-7",
+        "--at",
+        "2026-11-28T10:00:00+01:00",
+        "--final",
+        "1.8.1=12.5",
+        "--final",
+        "1.8.2=3",
+        "--start",
+        "1.8.1=0",
+        "--start",
+        "1.8.2=0",
+        stdout=out,
+    )
+    assert f"Meter {old} replaced by NEW-7" in out.getvalue()
+    assert Meter.objects.get(serial="NEW-7").registers == ["1.8.1", "1.8.2"]
+    assert Reading.objects.filter(meter__serial=old).get(register="1.8.1").value_milli == 12_500
+    with pytest.raises(CommandError, match="already removed"):
+        call_command(
+            "exchange-meter",
+            sp.ean,
+            old,
+            "NEW-8",
+            "--at",
+            "2026-11-28T11:00:00+01:00",
+            "--final",
+            "1.8.1=13",
+            "--final",
+            "1.8.2=3",
+            "--start",
+            "1.8.1=0",
+        )
+    with pytest.raises(CommandError, match="REGISTER=INDEX"):
+        call_command(
+            "exchange-meter",
+            sp.ean,
+            "NEW-7",
+            "NEW-8",
+            "--at",
+            "2026-11-28T11:00:00+01:00",
+            "--final",
+            "1.8.1",
+            "--start",
+            "1.8.1=0",
+        )
