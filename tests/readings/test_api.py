@@ -116,3 +116,29 @@ def test_key_without_the_readings_scope_is_403(api):
     response = api("read", "topups")("post", URL, json={"readings": []})
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
+
+
+def test_meter_exchange_through_the_api(frozen, make_supply_point, api):
+    sp = make_supply_point(registers=["1.8.1"])
+    old = sp.meters.get().serial
+    call = api("registry")
+    body = {
+        "old_meter": old,
+        "new_meter": "API-NEW",
+        "at": "2026-11-28T10:00:00+01:00",
+        "final_indexes": {"1.8.1": "42.125"},
+        "start_indexes": {"1.8.1": "0"},
+    }
+    url = f"/api/v1/supply-points/{sp.ean}/meter-exchange"
+    first = call("post", url, json=body)
+    assert first.status_code == 201, first.content
+    assert first.json()["registers"] == ["1.8.1"]
+    again = call("post", url, json=body)  # a retry: the same exchange, 200
+    assert again.status_code == 200
+    assert Reading.objects.count() == 2
+    wrong = call("post", url, json={**body, "new_meter": "OTHER"})
+    assert wrong.status_code == 422
+    assert "already removed" in wrong.json()["detail"]
+    missing = call("post", "/api/v1/supply-points/541448800000000017/meter-exchange", json=body)
+    assert missing.status_code == 404
+    assert api("readings")("post", url, json=body).status_code == 403
