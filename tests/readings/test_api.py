@@ -53,10 +53,16 @@ def test_more_than_10000_readings_is_refused_whole(frozen, make_supply_point, ro
 
 
 def test_10000_readings_are_accepted(frozen, make_supply_point, row, api):
-    points = [make_supply_point() for _ in range(4)]
+    points = [(sp, sp.meters.get().serial) for sp in [make_supply_point() for _ in range(4)]]
     readings = [
-        row(sp, f"2026-11-{day:02d}T{h:02d}:{m:02d}:00+01:00", f"{n}.{h:03d}", register=reg)
-        for sp in points
+        row(
+            sp,
+            f"2026-11-{day:02d}T{h:02d}:{m:02d}:00+01:00",
+            f"{n}.{h:03d}",
+            register=reg,
+            meter=serial,
+        )
+        for sp, serial in points
         for reg in ("1.8.1", "1.8.2")
         for n, (day, h, m) in enumerate(
             (d, h, m) for d in range(1, 28) for h in range(24) for m in (0, 15, 30, 45)
