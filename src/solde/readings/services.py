@@ -81,8 +81,10 @@ class _Meter(NamedTuple):
 
 # Instants repeat across a file (96 quarter-hours a day): parse each text once per process.
 # raw text → (epoch us, text the database takes) or the sentence saying why it is malformed.
-_instants: dict[str, dict[str, tuple[int, str] | str]] = {}
-_db_text: dict[str, dict[int, str]] = {}
+# Per database vendor, one pair (raw text → parsed, instant µs → database text), replaced whole
+# when full so that a batch prepared earlier keeps the pair it refers to.
+_Caches = tuple[dict[str, tuple[int, str] | str], dict[int, str]]
+_caches: dict[str, _Caches] = {}
 _CACHE_MAX = 200_000
 
 # The sentences sent back for refused rows (translated when used; French is the reference).
@@ -253,11 +255,10 @@ def _prepare(rows: Sequence[Row | None]) -> _Prepared:
     meter's life and the clock — with one query for the batch's meters (and one more only for
     rows naming an unknown EAN/meter pair). Writes nothing."""
     vendor = connection.vendor
-    if len(_instants.get(vendor, ())) > _CACHE_MAX:
-        # New dicts, not cleared ones: a batch prepared earlier keeps the texts it refers to.
-        _instants[vendor], _db_text[vendor] = {}, {}
-    instants = _instants.setdefault(vendor, {})
-    db_text = _db_text.setdefault(vendor, {})
+    caches = _caches.get(vendor)
+    if caches is None or len(caches[0]) > _CACHE_MAX:
+        caches = _caches[vendor] = ({}, {})
+    instants, db_text = caches
     now = clock.now()
     horizon = rules.epoch_us(now + rules.FUTURE_TOLERANCE)
     meters = _meters({row[1] for row in rows if row and len(row) == 6 and type(row[1]) is str})
