@@ -151,7 +151,7 @@ def test_exit_code_is_non_zero_when_the_file_cannot_be_read(tmp_path):
     assert "Cannot read" in done.stderr
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_pipelined_import_commits_batch_after_batch(frozen, make_supply_point, tmp_path):
     # Outside a test transaction the command reads the next batch while writing this one.
     points = [make_supply_point() for _ in range(3)]

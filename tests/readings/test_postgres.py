@@ -66,7 +66,7 @@ def test_big_batch_goes_in_with_copy(frozen, make_supply_point, row, monkeypatch
     assert last.value_milli == 2499_001
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_on_the_same_key_store_one_reading(frozen, make_supply_point, row):
     sp = make_supply_point()
     outcomes, errors = [], []
@@ -100,7 +100,7 @@ def test_concurrent_batches_on_the_same_key_store_one_reading(frozen, make_suppl
     assert len(set(Reading.objects.values_list("value_milli", flat=True))) == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_reading_slipped_in_by_another_writer_retries_the_batch(
     frozen, make_supply_point, row, monkeypatch
 ):
@@ -138,7 +138,7 @@ def test_reading_slipped_in_by_another_writer_retries_the_batch(
     assert Reading.objects.count() == 2
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_pipelined_batches_retry_after_a_slipped_in_reading(
     frozen, make_supply_point, row, monkeypatch
 ):
