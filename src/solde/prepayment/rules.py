@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from solde.money import eur_to_cents_exact
+from solde.money import eur_to_cents_exact, round_half_up
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def index_at(
@@ -25,8 +27,9 @@ def index_at(
     if not before or not after:
         return None
     (t0, v0), (t1, v1) = before, after
-    span = (t1 - t0).total_seconds()
-    return Fraction(v0) + Fraction(v1 - v0) * Fraction((t - t0).total_seconds()) / Fraction(span)
+    # Whole microseconds, not float seconds: the interpolation stays exact.
+    span = (t1 - t0) // _MICROSECOND
+    return Fraction(v0) + Fraction(v1 - v0) * Fraction((t - t0) // _MICROSECOND, span)
 
 
 def daily_charge_cents(
@@ -88,3 +91,68 @@ def is_low(balance_cents: int, left: Decimal | None, policy: LowCreditPolicy) ->
     if balance_cents < policy.threshold_cents:
         return True
     return left is not None and left < policy.days
+
+
+def price_in_force(
+    prices: list[tuple[str, date, Decimal]], register: str, day: date
+) -> Decimal | None:
+    """The price of `register` on `day` from one (DSO, energy, category)'s prices
+    [(register or "", valid_from, €/kWh)]: a price for the register itself wins over the
+    every-register price; each runs from its date until the next one for the same key."""
+    best: dict[str, tuple[date, Decimal]] = {}
+    for reg, valid_from, price in prices:
+        if reg in (register, "") and valid_from <= day:
+            if reg not in best or valid_from > best[reg][0]:
+                best[reg] = (valid_from, price)
+    for reg in (register, ""):
+        if reg in best:
+            return best[reg][1]
+    return None
+
+
+def factor_in_force(
+    factors: list[tuple[date, Decimal]], day: date, default: Decimal
+) -> Decimal:
+    """The gas conversion factor (kWh/m³) in force on `day`, else the default."""
+    valid = [(d, f) for d, f in factors if d <= day]
+    return max(valid)[1] if valid else default
+
+
+def kwh_text(value: Fraction) -> str:
+    """Energy for display and the statement: 3 decimals, half up ("6.123")."""
+    milli = round_half_up(value * 1000)
+    sign = "-" if milli < 0 else ""
+    milli = abs(milli)
+    return f"{sign}{milli // 1000}.{milli % 1000:03d}"
+
+
+Reading = tuple[datetime, int]  # (instant, value in thousandths)
+
+
+def segment_consumption(
+    start: datetime,
+    end: datetime,
+    around_start: tuple[Reading | None, Reading | None],
+    around_end: tuple[Reading | None, Reading | None],
+    starts_at_boundary: bool = False,
+    ends_at_boundary: bool = False,
+) -> Fraction | None:
+    """What a register counted (in thousandths) over [start, end] of one meter, or None while
+    an end is not known.
+
+    At a midnight the index is read or interpolated. Where the segment starts at an activation
+    or a meter's installation, the register's first reading stands in when nothing comes before
+    it; where it ends at a meter's removal, its final reading stands in when nothing follows."""
+    first = index_at(start, *around_start)
+    if first is None and starts_at_boundary and around_start[0] is None and around_start[1]:
+        if around_start[1][0] >= end:
+            return Fraction(0)  # the register only starts counting after this segment
+        first = Fraction(around_start[1][1])
+    if first is None:
+        return None
+    last = index_at(end, *around_end)
+    if last is None and ends_at_boundary and around_end[1] is None and around_end[0]:
+        last = Fraction(around_end[0][1])
+    if last is None:
+        return None
+    return last - first
