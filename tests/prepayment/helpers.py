@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db import transaction
+
 from solde import clock
 from solde.prepayment.models import PrepaymentAccount
 from solde.prepayment.services import activate
@@ -36,7 +38,8 @@ def quarter_hourly(
 
 
 def activated(sp: SupplyPoint, first_reading_at: datetime) -> PrepaymentAccount:
-    activate({sp.pk: first_reading_at})
+    with transaction.atomic():  # activate() runs inside the caller's (ingestion) transaction
+        activate({sp.pk: first_reading_at})
     return PrepaymentAccount.objects.select_related("balance_account", "advance_account").get(
         supply_point=sp
     )

@@ -69,7 +69,11 @@ def post_many(postings: Iterable[Posting]) -> int:
                 "idempotency_key", flat=True
             )
         )
-    todo = [p for p in postings if p.key not in known]
+    todo = []
+    for p in postings:  # the first posting of a key wins, also within one batch
+        if p.key not in known:
+            known.add(p.key)
+            todo.append(p)
     if not todo:
         return 0
     now = clock.now()
