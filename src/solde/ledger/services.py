@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,10 @@ from datetime import date, datetime
 from django.db import connection, transaction
 
 from solde import clock
+from solde.bulk import copy_rows, next_ids
 from solde.ledger.models import AccountKind, Entry, LedgerAccount, Transaction
+
+_COPY_FROM = 500  # postings from which PostgreSQL gets COPY instead of INSERT
 
 
 class UnbalancedTransaction(ValueError):
@@ -77,29 +81,66 @@ def post_many(postings: Iterable[Posting]) -> int:
     if not todo:
         return 0
     now = clock.now()
-    txs = Transaction.objects.bulk_create(
-        [
-            Transaction(
-                idempotency_key=p.key,
-                kind=p.kind,
-                at=p.at or now,
-                day=p.day,
-                supply_point_id=p.supply_point_id,
-                reference=p.reference,
-                details=p.details,
-            )
-            for p in todo
-        ],
-        batch_size=5000,
-    )
+    if connection.vendor == "postgresql" and len(todo) >= _COPY_FROM:
+        # Large batches (the daily close): ids reserved from the sequence, then COPY.
+        tx_ids = next_ids(Transaction, len(todo))
+        copy_rows(
+            Transaction,
+            [
+                "id",
+                "idempotency_key",
+                "kind",
+                "at",
+                "day",
+                "supply_point_id",
+                "reference",
+                "details",
+            ],
+            (
+                (
+                    i,
+                    p.key,
+                    p.kind,
+                    p.at or now,
+                    p.day,
+                    p.supply_point_id,
+                    p.reference,
+                    json.dumps(p.details),
+                )
+                for i, p in zip(tx_ids, todo, strict=True)
+            ),
+        )
+    else:
+        txs = Transaction.objects.bulk_create(
+            [
+                Transaction(
+                    idempotency_key=p.key,
+                    kind=p.kind,
+                    at=p.at or now,
+                    day=p.day,
+                    supply_point_id=p.supply_point_id,
+                    reference=p.reference,
+                    details=p.details,
+                )
+                for p in todo
+            ],
+            batch_size=5000,
+        )
+        tx_ids = [tx.pk for tx in txs]
     deltas: dict[int, int] = defaultdict(int)
-    entries = []
-    for tx, p in zip(txs, todo, strict=True):
+    entries: list[tuple[int, int, int]] = []
+    for tx_id, p in zip(tx_ids, todo, strict=True):
         for account_id, cents in p.entries:
             if cents:
-                entries.append(Entry(transaction_id=tx.pk, account_id=account_id, amount_cents=cents))
+                entries.append((tx_id, account_id, cents))
                 deltas[account_id] += cents
-    Entry.objects.bulk_create(entries, batch_size=5000)
+    if connection.vendor == "postgresql" and len(todo) >= _COPY_FROM:
+        copy_rows(Entry, ["transaction_id", "account_id", "amount_cents"], entries)
+    else:
+        Entry.objects.bulk_create(
+            [Entry(transaction_id=t, account_id=a, amount_cents=c) for t, a, c in entries],
+            batch_size=5000,
+        )
     apply_balance_deltas(deltas, now)
     return len(todo)
 

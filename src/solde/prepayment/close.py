@@ -7,6 +7,7 @@ carries an idempotency key (`charge:{account}:{day}`, `recovery:{account}:{day}`
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -19,6 +20,7 @@ from django.db import transaction
 from django.db.models import Max, Min, Q, QuerySet
 
 from solde import clock
+from solde.bulk import copy_rows
 from solde.ledger.models import AccountKind, TransactionKind
 from solde.ledger.services import Posting, account, post_many
 from solde.notifications.events import publish_many
@@ -34,7 +36,7 @@ from solde.prepayment.models import (
 from solde.prepayment.services import refresh_credit_state
 from solde.prepayment.signals import balance_changed, day_closed
 from solde.readings.indexes import Neighbours, Probe, neighbours
-from solde.registry.models import CHARGED_REGISTERS, GasConversionFactor, Meter, Tariff
+from solde.registry.models import CHARGED_REGISTERS, Dso, GasConversionFactor, Meter, Tariff
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,7 @@ def close_day(
         if acc is None:
             raise CloseError(f"No prepayment account for EAN {ean}.")
         account_ids = [acc.pk]
-    run = CloseRun.objects.create(
-        day=day, ean=ean or "", trigger=trigger, started_at=clock.now()
-    )
+    run = CloseRun.objects.create(day=day, ean=ean or "", trigger=trigger, started_at=clock.now())
     result = _close_up_to(day, account_ids, progress)
     run.finished_at = clock.now()
     run.closed = result.closed
@@ -114,12 +114,13 @@ def _due(base: QuerySet, day: date) -> QuerySet:
     )
 
 
-def _close_up_to(day: date, account_ids: list[int] | None, progress: Progress | None) -> CloseResult:
+def _close_up_to(
+    day: date, account_ids: list[int] | None, progress: Progress | None
+) -> CloseResult:
     result = CloseResult(day)
-    base = (
-        PrepaymentAccount.objects.filter(state=AccountState.ACTIVE, activation_day__lte=day)
-        .exclude(last_closed_day__gte=day)
-    )
+    base = PrepaymentAccount.objects.filter(
+        state=AccountState.ACTIVE, activation_day__lte=day
+    ).exclude(last_closed_day__gte=day)
     if account_ids is not None:
         base = base.filter(pk__in=account_ids)
     agg = base.aggregate(
@@ -133,8 +134,11 @@ def _close_up_to(day: date, account_ids: list[int] | None, progress: Progress | 
     blocked: dict[int, str] = {}  # an account waiting on a day is not closed past it
     current = min(starts)
     while current <= day:
-        due = [pk for pk in _due(base, current).order_by("pk").values_list("pk", flat=True)
-               if pk not in blocked]
+        due = [
+            pk
+            for pk in _due(base, current).order_by("pk").values_list("pk", flat=True)
+            if pk not in blocked
+        ]
         done = 0
         for start in range(0, len(due), CHUNK):
             chunk = due[start : start + CHUNK]
@@ -163,6 +167,7 @@ class _Context:
 
     prices: dict[tuple[str, str, str], list[tuple[str, date, Decimal]]]
     factors: dict[str, list[tuple[date, Decimal]]]
+    recovery_per_day: dict[str, int]
     sales: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @classmethod
@@ -177,13 +182,29 @@ class _Context:
             "dso_id", "valid_from", "kwh_per_m3"
         ):
             factors[dso].append((valid_from, factor))
-        return cls(prices, factors)
+        recovery = dict(Dso.objects.values_list("code", "advance_recovery_cents_per_day"))
+        return cls(prices, factors, recovery)
 
     def sales_account(self, dso: str, energy: str) -> int:
         key = (dso, energy)
         if key not in self.sales:
             self.sales[key] = account(f"energy_sales:{dso}:{energy}", AccountKind.ENERGY_SALES).pk
         return self.sales[key]
+
+
+@dataclass
+class _Account:
+    pk: int
+    supply_point_id: int
+    dso_id: str
+    energy: str
+    tariff_category: str
+    balance_account_id: int
+    advance_account_id: int
+    advance_cents: int
+    activated_at: datetime | None
+    activation_day: date | None
+    supply: str
 
 
 @dataclass
@@ -199,9 +220,9 @@ class _Segment:
 
 
 def _segments(
-    acc: PrepaymentAccount, meters: list[tuple], day_start: datetime, day_end: datetime
+    acc: _Account, meters: list[tuple], day_start: datetime, day_end: datetime
 ) -> list[_Segment]:
-    energy = acc.supply_point.energy
+    energy = acc.energy
     out = []
     for meter_id, registers, installed_at, removed_at in meters:
         start = max(t for t in (day_start, installed_at, acc.activated_at) if t is not None)
@@ -229,12 +250,27 @@ def _close_chunk(
     now = clock.now()
     with transaction.atomic():
         # Lock and re-check: a concurrent run (late data, the scheduler) may have closed some.
-        accounts = list(
-            _due(PrepaymentAccount.objects.filter(pk__in=ids, state=AccountState.ACTIVE), day)
+        accounts = [
+            _Account(*row)
+            for row in _due(
+                PrepaymentAccount.objects.filter(pk__in=ids, state=AccountState.ACTIVE), day
+            )
             .select_for_update(of=("self",))
-            .select_related("supply_point", "advance_account", "supply_point__dso")
             .order_by("pk")
-        )
+            .values_list(
+                "pk",
+                "supply_point_id",
+                "supply_point__dso_id",
+                "supply_point__energy",
+                "supply_point__tariff_category",
+                "balance_account_id",
+                "advance_account_id",
+                "advance_account__balance_cents",
+                "activated_at",
+                "activation_day",
+                "supply",
+            )
+        ]
         if not accounts:
             return 0, {}
         meters: dict[int, list[tuple]] = defaultdict(list)
@@ -246,8 +282,9 @@ def _close_chunk(
         ):
             meters[sp_id].append((meter_id, registers, installed_at, removed_at))
 
-        segments = {a.pk: _segments(a, meters[a.supply_point_id], day_start, day_end)
-                    for a in accounts}
+        segments = {
+            a.pk: _segments(a, meters[a.supply_point_id], day_start, day_end) for a in accounts
+        }
         probe_index: dict[Probe, int] = {}
         for segs in segments.values():
             for s in segs:
@@ -260,39 +297,44 @@ def _close_chunk(
             return found[probe_index[Probe(meter_id, reg, t)]]
 
         postings: list[Posting] = []
-        day_charges: list[DayCharge] = []
+        day_charges: list[tuple] = []
         events: list[tuple[str, int, str, dict]] = []
         closed: list[int] = []
         waiting: dict[int, str] = {}
         for acc in accounts:
-            sp = acc.supply_point
-            energy = sp.energy
+            energy = acc.energy
             units = _consumption(segments[acc.pk], around)
             if units is None:
                 waiting[acc.pk] = WaitingReason.NO_DATA
                 continue
             # Thousandths → kWh (electricity) or m³ → kWh with the factor in force (gas).
             factor = (
-                rules.factor_in_force(ctx.factors.get(sp.dso_id, []), day, DEFAULT_GAS_FACTOR)
+                rules.factor_in_force(ctx.factors.get(acc.dso_id, []), day, DEFAULT_GAS_FACTOR)
                 if energy == "gas"
                 else Decimal(1)
             )
-            kwh = {r: Fraction(u, 1000) * Fraction(factor) for r, u in units.items()}
+            # kWh in thousandths (exact): the units themselves for electricity.
+            kwh_milli = (
+                units
+                if energy != "gas"
+                else {r: Fraction(u) * Fraction(factor) for r, u in units.items()}
+            )
+            kwh = {r: Fraction(m, 1000) for r, m in kwh_milli.items()}
             prices: dict[str, Decimal] = {}
-            tariff = ctx.prices.get((sp.dso_id, energy, sp.tariff_category), [])
+            tariff = ctx.prices.get((acc.dso_id, energy, acc.tariff_category), [])
             for reg, value in kwh.items():
                 price = rules.price_in_force(tariff, reg, day)
                 if price is not None:
                     prices[reg] = price
                 elif value:
-                    result.missing_prices.add((sp.dso_id, energy, sp.tariff_category, reg))
+                    result.missing_prices.add((acc.dso_id, energy, acc.tariff_category, reg))
             if any(v and r not in prices for r, v in kwh.items()):
                 waiting[acc.pk] = WaitingReason.NO_PRICE
                 continue
             charge = rules.daily_charge_cents({r: v for r, v in kwh.items() if v}, prices)
-            details: dict = {"kwh": {r: rules.kwh_text(v) for r, v in kwh.items()}}
+            details: dict = {"kwh": {r: rules.milli_text(m) for r, m in kwh_milli.items()}}
             if energy == "gas":
-                details["m3"] = {r: rules.kwh_text(Fraction(u, 1000)) for r, u in units.items()}
+                details["m3"] = {r: rules.milli_text(u) for r, u in units.items()}
                 details["kwh_per_m3"] = str(factor)
             details["prices"] = {r: str(p) for r, p in prices.items()}
             if charge:
@@ -302,21 +344,21 @@ def _close_chunk(
                         kind=TransactionKind.CHARGE,
                         entries=[
                             (acc.balance_account_id, -charge),
-                            (ctx.sales_account(sp.dso_id, energy), charge),
+                            (ctx.sales_account(acc.dso_id, energy), charge),
                         ],
                         at=now,
                         day=day,
-                        supply_point_id=sp.pk,
+                        supply_point_id=acc.supply_point_id,
                         reference=f"{day}",
                         details=details,
                     )
                 )
             recovery = 0
             if acc.activation_day and day > acc.activation_day:
-                outstanding = -acc.advance_account.balance_cents
+                outstanding = -acc.advance_cents
                 recovery = rules.recovery_cents(
                     outstanding,
-                    sp.dso.advance_recovery_cents_per_day,
+                    ctx.recovery_per_day[acc.dso_id],
                     acc.supply in INTERRUPTED_SUPPLY,
                 )
                 if recovery:
@@ -330,28 +372,28 @@ def _close_chunk(
                             ],
                             at=now,
                             day=day,
-                            supply_point_id=sp.pk,
+                            supply_point_id=acc.supply_point_id,
                             reference=f"{day}",
                         )
                     )
                     if recovery == outstanding:
                         events.append(
-                            ("advance_repaid", sp.pk, f"advance_repaid:{acc.pk}", {"day": f"{day}"})
+                            (
+                                "advance_repaid",
+                                acc.supply_point_id,
+                                f"advance_repaid:{acc.pk}",
+                                {"day": f"{day}"},
+                            )
                         )
-            day_charges.append(
-                DayCharge(
-                    account_id=acc.pk,
-                    day=day,
-                    kwh=details["kwh"],
-                    charge_cents=charge,
-                    recovery_cents=recovery,
-                    closed_at=now,
-                )
-            )
+            day_charges.append((acc.pk, day, json.dumps(details["kwh"]), charge, recovery, now))
             closed.append(acc.pk)
 
         post_many(postings)
-        DayCharge.objects.bulk_create(day_charges, batch_size=2000)
+        copy_rows(
+            DayCharge,
+            ["account_id", "day", "kwh", "charge_cents", "recovery_cents", "closed_at"],
+            day_charges,
+        )
         if closed:
             PrepaymentAccount.objects.filter(pk__in=closed).update(
                 last_closed_day=day, waiting_reason=""
@@ -374,7 +416,7 @@ def _consumption(
     """Thousandths counted per charged register over the day's segments; None if not known."""
     if not segments:
         return None
-    total: dict[str, Fraction] = {}
+    total: dict[str, Fraction | int] = {}
     for s in segments:
         for reg in s.registers:
             a, b = around(s.meter_id, reg, s.start), around(s.meter_id, reg, s.end)
@@ -388,5 +430,5 @@ def _consumption(
             )
             if part is None:
                 return None
-            total[reg] = total.get(reg, Fraction(0)) + part
-    return total  # type: ignore[return-value]
+            total[reg] = total.get(reg, 0) + part
+    return total

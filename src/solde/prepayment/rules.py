@@ -17,13 +17,14 @@ def index_at(
     t: datetime,
     before: tuple[datetime, int] | None,
     after: tuple[datetime, int] | None,
-) -> Fraction | None:
+) -> Fraction | int | None:
     """The index at instant t: the reading at t, else the linear interpolation in time between
-    the nearest readings before and after. None when it is not known yet."""
+    the nearest readings before and after. None when it is not known yet. Exact: an int when a
+    reading falls on t (the common case, and cheap), a Fraction when interpolated."""
     if before and before[0] == t:
-        return Fraction(before[1])
+        return before[1]
     if after and after[0] == t:
-        return Fraction(after[1])
+        return after[1]
     if not before or not after:
         return None
     (t0, v0), (t1, v1) = before, after
@@ -33,14 +34,16 @@ def index_at(
 
 
 def daily_charge_cents(
-    energy_by_register: Mapping[str, Fraction], price_by_register: Mapping[str, Decimal]
+    energy_by_register: Mapping[str, Fraction | int], price_by_register: Mapping[str, Decimal]
 ) -> int:
     """Σ over registers of (kWh × €/kWh), exact, rounded once to the cent half up."""
-    total = sum(
-        (Fraction(kwh) * Fraction(price_by_register[r]) for r, kwh in energy_by_register.items()),
-        Fraction(0),
-    )
-    return eur_to_cents_exact(total)
+    # Exact rational arithmetic on integer ratios: as exact as Fractions, much cheaper.
+    num, den = 0, 1
+    for reg, kwh in energy_by_register.items():
+        kn, kd = kwh.as_integer_ratio()
+        pn, pd = price_by_register[reg].as_integer_ratio()
+        num, den = num * kd * pd + kn * pn * den, den * kd * pd
+    return eur_to_cents_exact(Fraction(num, den))
 
 
 def recovery_cents(outstanding_cents: int, per_day_cents: int, interrupted: bool) -> int:
@@ -118,9 +121,16 @@ def factor_in_force(
     return max(valid)[1] if valid else default
 
 
-def kwh_text(value: Fraction) -> str:
+def kwh_text(value: Fraction | int) -> str:
     """Energy for display and the statement: 3 decimals, half up ("6.123")."""
-    milli = round_half_up(value * 1000)
+    milli = round_half_up(Fraction(value) * 1000)
+    return milli_text(milli)
+
+
+def milli_text(milli: Fraction | int) -> str:
+    """Thousandths as a 3-decimal text: 6123 → "6.123" (rounded half up when not whole)."""
+    if not isinstance(milli, int):
+        milli = round_half_up(milli)
     sign = "-" if milli < 0 else ""
     milli = abs(milli)
     return f"{sign}{milli // 1000}.{milli % 1000:03d}"
@@ -136,7 +146,7 @@ def segment_consumption(
     around_end: tuple[Reading | None, Reading | None],
     starts_at_boundary: bool = False,
     ends_at_boundary: bool = False,
-) -> Fraction | None:
+) -> Fraction | int | None:
     """What a register counted (in thousandths) over [start, end] of one meter, or None while
     an end is not known.
 
@@ -146,13 +156,13 @@ def segment_consumption(
     first = index_at(start, *around_start)
     if first is None and starts_at_boundary and around_start[0] is None and around_start[1]:
         if around_start[1][0] >= end:
-            return Fraction(0)  # the register only starts counting after this segment
-        first = Fraction(around_start[1][1])
+            return 0  # the register only starts counting after this segment
+        first = around_start[1][1]
     if first is None:
         return None
     last = index_at(end, *around_end)
     if last is None and ends_at_boundary and around_end[1] is None and around_end[0]:
-        last = Fraction(around_end[0][1])
+        last = around_end[0][1]
     if last is None:
         return None
     return last - first

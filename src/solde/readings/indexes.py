@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 from django.db import connection
@@ -20,6 +20,7 @@ from solde.readings.models import Reading
 # Probes per statement: SQLite binds 4 parameters per probe (limit 32,766); PostgreSQL binds
 # four arrays whatever the size.
 _SQLITE_BATCH = 5000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PG_BATCH = 100_000
 
 
@@ -65,9 +66,11 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
     table = connection.ops.quote_name(Reading._meta.db_table)
     if connection.vendor == "postgresql":
         sql = f"""
-            SELECT p.i, b.at, b.value_milli, a.at, a.value_milli
-            FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::timestamptz[])
-                 AS p(i, meter_id, reg, t)
+            SELECT p.i, (EXTRACT(EPOCH FROM b.at) * 1000000)::bigint, b.value_milli,
+                   (EXTRACT(EPOCH FROM a.at) * 1000000)::bigint, a.value_milli
+            FROM (SELECT u.i, u.meter_id, u.reg, (%s::timestamptz[])[u.k] AS t
+                  FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::int[])
+                       AS u(i, meter_id, reg, k)) p
             LEFT JOIN LATERAL (
                 SELECT r.at, r.value_milli FROM {table} r
                 WHERE r.meter_id = p.meter_id AND r.register = p.reg AND r.at <= p.t
@@ -77,11 +80,16 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
                 WHERE r.meter_id = p.meter_id AND r.register = p.reg AND r.at >= p.t
                 ORDER BY r.at ASC LIMIT 1) a ON true
         """
+        # Probes share a few instants (midnights): send each once, index them (arrays of
+        # integers cost little to send; thousands of timestamps do).
+        instants = sorted({p.at for p in probes})
+        position = {t: k + 1 for k, t in enumerate(instants)}
         params: list[object] = [
+            instants,
             list(range(len(probes))),
             [p.meter_id for p in probes],
             [p.register for p in probes],
-            [p.at for p in probes],
+            [position[p.at] for p in probes],
         ]
     else:
         # Portable form: a VALUES list of probes, correlated MAX/MIN on the unique index, then
@@ -108,10 +116,23 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
         for i, p in enumerate(probes):
             params += [i, p.meter_id, p.register, adapt(p.at)]
     result: list[Neighbours | None] = [None] * len(probes)
+    seen: dict[object, datetime | None] = {None: None}  # few distinct instants: parse each once
+
+    def instant(value: object) -> datetime | None:
+        if value not in seen:
+            seen[value] = (
+                _EPOCH + timedelta(microseconds=value) if isinstance(value, int)
+                else _as_utc(value)  # type: ignore[arg-type]
+            )
+        return seen[value]
+
     with connection.cursor() as cur:
+        if connection.vendor == "postgresql" and connection.in_atomic_block:
+            # JIT compilation costs more than this index-driven query takes.
+            cur.execute("SET LOCAL jit = off")
         cur.execute(sql, params)
         for i, bt, bv, at_, av in cur.fetchall():
-            before_at, after_at = _as_utc(bt), _as_utc(at_)
+            before_at, after_at = instant(bt), instant(at_)
             result[i] = Neighbours(
                 (before_at, int(bv)) if before_at is not None else None,
                 (after_at, int(av)) if after_at is not None else None,
