@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from django.db import connection, models
+from django.db.models import Field, ForeignObject, Lookup
 
 
 def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]) -> None:
@@ -50,3 +51,25 @@ def next_ids(model: type[models.Model], count: int) -> list[int]:
             [table, count],
         )
         return [r[0] for r in cur.fetchall()]
+
+
+class AnyOf(Lookup):
+    """`field__any_of=[…]`: IN for many values as ONE array parameter on PostgreSQL
+    (`= ANY(%s)`), so a bulk path does not build and parse thousands of placeholders."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):  # type: ignore[no-untyped-def]
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*lhs_params, values]
+        if not values:
+            return "1 = 0", list(lhs_params)
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+
+
+# Plain fields and foreign keys (whose lookups are registered apart).
+Field.register_lookup(AnyOf)
+ForeignObject.register_lookup(AnyOf)

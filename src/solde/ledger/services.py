@@ -69,7 +69,7 @@ def post_many(postings: Iterable[Posting]) -> int:
     known: set[str] = set()
     for i in range(0, len(keys), 5000):
         known.update(
-            Transaction.objects.filter(idempotency_key__in=keys[i : i + 5000]).values_list(
+            Transaction.objects.filter(idempotency_key__any_of=keys[i : i + 5000]).values_list(
                 "idempotency_key", flat=True
             )
         )
@@ -148,17 +148,26 @@ def post_many(postings: Iterable[Posting]) -> int:
 def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
     """Add each delta to its account's stored balance in a few set-based statements."""
     items = [(a, d) for a, d in deltas.items() if d]
+    if not items:
+        return
     table = LedgerAccount._meta.db_table
     with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d, "
+                f"updated_at = %s FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, d) "
+                f"WHERE {table}.id = v.id",
+                [at, [a for a, _ in items], [d for _, d in items]],
+            )
+            return
         for i in range(0, len(items), 2000):
             chunk = items[i : i + 2000]
             values = ",".join(["(%s, %s)"] * len(chunk))
             params: list[object] = [x for pair in chunk for x in pair]
-            cast = "::bigint" if connection.vendor == "postgresql" else ""
             cur.execute(
                 f"WITH v(id, d) AS (VALUES {values}) "
-                f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d{cast}, "
-                f"updated_at = %s FROM v WHERE {table}.id = v.id{cast}",
+                f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d, "
+                f"updated_at = %s FROM v WHERE {table}.id = v.id",
                 [*params, at],
             )
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Max, Min, Q, QuerySet
 
 from solde import clock
-from solde.bulk import copy_rows
+from solde.bulk import copy_rows  # also registers the `any_of` lookup
 from solde.ledger.models import AccountKind, TransactionKind
 from solde.ledger.services import Posting, account, post_many
 from solde.notifications.events import publish_many
@@ -96,7 +96,7 @@ def catch_up(supply_point_ids: Iterable[int]) -> CloseResult | None:
         return None
     ids = list(
         PrepaymentAccount.objects.filter(
-            supply_point_id__in=list(supply_point_ids),
+            supply_point_id__any_of=list(supply_point_ids),
             state=AccountState.ACTIVE,
             activation_day__lte=last,
         )
@@ -122,7 +122,7 @@ def _close_up_to(
         state=AccountState.ACTIVE, activation_day__lte=day
     ).exclude(last_closed_day__gte=day)
     if account_ids is not None:
-        base = base.filter(pk__in=account_ids)
+        base = base.filter(pk__any_of=account_ids)
     agg = base.aggregate(
         last=Min("last_closed_day"),
         first=Min("activation_day", filter=Q(last_closed_day__isnull=True)),
@@ -253,7 +253,7 @@ def _close_chunk(
         accounts = [
             _Account(*row)
             for row in _due(
-                PrepaymentAccount.objects.filter(pk__in=ids, state=AccountState.ACTIVE), day
+                PrepaymentAccount.objects.filter(pk__any_of=ids, state=AccountState.ACTIVE), day
             )
             .select_for_update(of=("self",))
             .order_by("pk")
@@ -275,7 +275,7 @@ def _close_chunk(
             return 0, {}
         meters: dict[int, list[tuple]] = defaultdict(list)
         for meter_id, sp_id, registers, installed_at, removed_at in (
-            Meter.objects.filter(supply_point_id__in=[a.supply_point_id for a in accounts])
+            Meter.objects.filter(supply_point_id__any_of=[a.supply_point_id for a in accounts])
             .filter(Q(installed_at__isnull=True) | Q(installed_at__lt=day_end))
             .filter(Q(removed_at__isnull=True) | Q(removed_at__gt=day_start))
             .values_list("pk", "supply_point_id", "registers", "installed_at", "removed_at")
@@ -395,13 +395,15 @@ def _close_chunk(
             day_charges,
         )
         if closed:
-            PrepaymentAccount.objects.filter(pk__in=closed).update(
+            PrepaymentAccount.objects.filter(pk__any_of=closed).update(
                 last_closed_day=day, waiting_reason=""
             )
         for reason in (WaitingReason.NO_DATA, WaitingReason.NO_PRICE):
             ids_waiting = [pk for pk, r in waiting.items() if r == reason]
             if ids_waiting:
-                PrepaymentAccount.objects.filter(pk__in=ids_waiting).update(waiting_reason=reason)
+                PrepaymentAccount.objects.filter(pk__any_of=ids_waiting).update(
+                    waiting_reason=reason
+                )
         publish_many(events, at=now)
         if closed:
             refresh_credit_state(closed)

@@ -136,14 +136,14 @@ def recent_daily_cents(account_ids: Iterable[int], days: int) -> dict[int, list[
     if not ids:
         return out
     last = dict(
-        PrepaymentAccount.objects.filter(pk__in=ids, last_closed_day__isnull=False).values_list(
+        PrepaymentAccount.objects.filter(pk__any_of=ids, last_closed_day__isnull=False).values_list(
             "pk", "last_closed_day"
         )
     )
     if not last:
         return out
     since = min(last.values()) - timedelta(days=days - 1)
-    rows = DayCharge.objects.filter(account_id__in=list(last), day__gte=since).values_list(
+    rows = DayCharge.objects.filter(account_id__any_of=list(last), day__gte=since).values_list(
         "account_id", "day", "charge_cents", "recovery_cents"
     )
     for acc_id, day, charge, recovery in rows:
@@ -167,7 +167,9 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
         chunk = ids[start : start + 5000]
         # Plain rows, not model instances: this runs for every account of a daily close.
         rows = list(
-            PrepaymentAccount.objects.filter(pk__in=chunk, state=AccountState.ACTIVE).values_list(
+            PrepaymentAccount.objects.filter(
+                pk__any_of=chunk, state=AccountState.ACTIVE
+            ).values_list(
                 "pk",
                 "supply_point_id",
                 "supply_point__dso_id",
@@ -182,14 +184,26 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
             )
         )
         history = recent_daily_cents([r[0] for r in rows], 14)
-        for (pk, sp_id, dso_code, energy, balance, old_state, old_low, threshold, days,
-             emergency_since, exhausted_since) in rows:
+        for (
+            pk,
+            sp_id,
+            dso_code,
+            energy,
+            balance,
+            old_state,
+            old_low,
+            threshold,
+            days,
+            emergency_since,
+            exhausted_since,
+        ) in rows:
             dso = dsos[dso_code]
             limit = dso.emergency_credit_cents(energy)
             state = rules.credit_state(balance, limit)
             left = rules.days_left(balance, limit, history.get(pk, []))
             policy = rules.LowCreditPolicy(
-                threshold_cents=threshold if threshold is not None
+                threshold_cents=threshold
+                if threshold is not None
                 else dso.low_credit_threshold_cents,
                 days=days if days is not None else dso.low_credit_days,
             )
@@ -197,12 +211,19 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
             if state == old_state and low == old_low:
                 continue
             if low and not old_low:
-                events.append(("low_credit", sp_id, f"low_credit:{pk}:{stamp}",
-                               {"balance_cents": balance}))
+                events.append(
+                    ("low_credit", sp_id, f"low_credit:{pk}:{stamp}", {"balance_cents": balance})
+                )
             if state != "ok" and old_state == "ok":
                 emergency_since = now
-                events.append(("emergency_credit_engaged", sp_id,
-                               f"emergency:{pk}:{stamp}", {"balance_cents": balance}))
+                events.append(
+                    (
+                        "emergency_credit_engaged",
+                        sp_id,
+                        f"emergency:{pk}:{stamp}",
+                        {"balance_cents": balance},
+                    )
+                )
             if state == "exhausted" and old_state != "exhausted":
                 exhausted_since = now
             if state == "ok":
@@ -211,7 +232,10 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
                 exhausted_since = None
             changed.append(
                 PrepaymentAccount(
-                    pk=pk, credit_state=state, low_credit=low, emergency_since=emergency_since,
+                    pk=pk,
+                    credit_state=state,
+                    low_credit=low,
+                    emergency_since=emergency_since,
                     exhausted_since=exhausted_since,
                 )
             )

@@ -42,4 +42,6 @@ class Command(TyperCommand):
             ran = move_clock(at, speed)
         except ClockBackwards as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"Clock set to {clock.local(at).isoformat()}; {ran} scheduled job(s) ran.")
+        self.stdout.write(
+            f"Clock set to {clock.local(at).isoformat()}; {ran} scheduled job(s) ran."
+        )
