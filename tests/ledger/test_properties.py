@@ -93,3 +93,23 @@ def tx_at():
     from solde import clock
 
     return clock.now()
+
+
+def test_a_large_batch_posts_every_transaction_once():
+    """Above 500 postings PostgreSQL takes the COPY path: same result, same idempotency."""
+    a = account("balance:big", AccountKind.CUSTOMER_BALANCE)
+    b = account("sales:big", AccountKind.ENERGY_SALES)
+    postings = [
+        Posting(key=f"big:{i}", kind="charge", entries=[(a.pk, -i), (b.pk, i)],
+                details={"kwh": {"1.8.1": f"{i}.000"}}, day=date(2026, 11, 27))
+        for i in range(1, 801)
+    ]
+    assert post_many(postings[:300]) == 300
+    assert post_many(postings) == 500  # the first 300 are known
+    total = sum(range(1, 801))
+    a.refresh_from_db()
+    assert a.balance_cents == -total
+    tx = Transaction.objects.get(idempotency_key="big:700")
+    assert tx.details == {"kwh": {"1.8.1": "700.000"}} and tx.day == date(2026, 11, 27)
+    assert tx.entries.count() == 2
+    assert verify().ok
