@@ -21,12 +21,23 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[
             return
         marks = ", ".join(["%s"] * len(columns))
         sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
-        adapt = connection.ops.adapt_datetimefield_value
+        ops = connection.ops
+        adapted: dict[object, object] = {}  # rows repeat the same instants and days
+
+        def adapt(value: object) -> object:
+            if not isinstance(value, date):
+                return value
+            if value not in adapted:
+                adapted[value] = (
+                    ops.adapt_datetimefield_value(value)
+                    if isinstance(value, datetime)
+                    else ops.adapt_datefield_value(value)
+                )
+            return adapted[value]
+
         batch: list[Sequence] = []
         for row in rows:
-            batch.append(
-                [adapt(v) if hasattr(v, "tzinfo") and hasattr(v, "hour") else v for v in row]
-            )
+            batch.append([adapt(v) for v in row])
             if len(batch) >= 10_000:
                 cur.executemany(sql, batch)
                 batch = []
@@ -34,23 +45,26 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[
             cur.executemany(sql, batch)
 
 
-def _adapt(value: object) -> object:
-    if isinstance(value, datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    if isinstance(value, date):
-        return connection.ops.adapt_datefield_value(value)
-    return value
-
-
 def next_ids(model: type[models.Model], count: int) -> list[int]:
-    """Reserve `count` primary keys from the table's sequence (PostgreSQL)."""
+    """Reserve `count` primary keys for rows the caller inserts in its transaction.
+
+    PostgreSQL: from the table's sequence. SQLite: after the highest id ever given (the
+    AUTOINCREMENT counter) — safe because SQLite has one writer at a time and the caller holds
+    the write lock (IMMEDIATE transactions)."""
     table = model._meta.db_table
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, count],
-        )
-        return [r[0] for r in cur.fetchall()]
+        if connection.vendor == "postgresql":
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, count],
+            )
+            return [r[0] for r in cur.fetchall()]
+        cur.execute(f"SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}")
+        top = cur.fetchone()[0]
+        cur.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        row = cur.fetchone()
+        start = max(top, row[0] if row else 0) + 1
+        return list(range(start, start + count))
 
 
 class AnyOf(Lookup):

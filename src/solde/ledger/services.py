@@ -14,7 +14,7 @@ from solde import clock
 from solde.bulk import copy_rows, next_ids
 from solde.ledger.models import AccountKind, Entry, LedgerAccount, Transaction
 
-_COPY_FROM = 500  # postings from which PostgreSQL gets COPY instead of INSERT
+_COPY_FROM = 500  # postings from which rows go by COPY (executemany on SQLite), not INSERT
 
 
 class UnbalancedTransaction(ValueError):
@@ -81,8 +81,8 @@ def post_many(postings: Iterable[Posting]) -> int:
     if not todo:
         return 0
     now = clock.now()
-    if connection.vendor == "postgresql" and len(todo) >= _COPY_FROM:
-        # Large batches (the daily close): ids reserved from the sequence, then COPY.
+    if len(todo) >= _COPY_FROM:
+        # Large batches (the daily close): ids reserved first, then COPY / executemany.
         tx_ids = next_ids(Transaction, len(todo))
         copy_rows(
             Transaction,
@@ -134,7 +134,7 @@ def post_many(postings: Iterable[Posting]) -> int:
             if cents:
                 entries.append((tx_id, account_id, cents))
                 deltas[account_id] += cents
-    if connection.vendor == "postgresql" and len(todo) >= _COPY_FROM:
+    if len(todo) >= _COPY_FROM:
         copy_rows(Entry, ["transaction_id", "account_id", "amount_cents"], entries)
     else:
         Entry.objects.bulk_create(
