@@ -100,8 +100,13 @@ def test_a_large_batch_posts_every_transaction_once():
     a = account("balance:big", AccountKind.CUSTOMER_BALANCE)
     b = account("sales:big", AccountKind.ENERGY_SALES)
     postings = [
-        Posting(key=f"big:{i}", kind="charge", entries=[(a.pk, -i), (b.pk, i)],
-                details={"kwh": {"1.8.1": f"{i}.000"}}, day=date(2026, 11, 27))
+        Posting(
+            key=f"big:{i}",
+            kind="charge",
+            entries=[(a.pk, -i), (b.pk, i)],
+            details={"kwh": {"1.8.1": f"{i}.000"}},
+            day=date(2026, 11, 27),
+        )
         for i in range(1, 801)
     ]
     assert post_many(postings[:300]) == 300

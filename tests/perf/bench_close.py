@@ -49,11 +49,7 @@ def run(pg_url: str) -> str:
     verdict = (
         f"PostgreSQL target (≤ {TARGET_SECONDS} s and ≤ {TARGET_RATIO}× the bare statement at "
         f"{PG_ACCOUNTS:,} accounts): close {pg['close_s']:.1f} s, {pg_ratio:.1f}× → "
-        + (
-            "met"
-            if pg["close_s"] <= TARGET_SECONDS and pg_ratio <= TARGET_RATIO
-            else "NOT met"
-        )
+        + ("met" if pg["close_s"] <= TARGET_SECONDS and pg_ratio <= TARGET_RATIO else "NOT met")
         + ("" if scale == 1 else f" (at scale {scale}, not the target size)")
         + "."
     )
@@ -143,8 +139,10 @@ def _model_rows(model, objects) -> tuple[list[str], list[tuple]]:
     for obj in objects:
         row = []
         for f in fields:
-            value = f.pre_save(obj, add=True) if f.name in ("created_at", "updated_at") else (
-                getattr(obj, f.attname)
+            value = (
+                f.pre_save(obj, add=True)
+                if f.name in ("created_at", "updated_at")
+                else (getattr(obj, f.attname))
             )
             if f.get_internal_type() == "JSONField":
                 row.append(json.dumps(value))
@@ -171,13 +169,21 @@ def _setup(n: int) -> None:
         for dso in Dso.objects.all():
             for category, price in (("average", "0.31234"), ("social", "0.19876")):
                 Tariff.objects.create(
-                    dso=dso, energy="electricity", category=category, register="",
-                    valid_from=date(2026, 1, 1), price_eur_per_kwh=price,
+                    dso=dso,
+                    energy="electricity",
+                    category=category,
+                    register="",
+                    valid_from=date(2026, 1, 1),
+                    price_eur_per_kwh=price,
                 )
             # a night price for the average tariff: the register-specific price wins
             Tariff.objects.create(
-                dso=dso, energy="electricity", category="average", register="1.8.2",
-                valid_from=date(2026, 1, 1), price_eur_per_kwh="0.24567",
+                dso=dso,
+                energy="electricity",
+                category="average",
+                register="1.8.2",
+                valid_from=date(2026, 1, 1),
+                price_eur_per_kwh="0.24567",
             )
         ids = range(1, n + 1)
         cols, rows = _model_rows(
@@ -190,10 +196,16 @@ def _setup(n: int) -> None:
             ean = make_ean(f"54144{(i % 2) + 8}8{i:010d}")
             sps.append(
                 SupplyPoint(
-                    id=i, ean=ean, dso_id=dsos[i % 2], energy="electricity", customer_id=i,
+                    id=i,
+                    ean=ean,
+                    dso_id=dsos[i % 2],
+                    energy="electricity",
+                    customer_id=i,
                     tariff_category="social" if i % 5 == 0 else "average",
-                    customer_reference=customer_reference(ean), structured_communication=None,
-                    created_at=now, updated_at=now,
+                    customer_reference=customer_reference(ean),
+                    structured_communication=None,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
         _copy(SupplyPoint, *_model_rows(SupplyPoint, sps))
@@ -202,8 +214,12 @@ def _setup(n: int) -> None:
             *_model_rows(
                 Meter,
                 (
-                    Meter(id=i, serial=f"B{i:09d}", supply_point_id=i,
-                          registers=["1.8.1", "1.8.2", "2.8.1", "2.8.2"])
+                    Meter(
+                        id=i,
+                        serial=f"B{i:09d}",
+                        supply_point_id=i,
+                        registers=["1.8.1", "1.8.2", "2.8.1", "2.8.2"],
+                    )
                     for i in ids
                 ),
             ),
@@ -212,30 +228,66 @@ def _setup(n: int) -> None:
         outstanding = {i: (i * 37) % 11 * 100 for i in ids}  # 0 … 10 €, some exactly 1 €
         accounts = []
         for i in ids:
-            accounts.append(LedgerAccount(id=2 * i - 1, kind="customer_balance",
-                                          code=f"balance:{i}", updated_at=now,
-                                          balance_cents=outstanding[i] + 2000))
-            accounts.append(LedgerAccount(id=2 * i, kind="advance", code=f"advance:{i}",
-                                          updated_at=now, balance_cents=-outstanding[i]))
+            accounts.append(
+                LedgerAccount(
+                    id=2 * i - 1,
+                    kind="customer_balance",
+                    code=f"balance:{i}",
+                    updated_at=now,
+                    balance_cents=outstanding[i] + 2000,
+                )
+            )
+            accounts.append(
+                LedgerAccount(
+                    id=2 * i,
+                    kind="advance",
+                    code=f"advance:{i}",
+                    updated_at=now,
+                    balance_cents=-outstanding[i],
+                )
+            )
         collections = 2 * n + 1
-        accounts.append(LedgerAccount(id=collections, kind="collections",
-                                      code="collections:bench", updated_at=now,
-                                      balance_cents=-2000 * n))
+        accounts.append(
+            LedgerAccount(
+                id=collections,
+                kind="collections",
+                code="collections:bench",
+                updated_at=now,
+                balance_cents=-2000 * n,
+            )
+        )
         _copy(LedgerAccount, *_model_rows(LedgerAccount, accounts))
         txs, entries = [], []
         tx_id = entry_id = 0
         for i in ids:
             tx_id += 1
-            txs.append(Transaction(id=tx_id, idempotency_key=f"bench-topup:{i}", kind="topup",
-                                   at=now - timedelta(days=3), supply_point_id=i, details={}))
-            entries += [(entry_id + 1, tx_id, 2 * i - 1, 2000), (entry_id + 2, tx_id,
-                                                                 collections, -2000)]
+            txs.append(
+                Transaction(
+                    id=tx_id,
+                    idempotency_key=f"bench-topup:{i}",
+                    kind="topup",
+                    at=now - timedelta(days=3),
+                    supply_point_id=i,
+                    details={},
+                )
+            )
+            entries += [
+                (entry_id + 1, tx_id, 2 * i - 1, 2000),
+                (entry_id + 2, tx_id, collections, -2000),
+            ]
             entry_id += 2
             if outstanding[i]:
                 tx_id += 1
-                txs.append(Transaction(id=tx_id, idempotency_key=f"bench-advance:{i}",
-                                       kind="advance", at=now - timedelta(days=10),
-                                       supply_point_id=i, details={}))
+                txs.append(
+                    Transaction(
+                        id=tx_id,
+                        idempotency_key=f"bench-advance:{i}",
+                        kind="advance",
+                        at=now - timedelta(days=10),
+                        supply_point_id=i,
+                        details={},
+                    )
+                )
                 entries += [
                     (entry_id + 1, tx_id, 2 * i - 1, outstanding[i]),
                     (entry_id + 2, tx_id, 2 * i, -outstanding[i]),
@@ -250,9 +302,14 @@ def _setup(n: int) -> None:
                 PrepaymentAccount,
                 (
                     PrepaymentAccount(
-                        id=i, supply_point_id=i, state="active", balance_account_id=2 * i - 1,
-                        advance_account_id=2 * i, activated_at=_bounds(activation)[0],
-                        activation_day=activation, last_closed_day=DAY - timedelta(days=1),
+                        id=i,
+                        supply_point_id=i,
+                        state="active",
+                        balance_account_id=2 * i - 1,
+                        advance_account_id=2 * i,
+                        activated_at=_bounds(activation)[0],
+                        activation_day=activation,
+                        last_closed_day=DAY - timedelta(days=1),
                         created_at=now,
                     )
                     for i in ids
@@ -275,8 +332,16 @@ def _setup(n: int) -> None:
         with connection.cursor() as cur:
             for sql in connection.ops.sequence_reset_sql(
                 no_style(),
-                [Customer, SupplyPoint, Meter, LedgerAccount, Transaction, Entry,
-                 PrepaymentAccount, Reading],
+                [
+                    Customer,
+                    SupplyPoint,
+                    Meter,
+                    LedgerAccount,
+                    Transaction,
+                    Entry,
+                    PrepaymentAccount,
+                    Reading,
+                ],
             ):
                 cur.execute(sql)
     if connection.vendor == "postgresql":
@@ -345,7 +410,8 @@ def _bare() -> tuple[float, float]:
     adapt = connection.ops.adapt_datetimefield_value
     params = {
         "day": DAY if connection.vendor == "postgresql" else DAY.isoformat(),
-        "prev": DAY - timedelta(days=1) if connection.vendor == "postgresql"
+        "prev": DAY - timedelta(days=1)
+        if connection.vendor == "postgresql"
         else (DAY - timedelta(days=1)).isoformat(),
         "start": adapt(start),
         "end": adapt(end),

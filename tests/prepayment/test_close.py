@@ -298,8 +298,7 @@ def test_credit_states_after_a_close(make_supply_point, make_tariff, frozen):
         _flat_account(sp, "2026-11-27", 1, kwh)
     close_day(D("2026-11-27"))
     states = {
-        a.supply_point_id: (a.credit_state, a.low_credit)
-        for a in PrepaymentAccount.objects.all()
+        a.supply_point_id: (a.credit_state, a.low_credit) for a in PrepaymentAccount.objects.all()
     }
     assert states[sps[0].pk] == ("ok", True)  # 5 € left < 10 € threshold
     assert states[sps[1].pk] == ("emergency", True)  # −9 €

@@ -65,8 +65,9 @@ def test_first_reading_of_a_new_meter_and_final_index_of_a_removed_one():
     assert rules.segment_consumption(swap, t1, (None, first), ((t1, 57), None), True) == 50
     # removed meter: final index before the removal instant, nothing after
     assert (
-        rules.segment_consumption(T0, swap, ((T0, 0), None), ((swap - timedelta(minutes=5), 9),
-                                  None), False, True)
+        rules.segment_consumption(
+            T0, swap, ((T0, 0), None), ((swap - timedelta(minutes=5), 9), None), False, True
+        )
         == 9
     )
 

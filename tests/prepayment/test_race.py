@@ -39,8 +39,11 @@ def test_parallel_credits_and_a_close_lose_nothing(make_supply_point, make_tarif
             for i in range(5):
                 with transaction.atomic():
                     credit(
-                        PrepaymentAccount.objects.get(pk=acc.pk), 100, key=f"race:{n}:{i}",
-                        kind="topup", counter_account_id=counter,
+                        PrepaymentAccount.objects.get(pk=acc.pk),
+                        100,
+                        key=f"race:{n}:{i}",
+                        kind="topup",
+                        counter_account_id=counter,
                     )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)

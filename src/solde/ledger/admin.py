@@ -55,5 +55,11 @@ class TransactionAdmin(ReadOnlyAdmin):
     list_select_related = ("supply_point",)
     inlines = [EntryInline]
     readonly_fields = (
-        "idempotency_key", "kind", "at", "day", "supply_point", "reference", "details",
+        "idempotency_key",
+        "kind",
+        "at",
+        "day",
+        "supply_point",
+        "reference",
+        "details",
     )

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -163,7 +164,7 @@ def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
         for i in range(0, len(items), 2000):
             chunk = items[i : i + 2000]
             values = ",".join(["(%s, %s)"] * len(chunk))
-            params: list[object] = [x for pair in chunk for x in pair]
+            params: list[Any] = [x for pair in chunk for x in pair]
             cur.execute(
                 f"WITH v(id, d) AS (VALUES {values}) "
                 f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d, "

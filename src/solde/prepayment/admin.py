@@ -23,8 +23,15 @@ class ReadOnly(admin.ModelAdmin):
 @admin.register(PrepaymentAccount)
 class PrepaymentAccountAdmin(ReadOnly):
     list_display = (
-        "supply_point", "state", "balance", "advance_outstanding", "credit_state", "low_credit",
-        "supply", "last_closed_day", "waiting_reason",
+        "supply_point",
+        "state",
+        "balance",
+        "advance_outstanding",
+        "credit_state",
+        "low_credit",
+        "supply",
+        "last_closed_day",
+        "waiting_reason",
     )
     list_filter = ("state", "credit_state", "low_credit", "supply", "waiting_reason")
     search_fields = ("supply_point__ean", "supply_point__customer_reference")
@@ -58,7 +65,13 @@ class DayChargeAdmin(ReadOnly):
 @admin.register(CloseRun)
 class CloseRunAdmin(ReadOnly):
     list_display = (
-        "day", "ean", "trigger", "started_at", "finished_at", "closed", "waiting_for_data",
+        "day",
+        "ean",
+        "trigger",
+        "started_at",
+        "finished_at",
+        "closed",
+        "waiting_for_data",
         "waiting_for_price",
     )
     list_filter = ("trigger",)

@@ -113,9 +113,7 @@ def price_in_force(
     return None
 
 
-def factor_in_force(
-    factors: list[tuple[date, Decimal]], day: date, default: Decimal
-) -> Decimal:
+def factor_in_force(factors: list[tuple[date, Decimal]], day: date, default: Decimal) -> Decimal:
     """The gas conversion factor (kWh/m³) in force on `day`, else the default."""
     valid = [(d, f) for d, f in factors if d <= day]
     return max(valid)[1] if valid else default

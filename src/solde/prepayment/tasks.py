@@ -30,9 +30,7 @@ def close_yesterday(at: datetime) -> object:
 
 
 def register_jobs() -> None:
-    schedule.register(
-        schedule.Job("close-day", schedule.daily_at(CLOSE_HOUR, 0), close_yesterday)
-    )
+    schedule.register(schedule.Job("close-day", schedule.daily_at(CLOSE_HOUR, 0), close_yesterday))
 
 
 def on_readings_accepted(sender: object, supply_point_ids: Iterable[int], **kwargs: object) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 from django.db import connection
 
@@ -38,7 +39,7 @@ class Neighbours:
     before: tuple[datetime, int] | None
     after: tuple[datetime, int] | None
 
-    def index(self, at: datetime) -> Fraction | None:
+    def index(self, at: datetime) -> Fraction | int | None:
         """The index at `at` (exact or interpolated), None while it is not known."""
         return index_at(at, self.before, self.after)
 
@@ -84,7 +85,7 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
         # integers cost little to send; thousands of timestamps do).
         instants = sorted({p.at for p in probes})
         position = {t: k + 1 for k, t in enumerate(instants)}
-        params: list[object] = [
+        params: list[Any] = [
             instants,
             list(range(len(probes))),
             [p.meter_id for p in probes],
@@ -121,8 +122,7 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
     def instant(value: object) -> datetime | None:
         if value not in seen:
             seen[value] = (
-                _EPOCH + timedelta(microseconds=value) if isinstance(value, int)
-                else _as_utc(value)  # type: ignore[arg-type]
+                _EPOCH + timedelta(microseconds=value) if isinstance(value, int) else _as_utc(value)  # type: ignore[arg-type]
             )
         return seen[value]
 
@@ -140,6 +140,6 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
     return [n if n is not None else Neighbours(None, None) for n in result]
 
 
-def indexes_at(probes: Sequence[Probe]) -> list[Fraction | None]:
+def indexes_at(probes: Sequence[Probe]) -> list[Fraction | int | None]:
     """The index at each probe's instant (exact, interpolated, or None when not known yet)."""
     return [n.index(p.at) for p, n in zip(probes, neighbours(probes), strict=True)]
