@@ -118,3 +118,13 @@ def test_a_large_batch_posts_every_transaction_once():
     assert tx.details == {"kwh": {"1.8.1": "700.000"}} and tx.day == date(2026, 11, 27)
     assert tx.entries.count() == 2
     assert verify().ok
+
+
+def test_keys_with_quotes_commas_and_backslashes_are_recognised():
+    a = account("balance:q", AccountKind.CUSTOMER_BALANCE)
+    b = account("sales:q", AccountKind.ENERGY_SALES)
+    keys = ['a"b', "c\\d", "e,f", "{g}", "h i", "NULL"]
+    postings = [Posting(key=k, kind="charge", entries=[(a.pk, -1), (b.pk, 1)]) for k in keys]
+    assert post_many(postings) == len(keys)
+    assert post_many(postings) == 0
+    assert set(Transaction.objects.values_list("idempotency_key", flat=True)) == set(keys)

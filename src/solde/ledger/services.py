@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from solde import clock
-from solde.bulk import copy_rows, next_ids
+from solde.bulk import copy_rows, next_ids, pg_array
 from solde.ledger.models import AccountKind, Entry, LedgerAccount, Transaction
 
 _COPY_FROM = 500  # postings from which rows go by COPY (executemany on SQLite), not INSERT
@@ -158,7 +158,7 @@ def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
                 f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d, "
                 f"updated_at = %s FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, d) "
                 f"WHERE {table}.id = v.id",
-                [at, [a for a, _ in items], [d for _, d in items]],
+                [at, pg_array([a for a, _ in items])[0], pg_array([d for _, d in items])[0]],
             )
             return
         for i in range(0, len(items), 2000):

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection
 
+from solde.bulk import pg_array
 from solde.prepayment.rules import index_at
 from solde.readings.models import Reading
 
@@ -87,10 +88,10 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
         position = {t: k + 1 for k, t in enumerate(instants)}
         params: list[Any] = [
             instants,
-            list(range(len(probes))),
-            [p.meter_id for p in probes],
-            [p.register for p in probes],
-            [position[p.at] for p in probes],
+            pg_array(range(len(probes)))[0],
+            pg_array([p.meter_id for p in probes])[0],
+            pg_array([p.register for p in probes])[0],
+            pg_array([position[p.at] for p in probes])[0],
         ]
     else:
         # Portable form: a VALUES list of probes, correlated MAX/MIN on the unique index, then
