@@ -60,7 +60,8 @@ def run(pg_url: str) -> str:
             f"Closing {DAY} for every active electricity account (two charged registers, midnight "
             "indexes loaded, both DSOs and tariff categories, advances being recovered). "
             "`bare` = one SQL statement computing the same charges and writing them "
-            "(transactions, entries, day charges, balances), rolled back; `compute` = the same "
+            "(transactions, entries, day charges, balances; foreign keys checked), rolled back; "
+            "`compute` = the same "
             "charges computed only (SELECT). `close` = `close_day` (idempotency keys, exact "
             "arithmetic, recovery, credit states, events, signals). `rerun` = closing the same "
             "day again (nothing to do).",
@@ -438,6 +439,9 @@ def _bare() -> tuple[float, float, int]:
         compute = time.perf_counter() - t0
     with transaction.atomic():
         with connection.cursor() as cur:
+            if connection.vendor == "postgresql":
+                # Rolled back below: check the foreign keys now, as a commit would.
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
             t0 = time.perf_counter()
             if connection.vendor == "postgresql":
                 cur.execute(_BARE_PG, params)

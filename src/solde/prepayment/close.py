@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, Q, QuerySet
 
 from solde import clock
@@ -249,6 +249,10 @@ def _close_chunk(
     day_start, day_end = clock.day_bounds(day)
     now = clock.now()
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Every statement here is index-driven or bulk; JIT compiling them costs more.
+            with connection.cursor() as cur:
+                cur.execute("SET LOCAL jit = off")
         # Lock and re-check: a concurrent run (late data, the scheduler) may have closed some.
         accounts = [
             _Account(*row)
