@@ -93,3 +93,29 @@ def test_daily_charge_is_the_exact_sum_rounded_once(kwh, p1, p2):
     exact = sum((Fraction(v) * Fraction(prices[r]) for r, v in kwh.items()), Fraction(0)) * 100
     cents = rules.daily_charge_cents(kwh, prices)
     assert cents - Fraction(1, 2) <= exact < cents + Fraction(1, 2)
+
+
+@given(
+    milli=st.dictionaries(
+        st.sampled_from(["1.8.1", "1.8.2"]),
+        st.one_of(
+            st.integers(min_value=-(10**7), max_value=10**8),
+            st.fractions(min_value=-1000, max_value=10**6, max_denominator=900),
+        ),
+        min_size=1,
+    ),
+    p1=st.decimals(min_value=0, max_value=2, places=5),
+    p2=st.decimals(min_value=0, max_value=2, places=5),
+)
+def test_charge_on_thousandths_rounds_exactly_like_money(milli, p1, p2):
+    from solde.money import eur_to_cents_exact
+
+    prices = {"1.8.1": p1, "1.8.2": p2}
+    exact = sum((Fraction(m, 1000) * Fraction(prices[r]) for r, m in milli.items()), Fraction(0))
+    assert rules.daily_charge_cents_milli(milli, prices) == eur_to_cents_exact(exact)
+
+
+def test_half_a_cent_rounds_up_on_thousandths():
+    assert rules.daily_charge_cents_milli({"1.8.1": 500}, {"1.8.1": Decimal("0.01")}) == 1
+    assert rules.daily_charge_cents_milli({"1.8.1": -500}, {"1.8.1": Decimal("0.01")}) == -1
+    assert rules.daily_charge_cents_milli({"1.8.1": 499}, {"1.8.1": Decimal("0.01")}) == 0

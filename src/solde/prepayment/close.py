@@ -7,7 +7,6 @@ carries an idempotency key (`charge:{account}:{day}`, `recovery:{account}:{day}`
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -217,6 +216,7 @@ class _Segment:
     end: datetime
     starts_at_boundary: bool
     ends_at_boundary: bool
+    probes: list[tuple[int, int]] = field(default_factory=list)  # (start, end) per register
 
 
 def _segments(
@@ -291,14 +291,15 @@ def _close_chunk(
         }
         probe_index: dict[Probe, int] = {}
         for segs in segments.values():
-            for s in segs:
-                for reg in s.registers:
-                    for t in (s.start, s.end):
-                        probe_index.setdefault(Probe(s.meter_id, reg, t), len(probe_index))
+            for seg in segs:
+                for reg in seg.registers:
+                    pair = []
+                    for t in (seg.start, seg.end):
+                        pair.append(
+                            probe_index.setdefault(Probe(seg.meter_id, reg, t), len(probe_index))
+                        )
+                    seg.probes.append((pair[0], pair[1]))
         found = neighbours(list(probe_index))
-
-        def around(meter_id: int, reg: str, t: datetime) -> Neighbours:
-            return found[probe_index[Probe(meter_id, reg, t)]]
 
         postings: list[Posting] = []
         day_charges: list[tuple] = []
@@ -307,7 +308,7 @@ def _close_chunk(
         waiting: dict[int, str] = {}
         for acc in accounts:
             energy = acc.energy
-            units = _consumption(segments[acc.pk], around)
+            units = _consumption(segments[acc.pk], found)
             if units is None:
                 waiting[acc.pk] = WaitingReason.NO_DATA
                 continue
@@ -323,19 +324,20 @@ def _close_chunk(
                 if energy != "gas"
                 else {r: Fraction(u) * Fraction(factor) for r, u in units.items()}
             )
-            kwh = {r: Fraction(m, 1000) for r, m in kwh_milli.items()}
             prices: dict[str, Decimal] = {}
             tariff = ctx.prices.get((acc.dso_id, energy, acc.tariff_category), [])
-            for reg, value in kwh.items():
+            for reg, value in kwh_milli.items():
                 price = rules.price_in_force(tariff, reg, day)
                 if price is not None:
                     prices[reg] = price
                 elif value:
                     result.missing_prices.add((acc.dso_id, energy, acc.tariff_category, reg))
-            if any(v and r not in prices for r, v in kwh.items()):
+            if any(v and r not in prices for r, v in kwh_milli.items()):
                 waiting[acc.pk] = WaitingReason.NO_PRICE
                 continue
-            charge = rules.daily_charge_cents({r: v for r, v in kwh.items() if v}, prices)
+            charge = rules.daily_charge_cents_milli(
+                {r: v for r, v in kwh_milli.items() if v}, prices
+            )
             details: dict = {"kwh": {r: rules.milli_text(m) for r, m in kwh_milli.items()}}
             if energy == "gas":
                 details["m3"] = {r: rules.milli_text(u) for r, u in units.items()}
@@ -389,7 +391,7 @@ def _close_chunk(
                                 {"day": f"{day}"},
                             )
                         )
-            day_charges.append((acc.pk, day, json.dumps(details["kwh"]), charge, recovery, now))
+            day_charges.append((acc.pk, day, _json_texts(details["kwh"]), charge, recovery, now))
             closed.append(acc.pk)
 
         post_many(postings)
@@ -416,16 +418,21 @@ def _close_chunk(
     return len(closed), waiting
 
 
+def _json_texts(values: dict[str, str]) -> str:
+    """{"1.8.1": "6.123"} as JSON, for plain register names and numbers (no escaping needed)."""
+    return "{" + ", ".join(f'"{k}": "{v}"' for k, v in values.items()) + "}"
+
+
 def _consumption(
-    segments: list[_Segment], around: Callable[[int, str, datetime], Neighbours]
+    segments: list[_Segment], found: list[Neighbours]
 ) -> dict[str, int | Fraction] | None:
     """Thousandths counted per charged register over the day's segments; None if not known."""
     if not segments:
         return None
     total: dict[str, Fraction | int] = {}
     for s in segments:
-        for reg in s.registers:
-            a, b = around(s.meter_id, reg, s.start), around(s.meter_id, reg, s.end)
+        for reg, (i, j) in zip(s.registers, s.probes, strict=True):
+            a, b = found[i], found[j]
             part = rules.segment_consumption(
                 s.start,
                 s.end,

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from solde.money import eur_to_cents_exact, round_half_up
+from solde.money import round_half_up
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -37,13 +37,26 @@ def daily_charge_cents(
     energy_by_register: Mapping[str, Fraction | int], price_by_register: Mapping[str, Decimal]
 ) -> int:
     """Σ over registers of (kWh × €/kWh), exact, rounded once to the cent half up."""
-    # Exact rational arithmetic on integer ratios: as exact as Fractions, much cheaper.
+    return daily_charge_cents_milli(
+        {r: Fraction(kwh) * 1000 for r, kwh in energy_by_register.items()}, price_by_register
+    )
+
+
+def daily_charge_cents_milli(
+    milli_kwh_by_register: Mapping[str, Fraction | int], price_by_register: Mapping[str, Decimal]
+) -> int:
+    """The same rule on thousandths of kWh (what meters count): exact integer-ratio arithmetic,
+    as exact as Fractions and much cheaper, rounded once to the cent half up."""
     num, den = 0, 1
-    for reg, kwh in energy_by_register.items():
-        kn, kd = kwh.as_integer_ratio()
+    for reg, milli in milli_kwh_by_register.items():
+        kn, kd = milli.as_integer_ratio()
         pn, pd = price_by_register[reg].as_integer_ratio()
         num, den = num * kd * pd + kn * pn * den, den * kd * pd
-    return eur_to_cents_exact(Fraction(num, den))
+    # cents = num / den (€·1000) × 100 / 1000 = num / (10 × den), rounded half away from zero
+    q, r = divmod(abs(num), 10 * den)
+    if 2 * r >= 10 * den:
+        q += 1
+    return q if num >= 0 else -q
 
 
 def recovery_cents(outstanding_cents: int, per_day_cents: int, interrupted: bool) -> int:
