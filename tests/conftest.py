@@ -30,6 +30,20 @@ def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests flush the database: put the DSOs of migration 0002 back."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        from solde.registry.reference import ensure_reference_data
+
+        ensure_reference_data()
+
+
 @pytest.fixture
 def at():
     """Parse a local (Europe/Brussels) wall-clock time: at("2026-11-28 08:00")."""

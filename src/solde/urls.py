@@ -7,5 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("backoffice/", include("solde.backoffice.urls")),
+    path("topups/", include("solde.topups.urls")),
+    path("phoneline/", include("solde.phoneline.urls")),
     path("", include("solde.portal.urls")),
 ]

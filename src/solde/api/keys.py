@@ -41,3 +41,13 @@ def find_key(plaintext: str) -> ApiKey | None:
     if key is None or not hmac.compare_digest(key.key_hash, hash_secret(plaintext)):
         return None
     return key
+
+
+@transaction.atomic
+def revoke_keys(ids: Iterable[int]) -> int:
+    """Revoke keys (they stop working at once); already revoked ones stay as they were."""
+    from solde import clock
+
+    return ApiKey.objects.filter(pk__in=list(ids), revoked_at__isnull=True).update(
+        revoked_at=clock.now()
+    )

@@ -1,17 +1,118 @@
-"""`solde demo`: migrate the embedded database, seed demo data once, serve on :8000."""
+"""`solde demo`: migrate the embedded database, seed demo data once, run the platform's scheduled
+work in the background, print the logins and serve on http://127.0.0.1:8000."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from datetime import timedelta
+from typing import Annotated
+
+import typer
 from django.conf import settings
 from django.core.management import call_command
+from django.db import close_old_connections, connection
 from django_typer.management import TyperCommand
+
+from solde import clock
+
+log = logging.getLogger("solde.demo")
+TICK_SECONDS = 10.0
+
+
+def scheduler_loop(stop: threading.Event, lookback: timedelta, tick: float = TICK_SECONDS) -> None:
+    """Run what fell due (daily closes, windows, displays…) every `tick` seconds until `stop`.
+
+    The first run of a job reaches back over the seeded history, so the demo's past days are
+    closed as they would have been. A failing job is logged and retried at the next tick: the
+    web server never goes down with it.
+    """
+    from solde import schedule
+
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            schedule.run_due(first_run_lookback=lookback)
+        except Exception:  # noqa: BLE001 — keep the demo serving; the log says what failed
+            log.exception("Scheduled work failed; trying again in %s s", tick)
+        finally:
+            connection.close()
+        stop.wait(tick)
+
+
+def seeded_lookback() -> timedelta:
+    """From the earliest activation to now, plus a day, so every seeded day is closed."""
+    from django.db.models import Min
+
+    from solde.prepayment.models import PrepaymentAccount
+
+    first = PrepaymentAccount.objects.aggregate(m=Min("activated_at"))["m"]
+    if first is None:
+        return timedelta(days=1)
+    return clock.now() - first + timedelta(days=1)
 
 
 class Command(TyperCommand):
     help = "Run the demo: migrate, seed demo data on first run, serve on http://127.0.0.1:8000."
 
-    def handle(self, port: int = 8000) -> None:
+    def handle(
+        self,
+        port: Annotated[int, typer.Option(help="The port to serve on.")] = 8000,
+        supply_points: Annotated[int, typer.Option(help="Fleet size on the first run.")] = 300,
+        days: Annotated[int, typer.Option(help="Days of history on the first run.")] = 60,
+        scheduler: Annotated[
+            bool, typer.Option(help="Run scheduled work in the background.")
+        ] = True,
+    ) -> None:
+        from solde.registry.models import SupplyPoint
+
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        self.stdout.write("Preparing the database…")
         call_command("migrate", verbosity=0)
-        self.stdout.write(f"Solde demo on http://127.0.0.1:{port}/  (admin: /admin/)")
-        call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
+        if not SupplyPoint.objects.exists():
+            self.stdout.write(f"First run: seeding {supply_points} supply points, {days} days.")
+            call_command("seed-demo", supply_points=supply_points, days=days)
+        logins_path = settings.DATA_DIR / "demo-logins.txt"
+        if not logins_path.exists():
+            from solde.registry.demo import make_logins
+
+            make_logins()
+        if scheduler:
+            stop = threading.Event()
+            thread = threading.Thread(
+                target=scheduler_loop,
+                args=(stop, seeded_lookback()),
+                name="solde-scheduler",
+                daemon=True,
+            )
+            thread.start()
+        _start_fake_payment_provider(self.stdout)
+        connection.close()
+        self.stdout.write("")
+        self.stdout.write(f"Solde demo on http://127.0.0.1:{port}/")
+        self.stdout.write(
+            logins_path.read_text().replace(settings.SITE_URL, f"http://127.0.0.1:{port}")
+        )
+        self.stdout.write(
+            f"Phone line: http://127.0.0.1:{port}/phoneline/?reference=<13 digits> "
+            "or `solde phoneline <reference>`."
+        )
+        self.stdout.write("Stop with Ctrl-C.")
+        call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, insecure_serving=True)
+
+
+def _start_fake_payment_provider(out) -> None:
+    """The demo takes online top-ups through the local fake provider (PAYMENT_PROVIDER=fake)."""
+    from urllib.parse import urlparse
+
+    if settings.PAYMENT_PROVIDER != "fake":
+        return
+    from solde.topups import fake_provider
+
+    url = urlparse(settings.PAYMENT_PROVIDER_URL)
+    try:
+        server = fake_provider.start(url.port or 8010, url.hostname or "127.0.0.1")
+    except OSError:
+        out.write(f"Fake payment provider not started: {settings.PAYMENT_PROVIDER_URL} is busy.")
+        return
+    out.write(f"Fake payment provider on {server.url}/")

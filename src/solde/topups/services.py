@@ -1,0 +1,425 @@
+"""Top-up operations. Each public service is one transaction; helpers never commit.
+
+Every channel ends in `credit_topup`: the top-up row (unique per channel transaction id), the
+ledger credit (same key, idempotent), the credit-state refresh and the `balance_changed` hook
+(inside prepayment.services.credit), and the `topup_received` event — all in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from solde import clock
+from solde.ledger.models import AccountKind, LedgerAccount, Transaction, TransactionKind
+from solde.ledger.services import account as ledger_account
+from solde.ledger.services import collections_account
+from solde.notifications.events import publish
+from solde.prepayment import services as prepayment
+from solde.prepayment.models import AccountState, PrepaymentAccount
+from solde.registry.models import SupplyPoint
+from solde.topups import rules
+from solde.topups.models import (
+    AdjustmentKind,
+    Channel,
+    ManualAdjustment,
+    Partner,
+    ReversalReason,
+    Topup,
+    TopupReversal,
+    TopupStatus,
+)
+
+
+class TopupError(ValueError):
+    """A refusal with an API-style code and a sentence that says what to do (str = detail)."""
+
+    status = 409
+    code = "refused"
+
+    def __init__(self, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class UnknownReference(TopupError):
+    status = 404
+    code = "not_found"
+
+
+class InvalidInput(TopupError):
+    status = 422
+    code = "validation_error"
+
+
+class AccountNotOpen(TopupError):
+    status = 409
+    code = "account_not_open"
+
+
+class Conflict(TopupError):
+    status = 409
+    code = "conflict"
+
+
+class PaymentUnavailable(TopupError):
+    status = 503
+    code = "provider_unavailable"
+
+
+def find_supply_point(reference: str) -> SupplyPoint:
+    """The supply point for a customer reference (13 digits) or a full EAN (18)."""
+    kind = rules.reference_kind(reference)
+    if kind is None:
+        raise InvalidInput(
+            "Give the customer reference (13 digits) or the full EAN (18 digits).",
+            field="reference",
+        )
+    field, digits = kind
+    sp = SupplyPoint.objects.select_related("customer").filter(**{field: digits}).first()
+    if sp is None:
+        raise UnknownReference(
+            "No supply point in prepayment has this reference: check the digits with the customer."
+        )
+    return sp
+
+
+def open_account_for(sp: SupplyPoint) -> PrepaymentAccount:
+    """The supply point's account, if it can take a top-up now (active)."""
+    acc = PrepaymentAccount.objects.filter(supply_point=sp).first()
+    if acc is None or acc.state == AccountState.PENDING:
+        raise AccountNotOpen(
+            _(
+                "This supply point's prepayment is not active yet: do not take the payment; "
+                "the customer can top up once the meter communicates."
+            )
+        )
+    if acc.state == AccountState.CLOSED:
+        raise AccountNotOpen(
+            _("This supply point's prepayment account is closed: do not take the payment.")
+        )
+    return acc
+
+
+def _credit(
+    account: PrepaymentAccount,
+    amount_cents: int,
+    *,
+    channel: str,
+    external_id: str,
+    partner: Partner | None = None,
+    payer: str = "",
+    counter_account_id: int | None = None,
+    details: dict | None = None,
+    at: datetime | None = None,
+) -> tuple[Topup, bool]:
+    rules.check_amount(channel, amount_cents)
+    key = rules.source_key(channel, external_id, partner.pk if partner else None)
+    # Lock the account first: parallel identical requests queue here, then see the first row.
+    locked = (
+        PrepaymentAccount.objects.select_for_update()
+        .select_related("supply_point")
+        .get(pk=account.pk)
+    )
+    existing = Topup.objects.filter(source_key=key).first()
+    if existing:
+        return existing, False
+    if locked.state != AccountState.ACTIVE:
+        open_account_for(locked.supply_point)
+    now = at or clock.now()
+    day = clock.local_date(now)
+    sp = locked.supply_point
+    supplier = sp.supplier_on(day)  # read before the credit: the ledger rows stay locked less
+    ledger_key = f"topup:{key}"
+    counter = counter_account_id or collections_account(channel).pk
+    info = {"channel": channel, "external_id": external_id, **(details or {})}
+    if partner:
+        info["partner"] = partner.name
+    if payer:
+        info["payer"] = payer
+    balance, _posted = prepayment.credit(
+        locked,
+        amount_cents,
+        key=ledger_key,
+        kind=TransactionKind.TOPUP,
+        counter_account_id=counter,
+        reference=f"{channel} {external_id}"[:120],
+        details=info,
+        at=now,
+    )
+    topup = Topup.objects.create(
+        source_key=key,
+        channel=channel,
+        external_id=external_id,
+        partner=partner,
+        payer=payer,
+        supply_point=sp,
+        account=locked,
+        amount_cents=amount_cents,
+        transaction=Transaction.objects.get(idempotency_key=ledger_key),
+        supplier=supplier,
+        day=day,
+        balance_after_cents=balance,
+        details=details or {},
+        created_at=now,
+        credited_at=now,
+    )
+    publish(
+        "topup_received",
+        sp.pk,
+        f"topup_received:{topup.pk}",
+        {
+            "topup_id": topup.pk,
+            "channel": channel,
+            "amount_cents": amount_cents,
+            "balance_cents": balance,
+        },
+        at=now,
+    )
+    return topup, True
+
+
+@transaction.atomic
+def credit_topup(
+    account: PrepaymentAccount,
+    amount_cents: int,
+    *,
+    channel: str,
+    external_id: str,
+    partner: Partner | None = None,
+    payer: str = "",
+    counter_account_id: int | None = None,
+    details: dict | None = None,
+    at: datetime | None = None,
+) -> tuple[Topup, bool]:
+    """Credit a confirmed top-up once per (channel, partner, external id).
+
+    Returns (top-up, created). A repeat returns the first top-up and `False`. Refuses (and
+    writes nothing) an amount the channel does not take or an account that is not active.
+    """
+    try:
+        with transaction.atomic():
+            return _credit(
+                account,
+                amount_cents,
+                channel=channel,
+                external_id=external_id,
+                partner=partner,
+                payer=payer,
+                counter_account_id=counter_account_id,
+                details=details,
+                at=at,
+            )
+    except IntegrityError:
+        # A concurrent twin won the unique key between our check and our insert.
+        key = rules.source_key(channel, external_id, partner.pk if partner else None)
+        existing = Topup.objects.filter(source_key=key).first()
+        if existing is None:
+            raise
+        return existing, False
+
+
+@dataclass
+class PartnerResult:
+    topup: Topup
+    created: bool
+    balance_cents: int
+
+
+@transaction.atomic
+def partner_topup(
+    partner: Partner, reference: str, amount: str, channel: str, transaction_id: str
+) -> PartnerResult:
+    """A top-up collected by a partner (terminal, shop, CPAS): API.md `POST /topups`."""
+    if channel not in rules.LIMITED_CHANNELS or channel == Channel.ONLINE:
+        raise InvalidInput("channel must be one of: terminal, retail, cpas.", field="channel")
+    if partner.channel and channel != partner.channel:
+        raise InvalidInput(
+            f"This partner key is registered for the '{partner.channel}' channel.",
+            field="channel",
+        )
+    transaction_id = (transaction_id or "").strip()
+    if not transaction_id or len(transaction_id) > 64:
+        raise InvalidInput(
+            "partner_transaction_id must hold 1 to 64 characters.", field="partner_transaction_id"
+        )
+    try:
+        cents = rules.parse_amount(channel, amount)
+    except rules.AmountRefused as exc:
+        raise InvalidInput(str(exc), field="amount") from exc
+    sp = find_supply_point(reference)
+    key = rules.source_key(channel, transaction_id, partner.pk)
+    previous = Topup.objects.filter(source_key=key).first()
+    if previous is None:
+        account = open_account_for(sp)
+        payer = partner.name if channel == Channel.CPAS else ""
+        topup, created = credit_topup(
+            account,
+            cents,
+            channel=channel,
+            external_id=transaction_id,
+            partner=partner,
+            payer=payer,
+        )
+    else:
+        topup, created = previous, False
+    if not created and (
+        topup.supply_point_id != sp.pk or topup.amount_cents != cents or topup.channel != channel
+    ):
+        raise Conflict(
+            "This partner_transaction_id was already used for another top-up: send a new id "
+            "for a new payment."
+        )
+    return PartnerResult(topup, created, topup.balance_after_cents)
+
+
+def _reverse(
+    topup: Topup, amount_cents: int, reason: str, key: str, by: str = ""
+) -> tuple[TopupReversal, bool]:
+    locked = Topup.objects.select_for_update().get(pk=topup.pk)
+    existing = TopupReversal.objects.filter(key=key).first()
+    if existing:
+        return existing, False
+    remaining = locked.amount_cents - locked.reversed_cents
+    if amount_cents <= 0 or amount_cents > remaining:
+        raise Conflict(f"Only {remaining / 100:.2f} € of this top-up can still be reversed.")
+    now = clock.now()
+    ledger_key = f"reversal:{key}"
+    prepayment.credit(
+        locked.account,
+        -amount_cents,
+        key=ledger_key,
+        kind=TransactionKind.REVERSAL,
+        counter_account_id=collections_account(locked.channel).pk,
+        reference=f"reversal of top-up {locked.pk} ({reason})",
+        details={"topup_id": locked.pk, "reason": reason, "by": by},
+        at=now,
+    )
+    reversal = TopupReversal.objects.create(
+        key=key,
+        topup=locked,
+        amount_cents=amount_cents,
+        reason=reason,
+        transaction=Transaction.objects.get(idempotency_key=ledger_key),
+        day=clock.local_date(now),
+        created_at=now,
+        created_by=by,
+    )
+    locked.reversed_cents += amount_cents
+    locked.status = (
+        TopupStatus.REVERSED
+        if locked.reversed_cents >= locked.amount_cents
+        else TopupStatus.PARTIALLY_REVERSED
+    )
+    locked.save(update_fields=["reversed_cents", "status"])
+    return reversal, True
+
+
+@transaction.atomic
+def reverse_topup(
+    topup: Topup, amount_cents: int | None, reason: str, key: str, by: str = ""
+) -> tuple[TopupReversal, bool]:
+    """Take money back from a top-up (refund, chargeback, cancel) once per `key`: a
+    `reversal` ledger transaction. The balance may go negative (emergency credit)."""
+    amount = topup.amount_cents - topup.reversed_cents if amount_cents is None else amount_cents
+    return _reverse(topup, amount, reason, key, by)
+
+
+@transaction.atomic
+def partner_cancel(partner: Partner, topup_id: int) -> tuple[Topup, int]:
+    """A partner cancels its own top-up within 15 minutes. Returns (top-up, new balance)."""
+    topup = Topup.objects.filter(pk=topup_id, partner=partner).first()
+    if topup is None:
+        raise UnknownReference("This partner has no top-up with this id.")
+    key = f"cancel:{topup.pk}"
+    if not TopupReversal.objects.filter(key=key).exists():
+        limit = topup.credited_at + timedelta(minutes=rules.PARTNER_CANCEL_MINUTES)
+        if clock.now() > limit:
+            raise Conflict(
+                f"A top-up can be cancelled only within {rules.PARTNER_CANCEL_MINUTES} minutes; "
+                "ask the customer service for a refund."
+            )
+        if topup.reversed_cents:
+            raise Conflict("This top-up was already partly reversed; ask the customer service.")
+        _reverse(topup, topup.amount_cents, ReversalReason.PARTNER_CANCEL, key, partner.name)
+    topup.refresh_from_db()
+    return topup, balance_cents(topup.account)
+
+
+def balance_cents(account: PrepaymentAccount) -> int:
+    return LedgerAccount.objects.values_list("balance_cents", flat=True).get(
+        pk=account.balance_account_id
+    )
+
+
+def partner_for_key(api_key) -> Partner:
+    """The partner behind an API key; a `topups` key with no partner yet becomes one."""
+    partner = Partner.objects.filter(api_key=api_key).first()
+    if partner is None:
+        partner, _new = Partner.objects.get_or_create(
+            api_key=api_key, defaults={"name": api_key.name}
+        )
+    if not partner.active:
+        raise TopupError("This partner is suspended: contact the platform operator.")
+    return partner
+
+
+@transaction.atomic
+def manual_adjustment(
+    account: PrepaymentAccount, amount_cents: int, reason: str, operator, kind: str
+) -> ManualAdjustment:
+    """An operator's credit or debit, with its reason, audited. A `topup` is money the operator
+    received (owed to the supplier like any top-up); an `adjustment` is a correction."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why: a reason is mandatory.", field="reason")
+    try:
+        rules.check_amount("manual", amount_cents)
+    except rules.AmountRefused as exc:
+        raise InvalidInput(str(exc), field="amount") from exc
+    now = clock.now()
+    who = getattr(operator, "username", "") or ""
+    audit = {"operator": who, "reason": reason}
+    marker = uuid.uuid4().hex  # each operator action is its own transaction
+    topup = None
+    if kind == AdjustmentKind.TOPUP:
+        if amount_cents < 0:
+            raise InvalidInput(
+                "A manual top-up is money received: enter a positive amount, or choose "
+                "'Correction' for a debit.",
+                field="amount",
+            )
+        topup, _created = credit_topup(
+            account, amount_cents, channel=Channel.MANUAL, external_id=marker, details=audit
+        )
+        tx = topup.transaction
+    else:
+        if account.state != AccountState.ACTIVE:
+            open_account_for(account.supply_point)
+        key = f"adjustment:{marker}"
+        prepayment.credit(
+            account,
+            amount_cents,
+            key=key,
+            kind=TransactionKind.ADJUSTMENT,
+            counter_account_id=ledger_account("adjustments", AccountKind.ADJUSTMENTS).pk,
+            reference=reason[:120],
+            details=audit,
+            at=now,
+        )
+        tx = Transaction.objects.get(idempotency_key=key)
+    return ManualAdjustment.objects.create(
+        account=account,
+        kind=kind,
+        amount_cents=amount_cents,
+        reason=reason,
+        operator=operator if getattr(operator, "pk", None) else None,
+        transaction=tx,
+        topup=topup,
+        created_at=now,
+    )

@@ -1,0 +1,182 @@
+"""The balance phone line: what it says, in which language, and to whom."""
+
+from __future__ import annotations
+
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.core.cache import cache
+from django.core.management import CommandError, call_command
+
+from solde import clock
+from solde.ledger.models import AccountKind, TransactionKind
+from solde.ledger.services import account, collections_account
+from solde.phoneline import rules, services
+from solde.prepayment.models import PrepaymentAccount
+from solde.prepayment.services import activate, credit
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def active(make_supply_point, frozen, at):
+    sp = make_supply_point(language="fr")
+    activate({sp.pk: at("2026-11-20 00:00")})  # starting advance: 10.00
+    acc = PrepaymentAccount.objects.get(supply_point=sp)
+    credit(
+        acc,
+        2000,
+        key="t1",
+        kind=TransactionKind.TOPUP,
+        counter_account_id=collections_account("retail").pk,
+        at=at("2026-11-25 10:00"),
+    )
+    credit(
+        acc,
+        3550,
+        key="t2",
+        kind=TransactionKind.TOPUP,
+        counter_account_id=collections_account("online").pk,
+        at=at("2026-11-27 18:30"),
+    )
+    # A later adjustment is not a top-up: the last top-up stays the 27th.
+    credit(
+        acc,
+        -4000,
+        key="adj",
+        kind=TransactionKind.ADJUSTMENT,
+        counter_account_id=account("adjustments", AccountKind.ADJUSTMENTS).pk,
+        at=at("2026-11-28 09:00"),
+    )
+    return sp
+
+
+def test_summary_says_only_what_the_rules_allow(active):
+    ref = active.customer_reference
+    summary = services.phone_summary(f"{ref[:4]} {ref[4:8]}.{ref[8:10]}-{ref[10:]}")
+    assert summary.balance_cents == 1000 + 2000 + 3550 - 4000
+    assert summary.emergency_remaining_cents == 1200
+    assert summary.last_topup_on == date(2026, 11, 27) and summary.last_topup_cents == 3550
+    assert summary.supply == "connected"
+    assert set(vars(summary)) == {
+        "language",
+        "state",
+        "balance_cents",
+        "emergency_remaining_cents",
+        "last_topup_on",
+        "last_topup_cents",
+        "supply",
+    }
+    text = rules.speak(summary)
+    assert text == (
+        "Votre solde est de 25 euros 50. Crédit de secours restant : 12 euros. "
+        "Votre dernière recharge : 35 euros 50, le 27 novembre 2026. "
+        "Votre alimentation est normale."
+    )
+    assert "Dupont" not in text and active.ean not in text
+
+
+def test_full_ean_is_accepted(active):
+    assert services.phone_summary(active.ean).balance_cents == 2550
+
+
+def test_emergency_and_interrupted(active):
+    acc = PrepaymentAccount.objects.get(supply_point=active)
+    credit(
+        acc,
+        -3000,
+        key="adj2",
+        kind=TransactionKind.ADJUSTMENT,
+        counter_account_id=account("adjustments", AccountKind.ADJUSTMENTS).pk,
+    )
+    PrepaymentAccount.objects.filter(pk=acc.pk).update(supply="disconnected")
+    summary = services.phone_summary(active.customer_reference)
+    assert summary.balance_cents == -450 and summary.emergency_remaining_cents == 750
+    text = rules.speak(summary, "fr")
+    assert "Votre solde est négatif : moins 4 euros 50." in text
+    assert "Crédit de secours restant : 7 euros 50." in text
+    assert "Votre alimentation est coupée." in text
+
+
+@pytest.mark.parametrize(
+    "language, balance, topup, supply",
+    [
+        ("nl", "Uw saldo bedraagt 25 euro 50.", "op 27 november 2026", "Uw levering is normaal."),
+        ("de", "Ihr Guthaben beträgt 25 Euro 50.", "am 27. November 2026", "Versorgung ist normal"),
+        (
+            "en",
+            "Your balance is 25 euros and 50 cents.",
+            "on November 27, 2026",
+            "supply is normal",
+        ),
+    ],
+)
+def test_languages(active, language, balance, topup, supply):
+    text = rules.speak(services.phone_summary(active.customer_reference), language)
+    assert balance in text and topup in text and supply in text
+
+
+def test_customer_language_is_the_default(make_supply_point, frozen):
+    sp = make_supply_point(language="nl")
+    assert rules.speak(services.phone_summary(sp.customer_reference)) == (
+        "Uw budgetrekening is nog niet actief."
+    )
+
+
+def test_no_topup_yet(make_supply_point, frozen, at):
+    sp = make_supply_point()
+    activate({sp.pk: at("2026-11-27 00:00")})
+    text = rules.speak(services.phone_summary(sp.customer_reference))
+    assert "Votre solde est de 10 euros." in text and "Aucune recharge" in text
+
+
+def test_unknown_reference(db):
+    for ref in ["", "abc", "123", "0000000000000"]:
+        with pytest.raises(services.ReferenceNotFound):
+            services.phone_summary(ref)
+
+
+def test_http_endpoint_text_and_voicexml(client, active):
+    r = client.get("/phoneline/", {"reference": active.customer_reference})
+    assert r.status_code == 200 and r["Content-Type"].startswith("text/plain")
+    assert r.content.decode().startswith("Votre solde est de 25 euros 50.")
+    r = client.get(
+        "/phoneline/", {"reference": active.customer_reference, "format": "vxml", "lang": "de"}
+    )
+    assert r["Content-Type"] == "application/voicexml+xml"
+    assert b'xml:lang="de-BE"' in r.content and b"Ihr Guthaben" in r.content
+    r = client.get("/phoneline/", {"reference": "1111111111111", "lang": "nl"})
+    assert r.status_code == 404 and "klantreferentie" in r.content.decode()
+
+
+def test_brute_force_guard_per_caller(client, active):
+    for _ in range(services.MAX_FAILURES):
+        r = client.get("/phoneline/", {"reference": "1111111111111", "caller": "+3242000000"})
+        assert r.status_code == 404
+    r = client.get("/phoneline/", {"reference": active.customer_reference, "caller": "+3242000000"})
+    assert r.status_code == 429 and "Trop d'essais" in r.content.decode()
+    # Another caller is not affected.
+    r = client.get("/phoneline/", {"reference": active.customer_reference, "caller": "+3242999999"})
+    assert r.status_code == 200
+
+
+def test_command(active):
+    out = StringIO()
+    call_command("phoneline", active.customer_reference, "--language", "en", stdout=out)
+    assert out.getvalue().startswith("Your balance is 25 euros and 50 cents.")
+    with pytest.raises(CommandError):
+        call_command("phoneline", "999", stdout=StringIO())
+
+
+def test_amounts_and_dates_read_aloud():
+    assert rules.say_amount(100, "fr") == "1 euro"
+    assert rules.say_amount(5, "fr") == "0 euro 05"
+    assert rules.say_amount(101, "en") == "1 euro and 1 cent"
+    assert rules.say_date(date(2026, 3, 1), "fr") == "1er mars 2026"
+    assert rules.say_date(clock.today(), "nl").endswith("2026")

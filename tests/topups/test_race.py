@@ -1,0 +1,63 @@
+"""Parallel identical partner POSTs credit once (PostgreSQL row locks + unique key)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from solde.topups.models import Topup
+from tests.conftest import on_postgres
+from tests.topups.conftest import balance
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_identical_posts_credit_once(active_sp, partner_api):
+    if not on_postgres():
+        pytest.skip("race test needs PostgreSQL (the SQLite pass serialises writers)")
+    sp = active_sp()
+    shop = partner_api()
+    # A key whose plaintext the threads can send.
+    from solde.api.keys import create_key
+
+    racer, plaintext = create_key("racer", ["topups"])
+    old = shop.partner.api_key
+    shop.partner.api_key = racer
+    shop.partner.save()
+    old.delete()
+    body = json.dumps(
+        {
+            "reference": sp.customer_reference,
+            "amount": "20.00",
+            "channel": "retail",
+            "partner_transaction_id": "race-1",
+        }
+    )
+    barrier = threading.Barrier(8)
+    codes: list[int] = []
+
+    def post():
+        try:
+            barrier.wait()
+            r = Client().post(
+                "/api/v1/topups",
+                data=body,
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {plaintext}",
+            )
+            codes.append(r.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200] * 7 + [201]
+    assert Topup.objects.count() == 1
+    assert balance(sp) == 3000
