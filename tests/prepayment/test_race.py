@@ -70,3 +70,31 @@ def test_parallel_credits_and_a_close_lose_nothing(make_supply_point, make_tarif
     assert DayCharge.objects.filter(account=acc).count() == 8
     assert balance(sp) == 1000 + 4000 - 400 - 700
     assert verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_chunks_closed_by_parallel_workers_add_up(
+    make_supply_point, make_tariff, frozen, monkeypatch
+):
+    if not on_postgres():
+        pytest.skip("parallel close workers: PostgreSQL only")
+    from solde.prepayment import close as close_module
+
+    monkeypatch.setattr(close_module, "CHUNK", 2)
+    monkeypatch.setenv("SOLDE_CLOSE_WORKERS", "3")
+    make_tariff("0.25")
+    make_tariff("0.30", dso="ORES")
+    sps = [make_supply_point(dso="RESA" if i % 2 else "ORES") for i in range(9)]
+    for sp in sps:
+        activated(sp, midnight("2026-11-25"))
+        days = ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28"]
+        add_readings(meter_of(sp), "1.8.1", [(midnight(d), i * 4000) for i, d in enumerate(days)])
+        add_readings(meter_of(sp), "1.8.2", [(midnight(d), 0) for d in days])
+    result = close_day(date(2026, 11, 27))
+    assert result.closed == 27
+    for sp in sps:
+        price = 100 if sp.dso_id == "RESA" else 120  # 4 kWh a day
+        assert balance(sp) == 1000 - 3 * price - 2 * 100
+    assert DayCharge.objects.count() == 27
+    assert verify().ok

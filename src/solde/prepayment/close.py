@@ -8,8 +8,10 @@ carries an idempotency key (`charge:{account}:{day}`, `recovery:{account}:{day}`
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +22,7 @@ from django.db.models import Max, Min, Q, QuerySet
 
 from solde import clock
 from solde.bulk import copy_rows  # also registers the `any_of` lookup
-from solde.ledger.models import AccountKind, TransactionKind
+from solde.ledger.models import AccountKind, LedgerAccount, TransactionKind
 from solde.ledger.services import Posting, account, post_many
 from solde.notifications.events import publish_many
 from solde.prepayment import rules
@@ -138,13 +140,14 @@ def _close_up_to(
             for pk in _due(base, current).order_by("pk").values_list("pk", flat=True)
             if pk not in blocked
         ]
+        chunks = [due[start : start + CHUNK] for start in range(0, len(due), CHUNK)]
         done = 0
-        for start in range(0, len(due), CHUNK):
-            chunk = due[start : start + CHUNK]
-            closed, waiting = _close_chunk(current, chunk, ctx, result)
+        for size, (closed, waiting) in zip(
+            map(len, chunks), _run_chunks(current, chunks, ctx, result), strict=True
+        ):
             blocked.update(waiting)
             result.closed += closed
-            done += len(chunk)
+            done += size
             if progress:
                 progress(current, done, len(due))
         current += ONE_DAY
@@ -158,6 +161,34 @@ def _close_up_to(
             ", ".join(" ".join(k) for k in sorted(result.missing_prices)),
         )
     return result
+
+
+def _workers() -> int:
+    """Chunks closed at once. PostgreSQL only, and only when no caller's transaction is open
+    (each worker commits on its own connection): one worker computes while another's rows are
+    written. SQLite has one writer; more workers would only queue."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, int(os.environ.get("SOLDE_CLOSE_WORKERS", "2")))
+
+
+def _run_chunks(
+    day: date, chunks: list[list[int]], ctx: _Context, result: CloseResult
+) -> Iterator[tuple[int, dict[int, str]]]:
+    workers = min(_workers(), len(chunks))
+    if workers <= 1:
+        for chunk in chunks:
+            yield _close_chunk(day, chunk, ctx, result)
+        return
+
+    def in_worker(chunk: list[int]) -> tuple[int, dict[int, str]]:
+        try:
+            return _close_chunk(day, chunk, ctx, result)
+        finally:
+            connection.close()  # the worker thread's own connection
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="close") as pool:
+        yield from pool.map(in_worker, chunks)
 
 
 @dataclass
@@ -182,7 +213,11 @@ class _Context:
         ):
             factors[dso].append((valid_from, factor))
         recovery = dict(Dso.objects.values_list("code", "advance_recovery_cents_per_day"))
-        return cls(prices, factors, recovery)
+        ctx = cls(prices, factors, recovery)
+        for dso in recovery:  # made up front: chunks may run in parallel workers
+            for energy in CHARGED_REGISTERS:
+                ctx.sales_account(dso, energy)
+        return ctx
 
     def sales_account(self, dso: str, energy: str) -> int:
         key = (dso, energy)
@@ -394,6 +429,16 @@ def _close_chunk(
             day_charges.append((acc.pk, day, _json_texts(details["kwh"]), charge, recovery, now))
             closed.append(acc.pk)
 
+        # The energy-sales accounts are shared by every chunk: lock them in one order so
+        # parallel chunks queue here instead of deadlocking.
+        sales = sorted({e[0] for p in postings for e in p.entries} & set(ctx.sales.values()))
+        if sales:
+            list(
+                LedgerAccount.objects.select_for_update()
+                .filter(pk__any_of=sales)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
         post_many(postings)
         copy_rows(
             DayCharge,
