@@ -62,7 +62,7 @@ def test_close_then_balance_and_statement(api, account):
     ]
     assert lines[1]["kwh"] == {"1.8.1": "6.123", "1.8.2": "2.000"}
     assert lines[1]["day"] == "2026-11-25"
-    assert "kwh" not in lines[0]
+    assert "kwh" not in lines[0] and lines[0]["day"] is None
 
 
 def test_statement_balance_after_starts_from_the_opening_balance(api, account):

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Sum
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from ninja import Field, Query, Router, Schema
 
 from solde import clock
@@ -20,6 +20,15 @@ from solde.prepayment.services import balance_view
 from solde.simulation import ClockBackwards, move_clock
 
 router = Router(tags=["prepayment"])
+
+
+class ErrorOut(Schema):
+    error: str
+    detail: str
+    field: str | None = None
+
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -63,7 +72,9 @@ class BalanceOut(Schema):
     waiting_reason: str = ""
 
 
-@router.get("/supply-points/{ean}/balance", response=BalanceOut, auth=scoped("read"))
+@router.get(
+    "/supply-points/{ean}/balance", response={200: BalanceOut, **ERRORS}, auth=scoped("read")
+)
 def balance(request: HttpRequest, ean: str):
     """The account's balance, emergency credit, advance still owed and forecast days left."""
     acc = _account(ean)
@@ -101,9 +112,8 @@ class StatementQuery(Schema):
 
 @router.get(
     "/supply-points/{ean}/statement",
-    response=list[StatementLine],
+    response={200: list[StatementLine], **ERRORS},
     auth=scoped("read"),
-    exclude_none=True,
 )
 def statement(request: HttpRequest, ean: str, q: Query[StatementQuery]):
     """The account's ledger lines from `from` to `to` (local days, default the last 31 days),
@@ -133,7 +143,7 @@ def statement(request: HttpRequest, ean: str, q: Query[StatementQuery]):
         running += amount
         line = {
             "at": _iso(tx_at),
-            "day": day,
+            "day": day.isoformat() if day else None,
             "kind": kind,
             "amount": format_eur(amount),
             "balance_after": format_eur(running),
@@ -142,7 +152,8 @@ def statement(request: HttpRequest, ean: str, q: Query[StatementQuery]):
         if kind == "charge":
             line["kwh"] = (details or {}).get("kwh", {})
         lines.append(line)
-    return lines
+    # Sent as built: `day` stays null where there is none, `kwh` appears on charges only.
+    return JsonResponse(lines, safe=False)
 
 
 class CloseIn(Schema):
@@ -157,7 +168,7 @@ class CloseOut(Schema):
     waiting_for_price: int
 
 
-@router.post("/close", response=CloseOut, auth=scoped("operations"))
+@router.post("/close", response={200: CloseOut, **ERRORS}, auth=scoped("operations"))
 def close(request: HttpRequest, payload: CloseIn):
     """Close one local day (and any earlier day still due) for every active account or one EAN.
     Idempotent: closing a closed day again changes nothing."""
@@ -186,7 +197,7 @@ class ClockOut(Schema):
     jobs_run: int
 
 
-@router.post("/clock", response=ClockOut, auth=scoped("operations"))
+@router.post("/clock", response={200: ClockOut, **ERRORS}, auth=scoped("operations"))
 def set_clock(request: HttpRequest, payload: ClockIn):
     """Simulation mode only: set the platform clock; scheduled work that fell due in between
     (daily closes, windows, displays) runs as it would have."""
