@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -172,18 +173,27 @@ def _workers() -> int:
     return max(1, int(os.environ.get("SOLDE_CLOSE_WORKERS", "2")))
 
 
+def _timed(
+    day: date, chunk: list[int], ctx: _Context, result: CloseResult
+) -> tuple[int, dict[int, str]]:
+    started = time.perf_counter()
+    out = _close_chunk(day, chunk, ctx, result)
+    log.debug("closed %s for %d accounts in %.2f s", day, len(chunk), time.perf_counter() - started)
+    return out
+
+
 def _run_chunks(
     day: date, chunks: list[list[int]], ctx: _Context, result: CloseResult
 ) -> Iterator[tuple[int, dict[int, str]]]:
     workers = min(_workers(), len(chunks))
     if workers <= 1:
         for chunk in chunks:
-            yield _close_chunk(day, chunk, ctx, result)
+            yield _timed(day, chunk, ctx, result)
         return
 
     def in_worker(chunk: list[int]) -> tuple[int, dict[int, str]]:
         try:
-            return _close_chunk(day, chunk, ctx, result)
+            return _timed(day, chunk, ctx, result)
         finally:
             connection.close()  # the worker thread's own connection
 
