@@ -1,34 +1,714 @@
-"""Issuing meter orders. Called inside the deciding service's transaction (outbox)."""
+"""Meter orders: issuing (outbox), dispatching after commit, answers from meters, the shadow.
+
+`request_order` is called inside the deciding service's transaction; the order leaves through
+`dispatch_due`, right after the commit and from the sweep job every minute (retries, expiry,
+reconciliation). Meters answer through the head-end listener: `record_result`, `record_event`.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Q
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from solde import clock
-from solde.orders.models import PENDING_STATUSES, Order, OrderKind, OrderStatus
+from solde.money import format_eur
+from solde.notifications.events import publish_many
+from solde.orders import rules
+from solde.orders.models import (
+    FINAL_STATUSES,
+    INTERRUPTION_KINDS,
+    PENDING_STATUSES,
+    RELAY_KINDS,
+    MeterShadow,
+    Order,
+    OrderEvent,
+    OrderKind,
+    OrderStatus,
+    Relay,
+)
 
-# A newer order supersedes pending orders it contradicts (RULES.md §9).
-CONTRADICTS = {
-    OrderKind.RECONNECT: {OrderKind.DISCONNECT},
-    OrderKind.DISCONNECT: {OrderKind.RECONNECT},
-    OrderKind.LIMIT_POWER: {OrderKind.REMOVE_LIMIT},
-    OrderKind.REMOVE_LIMIT: {OrderKind.LIMIT_POWER},
-    OrderKind.DISPLAY_BALANCE: {OrderKind.DISPLAY_BALANCE},
-}
+log = logging.getLogger(__name__)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issuing
+# ---------------------------------------------------------------------------------------------
 
 
 def request_order(meter_id: int, kind: str, reason: str, params: dict | None = None) -> Order:
-    """Create an order for a meter; pending orders it contradicts are superseded."""
+    """Create an order for a meter inside the caller's transaction (outbox).
+
+    Pending orders it contradicts are superseded, the meter's desired state is updated, and the
+    order is dispatched right after the commit.
+    """
+    return request_orders([(meter_id, kind, reason, params or {})])[0]
+
+
+def request_orders(requests: Sequence[tuple[int, str, str, dict | None]]) -> list[Order]:
+    """The bulk form of `request_order`: (meter id, kind, reason, params) each, at most one per
+    meter and kind, in a few set-based statements. Returns the orders in the same order."""
+    if not requests:
+        return []
     now = clock.now()
-    order = Order.objects.create(
-        meter_id=meter_id, kind=kind, reason=reason, params=params or {},
-        created_at=now, updated_at=now, next_attempt_at=now,
-    )
-    contradicted = CONTRADICTS.get(OrderKind(kind), set())
-    if contradicted:
-        Order.objects.filter(
-            Q(meter_id=meter_id) & Q(kind__in=contradicted) & Q(status__in=PENDING_STATUSES)
-        ).exclude(pk=order.pk).update(
-            status=OrderStatus.SUPERSEDED, superseded_by=order, updated_at=now
+    reqs = [(m, OrderKind(k), r[:300], dict(p or {})) for m, k, r, p in requests]
+    with transaction.atomic():
+        _default_limiter_amps(reqs)
+        orders = Order.objects.bulk_create(
+            [
+                Order(
+                    meter_id=m,
+                    kind=k,
+                    reason=r,
+                    params=p,
+                    created_at=now,
+                    updated_at=now,
+                    next_attempt_at=now,
+                    expires_at=now + rules.LIFETIME[k],
+                )
+                for m, k, r, p in reqs
+            ],
+            batch_size=2000,
         )
-    return order
+        # The history starts at `created_at`; events record what happens after.
+        OrderEvent.objects.bulk_create(_supersede(orders, now), batch_size=2000)
+        _set_desired(orders, now)
+        ids = [o.pk for o in orders]
+        # A handful (a reconnect after a top-up) leaves at once; a big run (the displays
+        # after a close) is left to the dispatcher loop so the deciding job stays short.
+        if len(ids) <= int(_setting("ORDERS_DISPATCH_ON_COMMIT_MAX", 100)):
+            transaction.on_commit(lambda: _dispatch_after_commit(ids))
+    return orders
+
+
+def _default_limiter_amps(reqs: Sequence[tuple[int, str, str, dict]]) -> None:
+    missing = [m for m, k, _, p in reqs if k == OrderKind.LIMIT_POWER and not p.get("amps")]
+    if not missing:
+        return
+    from solde.registry.models import Meter
+
+    amps = dict(
+        Meter.objects.filter(pk__in=missing).values_list("pk", "supply_point__dso__limiter_amps")
+    )
+    for m, k, _, p in reqs:
+        if k == OrderKind.LIMIT_POWER and not p.get("amps"):
+            p["amps"] = amps[m]
+
+
+def _supersede(orders: list[Order], now: datetime) -> list[OrderEvent]:
+    """Supersede the pending orders the new ones contradict (RULES.md §9), set-based: per kind
+    of new order, one SELECT and one UPDATE per chunk of meters."""
+    new_ids = {o.pk for o in orders}
+    first_new = min(new_ids)
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for o in orders:
+        by_kind[o.kind].append(o.meter_id)
+    events: list[OrderEvent] = []
+    for kind, meters in by_kind.items():
+        contradicted = rules.CONTRADICTS.get(kind, set())
+        if not contradicted:
+            continue
+        detail = f"superseded by a newer {kind} order"
+        newest = (
+            Order.objects.filter(
+                meter_id=OuterRef("meter_id"),
+                kind=kind,
+                status=OrderStatus.CREATED,
+                pk__gte=first_new,
+            )
+            .order_by("-pk")
+            .values("pk")[:1]
+        )
+        for i in range(0, len(meters), 5000):
+            stale = [
+                pk
+                for pk in Order.objects.filter(
+                    meter_id__in=meters[i : i + 5000],
+                    kind__in=contradicted,
+                    status__in=PENDING_STATUSES,
+                ).values_list("pk", flat=True)
+                if pk not in new_ids
+            ]
+            if not stale:
+                continue
+            Order.objects.filter(pk__in=stale).update(
+                status=OrderStatus.SUPERSEDED,
+                superseded_by=Subquery(newest),
+                updated_at=now,
+                finished_at=now,
+                detail=detail,
+            )
+            events += [
+                OrderEvent(order_id=pk, at=now, status=OrderStatus.SUPERSEDED, detail=detail)
+                for pk in stale
+            ]
+    return events
+
+
+def _desired_changes(kind: str, params: dict) -> dict:
+    if kind == OrderKind.DISCONNECT:
+        return {"desired_relay": Relay.DISCONNECTED}
+    if kind == OrderKind.RECONNECT:
+        return {"desired_relay": Relay.CONNECTED}
+    if kind == OrderKind.LIMIT_POWER:
+        return {"desired_limiter_amps": int(params["amps"])}
+    if kind == OrderKind.REMOVE_LIMIT:
+        return {"desired_limiter_amps": None}
+    if kind == OrderKind.SET_PAYMENT_MODE and params.get("mode"):
+        return {"desired_payment_mode": params["mode"]}
+    if kind == OrderKind.DISPLAY_BALANCE and params:
+        return {"desired_display": params}
+    return {}
+
+
+def _set_desired(orders: list[Order], now: datetime) -> None:
+    """Each meter's desired state follows the orders issued for it (set-based: one UPDATE per
+    distinct value, one correlated UPDATE for the displays)."""
+    groups: dict[tuple[str, object], list[int]] = defaultdict(list)
+    displays: list[int] = []
+    for o in orders:
+        if o.kind == OrderKind.DISPLAY_BALANCE:
+            if o.params:
+                displays.append(o.meter_id)
+            continue
+        for name, value in _desired_changes(o.kind, o.params).items():
+            groups[(name, value)].append(o.meter_id)
+    meters = set(displays) | {m for ms in groups.values() for m in ms}
+    if not meters:
+        return
+    _ensure_shadows(sorted(meters))
+    for (name, value), ids in groups.items():
+        for i in range(0, len(ids), 5000):
+            MeterShadow.objects.filter(meter_id__in=ids[i : i + 5000]).update(
+                **{name: value, "desired_at": now}
+            )
+    if displays:
+        latest = (
+            Order.objects.filter(
+                meter_id=OuterRef("meter_id"),
+                kind=OrderKind.DISPLAY_BALANCE,
+                status=OrderStatus.CREATED,
+                created_at=now,
+            )
+            .order_by("-pk")
+            .values("params")[:1]
+        )
+        for i in range(0, len(displays), 5000):
+            MeterShadow.objects.filter(meter_id__in=displays[i : i + 5000]).update(
+                desired_display=Subquery(latest), desired_at=now
+            )
+
+
+def _ensure_shadows(meter_ids: list[int]) -> None:
+    for i in range(0, len(meter_ids), 5000):
+        chunk = meter_ids[i : i + 5000]
+        known = set(
+            MeterShadow.objects.filter(meter_id__in=chunk).values_list("meter_id", flat=True)
+        )
+        MeterShadow.objects.bulk_create(
+            [MeterShadow(meter_id=m) for m in chunk if m not in known],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
+
+
+def _dispatch_after_commit(order_ids: list[int]) -> None:
+    # A failure here (broker down) must not break the committed request: the sweep retries.
+    if not _setting("ORDERS_DISPATCH_ON_COMMIT", True):
+        return
+    try:
+        dispatch_due(order_ids=order_ids)
+    except Exception:
+        log.exception("dispatch after commit failed for orders %s; the sweep will retry", order_ids)
+
+
+@transaction.atomic
+def cancel_orders(order_ids: Iterable[int], who: str = "operator") -> int:
+    """Cancel pending orders (an operator's decision). Returns how many were cancelled."""
+    now = clock.now()
+    ids = list(
+        Order.objects.select_for_update()
+        .filter(pk__in=list(order_ids), status__in=PENDING_STATUSES)
+        .values_list("pk", flat=True)
+    )
+    _finish(ids, OrderStatus.CANCELLED, now, f"cancelled by {who}")
+    return len(ids)
+
+
+def _finish(ids: list[int], status: str, now: datetime, detail: str) -> None:
+    if not ids:
+        return
+    Order.objects.filter(pk__in=ids).update(
+        status=status, updated_at=now, finished_at=now, detail=detail[:300]
+    )
+    OrderEvent.objects.bulk_create(
+        [OrderEvent(order_id=pk, at=now, status=status, detail=detail[:300]) for pk in ids]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Dispatching
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outgoing:
+    order_id: int
+    serial: str
+    payload: dict
+
+
+def order_payload(order: Order) -> dict:
+    """The JSON sent down to the meter (docs/headend.md)."""
+    return {
+        "order_id": order.pk,
+        "kind": order.kind,
+        "params": order.params,
+        "issued_at": order.created_at.isoformat(),
+        "expires_at": order.expires_at.isoformat() if order.expires_at else None,
+        "attempt": order.attempts,
+    }
+
+
+def dispatch_due(
+    order_ids: Iterable[int] | None = None, now: datetime | None = None, transport=None
+) -> int:
+    """Send the orders that are due through the head-end. Returns how many reached it.
+
+    Orders are claimed in a short transaction (attempt counted, next attempt leased with
+    backoff), then published after that commit; an order the broker took becomes `sent`.
+    """
+    now = now or clock.now()
+    ids = list(order_ids) if order_ids is not None else None
+    if transport is None:
+        from solde.headend.adapters import publisher
+
+        transport = publisher()
+    from solde.headend import topics
+
+    total = 0
+    # Batch after batch until nothing is due: a big run (100,000 displays) leaves in one call.
+    # Orders not taken by the broker are leased to a later attempt, so this ends.
+    for _ in range(10_000):
+        outgoing = _claim(now, ids)
+        if not outgoing:
+            break
+        taken = transport.publish_many([(topics.orders(o.serial), o.payload) for o in outgoing])
+        done = [o.order_id for o, ok in zip(outgoing, taken, strict=True) if ok]
+        if len(done) < len(outgoing):
+            log.warning(
+                "%d of %d orders did not reach the head-end; they are sent again later",
+                len(outgoing) - len(done),
+                len(outgoing),
+            )
+        _mark_sent(done, now)
+        total += len(done)
+        if ids is not None:
+            break
+    return total
+
+
+def _mark_sent(done: list[int], now: datetime) -> None:
+    if not done:
+        return
+    with transaction.atomic():
+        sent_now = list(
+            Order.objects.filter(pk__in=done, status=OrderStatus.CREATED).values_list(
+                "pk", flat=True
+            )
+        )
+        Order.objects.filter(pk__in=sent_now).update(
+            status=OrderStatus.SENT, sent_at=now, updated_at=now
+        )
+        resent = set(done) - set(sent_now)
+        OrderEvent.objects.bulk_create(
+            [OrderEvent(order_id=pk, at=now, status=OrderStatus.SENT) for pk in sent_now]
+            + [
+                OrderEvent(order_id=pk, at=now, status=OrderStatus.SENT, kind="resent")
+                for pk in resent
+            ],
+            batch_size=2000,
+        )
+
+
+def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
+    base = float(_setting("ORDERS_RETRY_BASE_SECONDS", 30))
+    cap = float(_setting("ORDERS_RETRY_CAP_SECONDS", 1800))
+    with transaction.atomic():
+        if order_ids is None:  # the after-commit path stays short; the sweep expires
+            _expire(now)
+        qs = Order.objects.filter(
+            status__in=(OrderStatus.CREATED, OrderStatus.SENT), next_attempt_at__lte=now
+        )
+        if order_ids is not None:
+            qs = qs.filter(pk__in=order_ids)
+        # Relay and limiter orders of one meter go one at a time, oldest first: one waits
+        # while an older one of its meter is pending (until resolved or superseded).
+        older = Order.objects.filter(
+            meter_id=OuterRef("meter_id"),
+            kind__in=RELAY_KINDS,
+            status__in=PENDING_STATUSES,
+            pk__lt=OuterRef("pk"),
+        )
+        qs = qs.exclude(Q(kind__in=RELAY_KINDS) & Exists(older))
+        if connection.vendor == "postgresql":
+            # Two dispatchers (after-commit and sweep) never claim the same order.
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        orders = list(
+            qs.select_related("meter").order_by("created_at", "pk")[
+                : int(_setting("ORDERS_DISPATCH_BATCH", 1000))
+            ]
+        )
+        if not orders:
+            return []
+        orders = _apply_guards(orders, now)
+        # One UPDATE per distinct attempt count (the backoff depends on it), not per order.
+        by_attempts: dict[int, list[int]] = defaultdict(list)
+        filled: list[Order] = []
+        for o in orders:
+            o.attempts += 1
+            o.next_attempt_at = now + rules.backoff(o.attempts, base, cap)
+            o.updated_at = now
+            by_attempts[o.attempts].append(o.pk)
+            if o.kind == OrderKind.DISPLAY_BALANCE and not ({"balance", "2"} & set(o.params)):
+                o.params = {**o.params, **_display_values(o.meter.supply_point_id)}
+                filled.append(o)
+        for attempts, pks in by_attempts.items():
+            Order.objects.filter(pk__in=pks).update(
+                attempts=attempts,
+                next_attempt_at=now + rules.backoff(attempts, base, cap),
+                updated_at=now,
+            )
+        if filled:
+            Order.objects.bulk_update(filled, ["params"])
+        return [Outgoing(o.pk, o.meter.serial, order_payload(o)) for o in orders]
+
+
+def _apply_guards(orders: list[Order], now: datetime) -> list[Order]:
+    """RULES.md §7 checked again when an interruption is sent: never for a balance above
+    −limit, never a disconnect for a protected electricity customer, never a gas interruption
+    of a protected customer in winter (these are cancelled), never outside an allowed window
+    (held until it opens)."""
+    risky = [o for o in orders if o.kind in INTERRUPTION_KINDS]
+    if not risky:
+        return orders
+    from solde.prepayment.models import PrepaymentAccount
+    from solde.registry.models import SupplyPoint
+
+    sp_ids = {o.meter.supply_point_id for o in risky}
+    sps = {sp.pk: sp for sp in SupplyPoint.objects.filter(pk__in=sp_ids).select_related("dso")}
+    balances = dict(
+        PrepaymentAccount.objects.filter(supply_point_id__in=sp_ids).values_list(
+            "supply_point_id", "balance_account__balance_cents"
+        )
+    )
+    cancel: dict[str, list[int]] = defaultdict(list)
+    hold: list[int] = []
+    for o in risky:
+        sp = sps[o.meter.supply_point_id]
+        dso = sp.dso
+        limit = dso.emergency_credit_cents(sp.energy)
+        balance = balances.get(sp.pk)
+        if balance is None or balance > -limit:
+            cancel["balance above the emergency credit limit when sent"].append(o.pk)
+        elif sp.protected and sp.energy == "electricity" and o.kind == OrderKind.DISCONNECT:
+            cancel["protected electricity customer: limiter only, never a disconnect"].append(o.pk)
+        elif (
+            sp.protected
+            and sp.energy == "gas"
+            and rules.in_gas_winter(clock.local_date(now), dso.gas_winter_start, dso.gas_winter_end)
+        ):
+            cancel["protected gas customer in the winter period"].append(o.pk)
+        elif not rules.in_allowed_window(
+            now, dso.window_weekdays, dso.window_start_hour, dso.window_end_hour
+        ):
+            hold.append(o.pk)
+    for detail, ids in cancel.items():
+        _finish(ids, OrderStatus.CANCELLED, now, detail)
+    if hold:
+        # Look again in a quarter of an hour; credit control re-decides at the window's start.
+        Order.objects.filter(pk__in=hold).update(
+            next_attempt_at=now + timedelta(minutes=15),
+            updated_at=now,
+            detail="held: outside the allowed interruption window",
+        )
+    skipped = {pk for ids in cancel.values() for pk in ids} | set(hold)
+    return [o for o in orders if o.pk not in skipped]
+
+
+def _display_values(supply_point_id: int) -> dict:
+    """What 94.32.2 shows: 1 = last balance update, 2 = balance €, 3 = emergency credit €."""
+    from solde.prepayment.models import PrepaymentAccount
+    from solde.prepayment.services import balance_view
+
+    account = (
+        PrepaymentAccount.objects.filter(supply_point_id=supply_point_id)
+        .select_related("supply_point__dso", "balance_account", "advance_account")
+        .first()
+    )
+    if account is None:
+        return {}
+    view = balance_view(account)
+    return {
+        "updated_at": (view.last_update or clock.now()).isoformat(),
+        "balance": format_eur(view.balance_cents),
+        "emergency_credit": format_eur(view.emergency_credit_remaining_cents),
+    }
+
+
+def _expire(now: datetime) -> int:
+    ids = list(
+        Order.objects.filter(status__in=PENDING_STATUSES, expires_at__lte=now).values_list(
+            "pk", flat=True
+        )
+    )
+    _finish(ids, OrderStatus.EXPIRED, now, "no answer from the meter before the order expired")
+    if ids:
+        log.warning("%d meter orders expired", len(ids))
+    return len(ids)
+
+
+@transaction.atomic
+def expire_due(now: datetime | None = None) -> int:
+    """Expire pending orders past their `expires_at`. Returns how many expired."""
+    return _expire(now or clock.now())
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciliation and the sweep
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def reconcile(now: datetime | None = None) -> list[Order]:
+    """Re-issue the order of each meter whose reported state drifted from the desired one
+    while nothing is pending for it (at most once an hour per meter)."""
+    now = now or clock.now()
+    interval = timedelta(seconds=float(_setting("ORDERS_RECONCILE_SECONDS", 3600)))
+    pending = Order.objects.filter(
+        meter_id=OuterRef("meter_id"), kind__in=RELAY_KINDS, status__in=PENDING_STATUSES
+    )
+    relay_drift = ~Q(desired_relay=F("reported_relay")) & ~Q(
+        desired_relay=Relay.CONNECTED, reported_relay=Relay.READY_FOR_RECONNECTION
+    )
+    limiter_drift = (
+        Q(desired_limiter_amps__isnull=True, reported_limiter_amps__isnull=False)
+        | Q(desired_limiter_amps__isnull=False, reported_limiter_amps__isnull=True)
+        | (
+            Q(desired_limiter_amps__isnull=False, reported_limiter_amps__isnull=False)
+            & ~Q(desired_limiter_amps=F("reported_limiter_amps"))
+        )
+    )
+    shadows = list(
+        MeterShadow.objects.filter(reported_at__isnull=False)
+        .filter(Q(reconciled_at__isnull=True) | Q(reconciled_at__lte=now - interval))
+        .filter(relay_drift | limiter_drift)
+        .exclude(Exists(pending))
+    )
+    issued: list[Order] = []
+    for sh in shadows:
+        reason = (
+            f"reconciliation: desired relay {sh.desired_relay}, limiter "
+            f"{sh.desired_limiter_amps or 'none'}; reported {sh.reported_relay}, "
+            f"{sh.reported_limiter_amps or 'none'}"
+        )
+        armed = (sh.desired_relay, sh.reported_relay) == (
+            Relay.CONNECTED,
+            Relay.READY_FOR_RECONNECTION,
+        )
+        if sh.desired_relay != sh.reported_relay and not armed:
+            kind = (
+                OrderKind.DISCONNECT
+                if sh.desired_relay == Relay.DISCONNECTED
+                else OrderKind.RECONNECT
+            )
+            issued.append(request_order(sh.meter_id, kind, reason))
+        if sh.desired_limiter_amps != sh.reported_limiter_amps:
+            if sh.desired_limiter_amps:
+                issued.append(
+                    request_order(
+                        sh.meter_id,
+                        OrderKind.LIMIT_POWER,
+                        reason,
+                        {"amps": sh.desired_limiter_amps},
+                    )
+                )
+            else:
+                issued.append(request_order(sh.meter_id, OrderKind.REMOVE_LIMIT, reason))
+    MeterShadow.objects.filter(pk__in=[s.pk for s in shadows]).update(reconciled_at=now)
+    return issued
+
+
+def sweep(at: datetime | None = None) -> dict:
+    """The every-minute job: expire, reconcile, then send what is due (retries included)."""
+    now = clock.now()
+    expired = expire_due(now)
+    reissued = len(reconcile(now))
+    sent = dispatch_due(now=now)
+    return {"expired": expired, "reconciled": reissued, "sent": sent}
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers from meters
+# ---------------------------------------------------------------------------------------------
+
+
+def _parse_at(value) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if value:
+        try:
+            parsed = datetime.fromisoformat(str(value))
+            if parsed.tzinfo is not None:
+                return parsed
+        except ValueError:
+            pass
+    return clock.now()
+
+
+@transaction.atomic
+def record_result(serial: str, payload: dict) -> str:
+    """An acknowledgement or execution result from a meter, applied idempotently.
+
+    Returns what happened: "unknown", "duplicate", "late", "acknowledged", "executed", "failed".
+    """
+    status = payload.get("status")
+    at = _parse_at(payload.get("at"))
+    try:
+        order_id = int(payload["order_id"])
+    except (KeyError, TypeError, ValueError):
+        log.warning("result without a valid order id from meter %s: %r", serial, payload)
+        return "unknown"
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("meter")
+        .filter(pk=order_id)
+        .first()
+    )
+    if order is None or order.meter.serial != serial:
+        log.warning("result for unknown order %s from meter %s ignored", order_id, serial)
+        return "unknown"
+    if payload.get("state"):
+        report_state(order.meter_id, payload["state"], at)
+    now = clock.now()
+    detail = str(payload.get("error") or "")[:300]
+    if status not in ("acknowledged", "executed", "failed"):
+        log.warning("result with unknown status %r for order %s ignored", status, order_id)
+        return "unknown"
+    if order.status in FINAL_STATUSES:
+        if order.status in (OrderStatus.EXECUTED, OrderStatus.FAILED) or status == "acknowledged":
+            return "duplicate"
+        # Superseded, cancelled or expired: keep the status, record what the meter did.
+        OrderEvent.objects.create(
+            order=order,
+            at=now,
+            status=status,
+            kind="late_result",
+            detail=detail or f"meter reported {status} at {at.isoformat()}",
+        )
+        return "late"
+    if status == "acknowledged":
+        if order.status == OrderStatus.ACKNOWLEDGED:
+            return "duplicate"
+        order.status = OrderStatus.ACKNOWLEDGED
+        order.acknowledged_at = now
+        order.sent_at = order.sent_at or now
+        order.updated_at = now
+        order.save(update_fields=["status", "acknowledged_at", "sent_at", "updated_at"])
+        OrderEvent.objects.create(order=order, at=now, status=status)
+        return "acknowledged"
+    order.status = status
+    order.finished_at = now
+    order.acknowledged_at = order.acknowledged_at or now
+    order.sent_at = order.sent_at or now
+    order.updated_at = now
+    order.detail = detail
+    order.save(
+        update_fields=[
+            "status",
+            "finished_at",
+            "acknowledged_at",
+            "sent_at",
+            "updated_at",
+            "detail",
+        ]
+    )
+    OrderEvent.objects.create(order=order, at=now, status=status, detail=detail)
+    return status
+
+
+@transaction.atomic
+def record_event(serial: str, payload: dict) -> bool:
+    """A meter event (button pressed, relay state). Returns False for an unknown meter."""
+    from solde.registry.models import Meter
+
+    meter_id = Meter.objects.filter(serial=serial).values_list("pk", flat=True).first()
+    if meter_id is None:
+        log.warning("event from unknown meter %s ignored", serial)
+        return False
+    if payload.get("state"):
+        report_state(meter_id, payload["state"], _parse_at(payload.get("at")))
+    return True
+
+
+SUPPLY_EVENTS = {
+    "disconnected": "supply_interrupted",
+    "limited": "limiter_on",
+    "ready_for_reconnection": "reconnection_ready",
+}
+
+
+def report_state(meter_id: int, state: dict, at: datetime) -> None:
+    """Update the shadow's reported state (unless older than what we know), then the account's
+    supply, publishing the customer's event when it changes. Runs in the caller's transaction."""
+    shadow, _ = MeterShadow.objects.select_for_update().get_or_create(meter_id=meter_id)
+    if shadow.reported_at and at < shadow.reported_at:
+        return
+    if "relay" in state and state["relay"] in Relay.values:
+        shadow.reported_relay = state["relay"]
+    if "limiter_amps" in state:
+        shadow.reported_limiter_amps = state["limiter_amps"] or None
+    if state.get("payment_mode"):
+        shadow.reported_payment_mode = state["payment_mode"]
+    if "display" in state and isinstance(state["display"], dict):
+        shadow.reported_display = state["display"]
+    shadow.reported_at = at
+    shadow.save()
+    if not shadow.reported_relay:
+        return
+    from solde.prepayment.models import PrepaymentAccount
+
+    account = (
+        PrepaymentAccount.objects.select_for_update()
+        .filter(supply_point__meters__pk=meter_id)
+        .first()
+    )
+    if account is None:
+        return
+    supply = rules.supply_state(shadow.reported_relay, shadow.reported_limiter_amps)
+    if supply == account.supply:
+        return
+    PrepaymentAccount.objects.filter(pk=account.pk).update(supply=supply)
+    if supply in SUPPLY_EVENTS:
+        kind = SUPPLY_EVENTS[supply]
+        publish_many(
+            [
+                (
+                    kind,
+                    account.supply_point_id,
+                    f"{kind}:{account.pk}:{int(at.timestamp())}",
+                    {"previous": account.supply, "supply": supply, "at": at.isoformat()},
+                )
+            ],
+            at=at,
+        )

@@ -11,3 +11,10 @@ class PrepaymentConfig(AppConfig):
 
         readings_accepted.connect(tasks.on_readings_accepted, dispatch_uid="close-catch-up")
         tasks.register_jobs()
+
+        # Credit control listens to closes and balance changes, and runs at window openings;
+        # its admin attaches after the admin's autodiscovery.
+        from solde.prepayment import credit_admin, credit_control
+
+        credit_control.connect()
+        credit_admin.register()

@@ -143,14 +143,21 @@ def _close_up_to(
         ]
         chunks = [due[start : start + CHUNK] for start in range(0, len(due), CHUNK)]
         done = 0
+        closed_today: list[int] = []
         for size, (closed, waiting) in zip(
             map(len, chunks), _run_chunks(current, chunks, ctx, result), strict=True
         ):
             blocked.update(waiting)
-            result.closed += closed
+            closed_today += closed
             done += size
             if progress:
                 progress(current, done, len(due))
+        result.closed += len(closed_today)
+        if closed_today:
+            # Once per run and day with every account closed (credit control's mass-cut guard
+            # counts a run as a whole), in its own transaction.
+            with transaction.atomic():
+                day_closed.send(sender=PrepaymentAccount, account_ids=closed_today, day=current)
         current += ONE_DAY
     result.waiting_for_data = sum(1 for r in blocked.values() if r == WaitingReason.NO_DATA)
     result.waiting_for_price = sum(1 for r in blocked.values() if r == WaitingReason.NO_PRICE)
@@ -175,7 +182,7 @@ def _workers() -> int:
 
 def _timed(
     day: date, chunk: list[int], ctx: _Context, result: CloseResult
-) -> tuple[int, dict[int, str]]:
+) -> tuple[list[int], dict[int, str]]:
     started = time.perf_counter()
     out = _close_chunk(day, chunk, ctx, result)
     log.debug("closed %s for %d accounts in %.2f s", day, len(chunk), time.perf_counter() - started)
@@ -184,14 +191,14 @@ def _timed(
 
 def _run_chunks(
     day: date, chunks: list[list[int]], ctx: _Context, result: CloseResult
-) -> Iterator[tuple[int, dict[int, str]]]:
+) -> Iterator[tuple[list[int], dict[int, str]]]:
     workers = min(_workers(), len(chunks))
     if workers <= 1:
         for chunk in chunks:
             yield _timed(day, chunk, ctx, result)
         return
 
-    def in_worker(chunk: list[int]) -> tuple[int, dict[int, str]]:
+    def in_worker(chunk: list[int]) -> tuple[list[int], dict[int, str]]:
         try:
             return _timed(day, chunk, ctx, result)
         finally:
@@ -289,8 +296,8 @@ def _segments(
 
 def _close_chunk(
     day: date, ids: list[int], ctx: _Context, result: CloseResult
-) -> tuple[int, dict[int, str]]:
-    """Close `day` for these accounts in one transaction. Returns (closed, {id: waiting})."""
+) -> tuple[list[int], dict[int, str]]:
+    """Close `day` for these accounts in one transaction. Returns (closed ids, {id: waiting})."""
     day_start, day_end = clock.day_bounds(day)
     now = clock.now()
     with transaction.atomic():
@@ -321,7 +328,7 @@ def _close_chunk(
             )
         ]
         if not accounts:
-            return 0, {}
+            return [], {}
         meters: dict[int, list[tuple]] = defaultdict(list)
         for meter_id, sp_id, registers, installed_at, removed_at in (
             Meter.objects.filter(supply_point_id__any_of=[a.supply_point_id for a in accounts])
@@ -468,9 +475,8 @@ def _close_chunk(
         publish_many(events, at=now)
         if closed:
             refresh_credit_state(closed)
-            day_closed.send(sender=PrepaymentAccount, account_ids=closed, day=day)
             balance_changed.send(sender=PrepaymentAccount, account_ids=closed, reason="close")
-    return len(closed), waiting
+    return closed, waiting
 
 
 def _json_texts(values: dict[str, str]) -> str:

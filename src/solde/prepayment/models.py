@@ -105,3 +105,86 @@ class CloseRun(models.Model):
 
     def __str__(self) -> str:
         return f"close {self.day} {self.ean or 'all'}"
+
+
+# --- Credit control (RULES.md §7, §9 balance display) ----------------------------------------
+
+
+class Decision(models.TextChoices):
+    INTERRUPT = "interrupt", _("Interruption ordonnée")
+    FRIENDLY_CREDIT = "friendly_credit", _("Crédit amical (hors plage autorisée)")
+    NO_INTERRUPTION = "no_interruption", _("Pas d'interruption (client protégé)")
+    HELD = "held", _("Interruption retenue (garde coupures massives)")
+    RELEASE_SKIPPED = "release_skipped", _("Interruption confirmée mais plus justifiée")
+    REJECTED = "rejected", _("Interruption rejetée par un opérateur")
+    RECONNECT = "reconnect", _("Rétablissement ordonné")
+    DISPLAY = "display", _("Affichage du solde")
+
+
+class HeldRunStatus(models.TextChoices):
+    HELD = "held", _("En attente de confirmation")
+    RELEASED = "released", _("Confirmé et envoyé")
+    REJECTED = "rejected", _("Rejeté")
+
+
+class HeldRun(models.Model):
+    """The interruptions of one run over a DSO's mass-cut threshold, held until an operator
+    confirms (release) or rejects them. Its list is the `held` decisions pointing at it."""
+
+    dso = models.ForeignKey("registry.Dso", on_delete=models.PROTECT, related_name="held_runs")
+    created_at = models.DateTimeField()
+    trigger = models.CharField(max_length=30)
+    status = models.CharField(
+        max_length=8, choices=HeldRunStatus.choices, default=HeldRunStatus.HELD
+    )
+    count = models.IntegerField()
+    active_accounts = models.IntegerField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    released_count = models.IntegerField(default=0)
+    skipped_count = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("coupure massive retenue")
+        verbose_name_plural = _("coupures massives retenues")
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.dso_id} {self.created_at:%Y-%m-%d %H:%M} ({self.count}, {self.status})"
+
+
+class CreditDecision(models.Model):
+    """One credit-control decision on an account, with why: the rule, the balance, the limit,
+    whether the instant was in an allowed window, and the order it issued (if any)."""
+
+    account = models.ForeignKey(
+        PrepaymentAccount, on_delete=models.PROTECT, related_name="credit_decisions"
+    )
+    at = models.DateTimeField()
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    # What triggered the run: close, topup, adjustment, window, confirm, ...
+    trigger = models.CharField(max_length=30)
+    # The rule applied, as a short sentence for the operator.
+    rule = models.CharField(max_length=200)
+    action = models.CharField(max_length=20, blank=True)  # disconnect | limit_power | ...
+    balance_cents = models.BigIntegerField()
+    limit_cents = models.IntegerField()
+    in_window = models.BooleanField()
+    next_window_at = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    held_run = models.ForeignKey(
+        HeldRun, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "at"]),
+            models.Index(fields=["held_run", "decision"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} {self.account_id} {self.at:%Y-%m-%d %H:%M}"

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
+from typing import Protocol
 
+import holidays
+
+from solde.clock import BRUSSELS
 from solde.money import round_half_up
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -177,3 +182,122 @@ def segment_consumption(
     if last is None:
         return None
     return last - first
+
+
+# --- Interruption windows and policy (RULES.md §7) -------------------------------------------
+# Pure: they read only the DSO's settings (a Dso or any object with the same attributes).
+
+
+class WindowSettings(Protocol):
+    window_start_hour: int
+    window_end_hour: int
+    window_weekdays: str  # "0,1,2,3,4" (0 = Monday)
+
+
+class InterruptionSettings(Protocol):
+    limiter_amps: int
+    gas_winter_start: str  # "MM-DD"
+    gas_winter_end: str
+
+
+class MassCutSettings(Protocol):
+    mass_cut_percent: Decimal
+    mass_cut_minimum: int
+
+
+@lru_cache(maxsize=64)
+def _belgian_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("BE", years=year))
+
+
+def is_public_holiday(day: date) -> bool:
+    return day in _belgian_holidays(day.year)
+
+
+def _weekdays(dso: WindowSettings) -> frozenset[int]:
+    return frozenset(int(d) for d in str(dso.window_weekdays).replace(" ", "").split(",") if d)
+
+
+def is_window_day(day: date, dso: WindowSettings) -> bool:
+    """A local day on which the DSO may interrupt supply at all."""
+    return day.weekday() in _weekdays(dso) and not is_public_holiday(day)
+
+
+def in_allowed_window(instant: datetime, dso: WindowSettings) -> bool:
+    """Whether supply may be interrupted at `instant`: an allowed weekday (Monday–Friday by
+    default), not a Belgian public holiday, from window_start_hour (included) to window_end_hour
+    (excluded), Europe/Brussels wall-clock time — so DST days need no special case."""
+    local = instant.astimezone(BRUSSELS)
+    if not is_window_day(local.date(), dso):
+        return False
+    return dso.window_start_hour <= local.hour < dso.window_end_hour
+
+
+def window_start_on(day: date, dso: WindowSettings) -> datetime | None:
+    """The UTC instant the window of local `day` opens, or None when the day has no window."""
+    if not is_window_day(day, dso) or dso.window_start_hour >= dso.window_end_hour:
+        return None
+    return datetime(
+        day.year, day.month, day.day, dso.window_start_hour, tzinfo=BRUSSELS
+    ).astimezone(UTC)
+
+
+def next_window_start(instant: datetime, dso: WindowSettings) -> datetime | None:
+    """The first window opening at or after `instant` (UTC). None when the settings allow no
+    window within a year (no weekday configured)."""
+    day = instant.astimezone(BRUSSELS).date()
+    for offset in range(366):
+        start = window_start_on(day + timedelta(days=offset), dso)
+        if start is not None and start >= instant:
+            return start
+    return None
+
+
+def window_starts_between(start: datetime, end: datetime, dso: WindowSettings) -> list[datetime]:
+    """Window openings in (start, end], for the scheduled job."""
+    out = []
+    day = start.astimezone(BRUSSELS).date()
+    last = end.astimezone(BRUSSELS).date()
+    while day <= last:
+        opening = window_start_on(day, dso)
+        if opening is not None and start < opening <= end:
+            out.append(opening)
+        day += timedelta(days=1)
+    return out
+
+
+def _month_day(text: str) -> tuple[int, int]:
+    month, day = text.split("-")
+    return int(month), int(day)
+
+
+def in_gas_winter(local_day: date, dso: InterruptionSettings) -> bool:
+    """The winter period (1 Nov – 15 Mar by default, both days included), across the new year."""
+    md = (local_day.month, local_day.day)
+    first, last = _month_day(dso.gas_winter_start), _month_day(dso.gas_winter_end)
+    if first <= last:
+        return first <= md <= last
+    return md >= first or md <= last
+
+
+DISCONNECT = "disconnect"
+LIMIT_POWER = "limit_power"
+
+
+def interruption_action(
+    energy: str, protected: bool, local_date: date, dso: InterruptionSettings
+) -> str | None:
+    """What interrupting an exhausted account means: a power limiter for a protected
+    electricity customer, nothing for a protected gas customer in winter, else a disconnect."""
+    if protected and energy == "electricity":
+        return LIMIT_POWER
+    if protected and energy == "gas" and in_gas_winter(local_date, dso):
+        return None
+    return DISCONNECT
+
+
+def mass_cut_exceeded(count: int, active_accounts: int, dso: MassCutSettings) -> bool:
+    """The guard: more than mass_cut_percent of the DSO's active accounts AND more than
+    mass_cut_minimum interruptions in one run need an operator's confirmation."""
+    over_share = Decimal(count) * 100 > Decimal(active_accounts) * Decimal(dso.mass_cut_percent)
+    return over_share and count > dso.mass_cut_minimum

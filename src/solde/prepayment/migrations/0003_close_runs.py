@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('prepayment', '0001_initial'),
+        ('prepayment', '0002_credit_control'),
     ]
 
     operations = [

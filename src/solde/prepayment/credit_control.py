@@ -1,0 +1,693 @@
+"""Credit control (RULES.md §7 and the balance display of §9).
+
+After each daily close, each balance change (top-up, adjustment) and at the start of each allowed
+window, `evaluate` reads the accounts whose state may change in one set-based pass and decides,
+per account: nothing, an interruption (limiter or disconnect, only when exhausted and inside an
+allowed window), friendly credit (exhausted outside a window: wait for the next window), a
+reconnection (an interrupted account back at ≥ 0, at any hour) or a balance display. Orders are
+written in the caller's transaction (outbox); every decision is recorded with its reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from typing import TypeVar
+
+from django.db import connection, transaction
+from django.db.models import Count, JSONField, Model, OuterRef, Q, Subquery
+from django.utils.translation import gettext
+from psycopg.types.json import Jsonb
+
+from solde import clock, schedule
+from solde.ledger.models import Entry
+from solde.money import format_eur
+from solde.notifications.events import publish_many
+from solde.orders.models import PENDING_STATUSES, Order, OrderKind
+from solde.orders.services import request_orders
+from solde.prepayment import rules
+from solde.prepayment.models import (
+    AccountState,
+    CreditDecision,
+    Decision,
+    HeldRun,
+    HeldRunStatus,
+    PrepaymentAccount,
+    Supply,
+)
+from solde.registry.models import Dso, Meter
+
+CLOSE = "close"
+WINDOW = "window"
+CONFIRM = "confirm"
+# Balance changes that say nothing new to the meter display (the close has its own signal).
+NO_DISPLAY_REASONS = {"activation", "close", "charge", "advance_recovery", WINDOW, CONFIRM}
+
+_RELAY_KINDS = (
+    OrderKind.DISCONNECT,
+    OrderKind.LIMIT_POWER,
+    OrderKind.RECONNECT,
+    OrderKind.REMOVE_LIMIT,
+)
+_CHUNK = 20000
+
+
+class NotInWindow(Exception):
+    """Held interruptions may be released only inside an allowed window."""
+
+
+@dataclass
+class RunResult:
+    evaluated: int = 0
+    interrupted: list[int] = field(default_factory=list)
+    friendly_credit: list[int] = field(default_factory=list)
+    no_interruption: list[int] = field(default_factory=list)
+    held_runs: list[int] = field(default_factory=list)
+    reconnected: list[int] = field(default_factory=list)
+    displayed: int = 0
+    skipped: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    """What one pass reads of an account."""
+
+    pk: int
+    supply: str
+    supply_point_id: int
+    energy: str
+    protected: bool
+    dso_id: str
+    balance: int
+    updated_at: datetime | None
+    exhausted_since: datetime | None
+    meter_id: int | None
+    last_delta: int | None
+
+
+def _rows(ids: list[int], with_last_delta: bool) -> list[_Row]:
+    meter = (
+        Meter.objects.filter(supply_point_id=OuterRef("supply_point_id"), removed_at__isnull=True)
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    qs = PrepaymentAccount.objects.filter(pk__in=ids, state=AccountState.ACTIVE).annotate(
+        meter_id=Subquery(meter)
+    )
+    fields = [
+        "pk",
+        "supply",
+        "supply_point_id",
+        "supply_point__energy",
+        "supply_point__protected",
+        "supply_point__dso_id",
+        "balance_account__balance_cents",
+        "balance_account__updated_at",
+        "exhausted_since",
+        "meter_id",
+    ]
+    if with_last_delta:
+        # The amount of the latest posting on the balance tells the balance before it.
+        last = Entry.objects.filter(account_id=OuterRef("balance_account_id")).order_by("-pk")
+        qs = qs.annotate(last_delta=Subquery(last.values("amount_cents")[:1]))
+        fields.append("last_delta")
+    out = []
+    for values in qs.values_list(*fields):
+        out.append(_Row(*values, *(() if with_last_delta else (None,))))
+    return out
+
+
+def _pending_relay(meter_ids: list[int]) -> dict[int, set[str]]:
+    pending: dict[int, set[str]] = defaultdict(set)
+    rows = Order.objects.filter(
+        meter_id__in=meter_ids, status__in=PENDING_STATUSES, kind__in=_RELAY_KINDS
+    ).values_list("meter_id", "kind")
+    for meter_id, kind in rows:
+        pending[meter_id].add(kind)
+    return pending
+
+
+def _held_accounts(ids: list[int]) -> set[int]:
+    if not HeldRun.objects.filter(status=HeldRunStatus.HELD).exists():
+        return set()
+    return set(
+        CreditDecision.objects.filter(
+            account_id__in=ids, decision=Decision.HELD, held_run__status=HeldRunStatus.HELD
+        ).values_list("account_id", flat=True)
+    )
+
+
+def _interruption(row: _Row, pending: set[str]) -> str | None:
+    """How the account is interrupted now (reported by the meter or ordered): "limit", "cut"
+    or None."""
+    if row.supply == Supply.LIMITED or OrderKind.LIMIT_POWER in pending:
+        return "limit"
+    if row.supply in (Supply.DISCONNECTED, Supply.READY_FOR_RECONNECTION) or (
+        OrderKind.DISCONNECT in pending
+    ):
+        return "cut"
+    return None
+
+
+def _meter(row: _Row) -> int:
+    assert row.meter_id is not None  # rows without a meter never reach an order
+    return row.meter_id
+
+
+def display_params(balance: int, limit: int, updated_at: datetime | None) -> dict[str, str]:
+    """The 94.32.2 pages: 1 = last balance update (local time), 2 = balance €, 3 = remaining
+    emergency credit €."""
+    stamp = clock.local(updated_at or clock.now()).isoformat(timespec="seconds")
+    return {
+        "1": stamp,
+        "2": format_eur(balance),
+        "3": format_eur(rules.emergency_remaining_cents(balance, limit)),
+    }
+
+
+def _decision(
+    row: _Row,
+    now: datetime,
+    decision: str,
+    trigger: str,
+    rule: str,
+    limit: int,
+    in_window: bool,
+    **extra,
+) -> CreditDecision:
+    return CreditDecision(
+        account_id=row.pk,
+        at=now,
+        decision=decision,
+        trigger=trigger,
+        rule=rule,
+        balance_cents=row.balance,
+        limit_cents=limit,
+        in_window=in_window,
+        **extra,
+    )
+
+
+@transaction.atomic
+def evaluate(account_ids: Iterable[int], reason: str, at: datetime | None = None) -> RunResult:
+    """Decide for these accounts, issue the orders and record every decision.
+
+    `reason` is the trigger: "close" (balance display for each), "window", or a balance change
+    ("topup", "adjustment", …: display when the account is or was in emergency credit, or is
+    interrupted). Windows are checked at the issuing instant `clock.now()`, never at `at` (when
+    the trigger fell due), so a late catch-up never interrupts outside a window.
+    """
+    return _run(list(dict.fromkeys(account_ids)), reason, at)
+
+
+def _run(
+    ids: list[int], trigger: str, at: datetime | None, held_run: HeldRun | None = None
+) -> RunResult:
+    now = clock.now()
+    result = RunResult()
+    if not ids:
+        return result
+    dsos = {d.pk: d for d in Dso.objects.all()}
+    display_mode = (
+        CLOSE if trigger == CLOSE else (None if trigger in NO_DISPLAY_REASONS else "change")
+    )
+    decisions: list[CreditDecision] = []
+    events: list[tuple[str, int, str, dict]] = []
+    reconnects: list[tuple[_Row, str, CreditDecision]] = []
+    displays: list[tuple[_Row, dict, CreditDecision]] = []
+    candidates: dict[str, list[tuple[_Row, str, int]]] = defaultdict(list)
+    window_open = {code: rules.in_allowed_window(now, d) for code, d in dsos.items()}
+    today = clock.local_date(now)
+
+    for start in range(0, len(ids), _CHUNK):
+        rows = _rows(ids[start : start + _CHUNK], with_last_delta=display_mode == "change")
+        result.evaluated += len(rows)
+        pending = _pending_relay([r.meter_id for r in rows if r.meter_id])
+        held = set() if held_run else _held_accounts([r.pk for r in rows])
+        for row in rows:
+            dso = dsos[row.dso_id]
+            limit = dso.emergency_credit_cents(row.energy)
+            in_window = window_open[row.dso_id]
+            mine = pending.get(row.meter_id, set()) if row.meter_id else set()
+            interrupted = _interruption(row, mine)
+            if held_run is not None:
+                _confirm_one(
+                    row,
+                    dso,
+                    limit,
+                    in_window,
+                    interrupted,
+                    held_run,
+                    now,
+                    today,
+                    candidates,
+                    decisions,
+                    result,
+                )
+                continue
+            if row.meter_id is None:
+                continue  # no meter in place: nothing to order (operators see it in registry)
+            if interrupted and row.balance >= 0:
+                restore: str = (
+                    OrderKind.REMOVE_LIMIT if interrupted == "limit" else OrderKind.RECONNECT
+                )
+                armed = row.supply == Supply.READY_FOR_RECONNECTION and not mine & {
+                    OrderKind.DISCONNECT
+                }
+                if not armed and restore not in mine:
+                    rule = "§7: balance back to ≥ 0 on an interrupted account, restore at once"
+                    d = _decision(
+                        row,
+                        now,
+                        Decision.RECONNECT,
+                        trigger,
+                        rule,
+                        limit,
+                        in_window,
+                        action=restore,
+                    )
+                    reconnects.append((row, restore, d))
+            elif interrupted is None and row.balance <= -limit and row.pk not in held:
+                action = rules.interruption_action(row.energy, row.protected, today, dso)
+                if action is None:
+                    rule = "§7: protected gas customer in the winter period, no interruption"
+                    decisions.append(
+                        _decision(
+                            row, now, Decision.NO_INTERRUPTION, trigger, rule, limit, in_window
+                        )
+                    )
+                    result.no_interruption.append(row.pk)
+                else:
+                    opens = now if in_window else rules.next_window_start(now, dso)
+                    stamp = int((row.exhausted_since or now).timestamp())
+                    events.append(
+                        (
+                            "interruption_coming",
+                            row.supply_point_id,
+                            f"interruption_coming:{row.pk}:{stamp}",
+                            {
+                                "action": action,
+                                "at": opens.isoformat() if opens else None,
+                                "balance_cents": row.balance,
+                            },
+                        )
+                    )
+                    if in_window:
+                        candidates[row.dso_id].append((row, action, limit))
+                    else:
+                        rule = "§7: exhausted outside an allowed window, friendly credit"
+                        decisions.append(
+                            _decision(
+                                row,
+                                now,
+                                Decision.FRIENDLY_CREDIT,
+                                trigger,
+                                rule,
+                                limit,
+                                False,
+                                action=action,
+                                next_window_at=opens,
+                            )
+                        )
+                        result.friendly_credit.append(row.pk)
+            if display_mode == CLOSE or (
+                display_mode == "change"
+                and (
+                    row.balance < 0
+                    or interrupted
+                    or (row.last_delta is not None and row.balance - row.last_delta < 0)
+                )
+            ):
+                params = display_params(row.balance, limit, row.updated_at)
+                rule = (
+                    "§9: daily balance display after the close"
+                    if display_mode == CLOSE
+                    else "§9: balance display after a top-up in emergency or interrupted"
+                )
+                d = _decision(
+                    row,
+                    now,
+                    Decision.DISPLAY,
+                    trigger,
+                    rule,
+                    limit,
+                    in_window,
+                    action=OrderKind.DISPLAY_BALANCE,
+                )
+                displays.append((row, params, d))
+
+    if candidates:
+        _interrupt(candidates, dsos, trigger, now, held_run, decisions, result)
+    restored = request_orders(
+        [(_meter(row), restore, f"credit control: {trigger}", {}) for row, restore, _ in reconnects]
+    )
+    for (row, _, d), order in zip(reconnects, restored, strict=True):
+        d.order = order
+        decisions.append(d)
+        result.reconnected.append(row.pk)
+    if displays:
+        orders = request_orders(
+            [
+                (_meter(row), OrderKind.DISPLAY_BALANCE, f"balance display: {trigger}", params)
+                for row, params, _ in displays
+            ]
+        )
+        for (_, _, d), order in zip(displays, orders, strict=True):
+            d.order = order
+            decisions.append(d)
+        result.displayed = len(displays)
+    _insert(decisions)
+    publish_many(events, at=now)
+    return result
+
+
+Candidates = dict[str, list[tuple[_Row, str, int]]]
+
+
+def _confirm_one(
+    row: _Row,
+    dso: Dso,
+    limit: int,
+    in_window: bool,
+    interrupted: str | None,
+    held_run: HeldRun,
+    now: datetime,
+    today: date,
+    candidates: Candidates,
+    decisions: list[CreditDecision],
+    result: RunResult,
+) -> None:
+    """Re-check one held account when an operator confirms its run."""
+    action = rules.interruption_action(row.energy, row.protected, today, dso)
+    why = ""
+    if row.meter_id is None:
+        why = "no meter in place"
+    elif row.balance > -limit:
+        why = "§7: balance above −limit now, not interrupted"
+    elif interrupted:
+        why = "already interrupted or ordered"
+    elif action is None:
+        why = "§7: protected gas customer in the winter period, no interruption"
+    elif not in_window:
+        why = "§7: outside an allowed window"
+    if not why and action is not None:
+        candidates[row.dso_id].append((row, action, limit))
+        return
+    decisions.append(
+        _decision(
+            row, now, Decision.RELEASE_SKIPPED, CONFIRM, why, limit, in_window, held_run=held_run
+        )
+    )
+    result.skipped.append(row.pk)
+
+
+def _interrupt(
+    candidates: Candidates,
+    dsos: dict[str, Dso],
+    trigger: str,
+    now: datetime,
+    held_run: HeldRun | None,
+    decisions: list[CreditDecision],
+    result: RunResult,
+) -> None:
+    """Issue the interruptions of this run — or hold them per DSO over the mass-cut guard.
+
+    The candidates' rows are locked and their balances read again first, so a top-up that
+    committed meanwhile is seen, and one arriving later waits for this transaction and then
+    reconnects: no interruption order leaves for a balance above −limit.
+    """
+    all_ids = [row.pk for rows in candidates.values() for row, _, _ in rows]
+    fresh: dict[int, int] = {}
+    for i in range(0, len(all_ids), _CHUNK):
+        chunk = all_ids[i : i + _CHUNK]
+        # Lock first, then read in a new statement (a fresh snapshot once the lock is ours).
+        list(PrepaymentAccount.objects.select_for_update().filter(pk__in=chunk).values_list("pk"))
+        fresh.update(
+            PrepaymentAccount.objects.filter(pk__in=chunk).values_list(
+                "pk", "balance_account__balance_cents"
+            )
+        )
+    active = {}
+    if held_run is None:
+        active = dict(
+            PrepaymentAccount.objects.filter(
+                state=AccountState.ACTIVE, supply_point__dso_id__in=list(candidates)
+            )
+            .values_list("supply_point__dso_id")
+            .annotate(n=Count("pk"))
+        )
+    for dso_code, rows in candidates.items():
+        dso = dsos[dso_code]
+        still = []
+        for row, action, limit in rows:
+            row.balance = fresh.get(row.pk, row.balance)
+            if row.balance <= -limit:
+                still.append((row, action, limit))
+        if held_run is None and rules.mass_cut_exceeded(len(still), active.get(dso_code, 0), dso):
+            run = HeldRun.objects.create(
+                dso=dso,
+                created_at=now,
+                trigger=trigger,
+                count=len(still),
+                active_accounts=active.get(dso_code, 0),
+            )
+            rule = (
+                f"§7 mass-cut guard: {len(still)} interruptions of "
+                f"{active.get(dso_code, 0)} active accounts, held for an operator"
+            )
+            for row, action, limit in still:
+                decisions.append(
+                    _decision(
+                        row,
+                        now,
+                        Decision.HELD,
+                        trigger,
+                        rule,
+                        limit,
+                        True,
+                        action=action,
+                        held_run=run,
+                    )
+                )
+            result.held_runs.append(run.pk)
+            continue
+        issued: list[tuple[int, str, str, dict]] = []
+        for row, action, limit in still:
+            kind: str = (
+                OrderKind.LIMIT_POWER if action == rules.LIMIT_POWER else OrderKind.DISCONNECT
+            )
+            params = {"amps": dso.limiter_amps} if kind == OrderKind.LIMIT_POWER else {}
+            issued.append((_meter(row), kind, f"credit exhausted: {trigger}", params))
+            rule = (
+                "§7: exhausted in an allowed window, power limiter (protected)"
+                if kind == OrderKind.LIMIT_POWER
+                else "§7: exhausted in an allowed window, disconnect"
+            )
+            decisions.append(
+                _decision(
+                    row,
+                    now,
+                    Decision.INTERRUPT,
+                    trigger,
+                    rule,
+                    limit,
+                    True,
+                    action=kind,
+                    held_run=held_run,
+                )
+            )
+            result.interrupted.append(row.pk)
+        # One set-based call for the run's interruptions (one order per meter).
+        for d, order in zip(decisions[-len(issued) :], request_orders(issued), strict=True):
+            d.order = order
+
+
+M = TypeVar("M", bound=Model)
+
+
+def _insert(objs: Sequence[M], batch_size: int = 5000) -> Sequence[M]:
+    """Insert new model instances of one model and set their primary keys.
+
+    On PostgreSQL the ids are drawn from the table's sequence in one statement and the rows go
+    in with COPY (several times faster than INSERT for tens of thousands of rows); elsewhere
+    bulk_create. Runs in the caller's transaction. Values go as they are (psycopg adapts
+    them), JSON fields as JSON: no per-field conversions beyond that (no custom field types).
+    """
+    if not objs:
+        return objs
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        return model.objects.bulk_create(objs, batch_size=batch_size)
+    meta = model._meta
+    pk = meta.pk
+    fields = [f for f in meta.concrete_fields if f is not pk]
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in [pk, *fields])
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, str(pk.column), len(objs)],
+        )
+        ids = [row[0] for row in cur.fetchall()]
+        for obj, new_id in zip(objs, ids, strict=True):
+            obj.pk = new_id
+            obj._state.adding = False
+            obj._state.db = connection.alias
+        raw = cur.cursor  # the psycopg cursor under Django's wrapper
+        table = connection.ops.quote_name(meta.db_table)
+        attnames = [f.attname for f in fields]
+        json_at = {i for i, f in enumerate(fields) if isinstance(f, JSONField)}
+        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                row = [obj.pk]
+                for i, name in enumerate(attnames):
+                    value = getattr(obj, name)
+                    if i in json_at:
+                        value = Jsonb(value)
+                    elif isinstance(value, Enum):
+                        value = value.value
+                    row.append(value)
+                copy.write_row(row)
+    return objs
+
+
+# --- The mass-cut guard: the operator's answer -------------------------------------------
+
+
+@transaction.atomic
+def release_held_run(run_id: int, user=None) -> RunResult:
+    """Confirm a held run: re-check each account (still exhausted, not interrupted, still in an
+    allowed window) and issue the interruptions that still hold; record the others as skipped."""
+    run = HeldRun.objects.select_for_update().select_related("dso").get(pk=run_id)
+    if run.status != HeldRunStatus.HELD:
+        raise ValueError(
+            gettext("Ce passage n'est plus en attente (%(status)s) : rien n'a été envoyé.")
+            % {"status": run.status}
+        )
+    now = clock.now()
+    if not rules.in_allowed_window(now, run.dso):
+        opens = rules.next_window_start(now, run.dso)
+        when = clock.local(opens).strftime("%d/%m/%Y %H:%M") if opens else "—"
+        raise NotInWindow(
+            gettext(
+                "Les interruptions ne peuvent être envoyées que dans une plage autorisée : "
+                "confirmez à nouveau à partir du %(when)s. Rien n'a été envoyé."
+            )
+            % {"when": when}
+        )
+    ids = list(
+        CreditDecision.objects.filter(held_run=run, decision=Decision.HELD).values_list(
+            "account_id", flat=True
+        )
+    )
+    result = _run(ids, CONFIRM, now, held_run=run)
+    run.status = HeldRunStatus.RELEASED
+    run.decided_at, run.decided_by = now, user
+    run.released_count, run.skipped_count = len(result.interrupted), len(result.skipped)
+    run.save(
+        update_fields=["status", "decided_at", "decided_by", "released_count", "skipped_count"]
+    )
+    return result
+
+
+@transaction.atomic
+def reject_held_run(run_id: int, user=None) -> int:
+    """Reject a held run: none of its interruptions is sent. The accounts are checked again
+    at the next window start (and held again if the guard still trips)."""
+    run = HeldRun.objects.select_for_update().get(pk=run_id)
+    if run.status != HeldRunStatus.HELD:
+        raise ValueError(
+            gettext("Ce passage n'est plus en attente (%(status)s) : rien n'a été changé.")
+            % {"status": run.status}
+        )
+    now = clock.now()
+    held = list(CreditDecision.objects.filter(held_run=run, decision=Decision.HELD))
+    CreditDecision.objects.bulk_create(
+        [
+            CreditDecision(
+                account_id=d.account_id,
+                at=now,
+                decision=Decision.REJECTED,
+                trigger=CONFIRM,
+                rule="§7 mass-cut guard: rejected by an operator",
+                action=d.action,
+                balance_cents=d.balance_cents,
+                limit_cents=d.limit_cents,
+                in_window=False,
+                held_run=run,
+            )
+            for d in held
+        ]
+    )
+    run.status = HeldRunStatus.REJECTED
+    run.decided_at, run.decided_by = now, user
+    run.save(update_fields=["status", "decided_at", "decided_by"])
+    return len(held)
+
+
+# --- Hooks and the window job --------------------------------------------------------------
+
+
+def on_day_closed(sender, account_ids, day, **kwargs) -> None:
+    evaluate(account_ids, CLOSE)
+
+
+def on_balance_changed(sender, account_ids, reason, **kwargs) -> None:
+    if reason in ("close", "charge"):
+        return  # the close sends day_closed for the same accounts
+    evaluate(account_ids, reason)
+
+
+def exhausted_accounts(dso: Dso) -> list[int]:
+    """Active accounts of a DSO whose balance is at or below −limit (set-based)."""
+    return list(
+        PrepaymentAccount.objects.filter(state=AccountState.ACTIVE, supply_point__dso=dso)
+        .filter(
+            Q(
+                supply_point__energy="electricity",
+                balance_account__balance_cents__lte=-dso.emergency_credit_electricity_cents,
+            )
+            | Q(
+                supply_point__energy="gas",
+                balance_account__balance_cents__lte=-dso.emergency_credit_gas_cents,
+            )
+        )
+        .values_list("pk", flat=True)
+    )
+
+
+def window_starts_due(start: datetime, end: datetime) -> list[datetime]:
+    """Every DSO's window openings in (start, end]."""
+    found: set[datetime] = set()
+    for dso in Dso.objects.all():
+        found.update(rules.window_starts_between(start, end, dso))
+    return sorted(found)
+
+
+def run_window_start(at: datetime) -> RunResult:
+    """At a window opening: evaluate the exhausted accounts of the DSOs opening at `at`."""
+    total = RunResult()
+    for dso in Dso.objects.all():
+        if rules.window_start_on(clock.local_date(at), dso) != at:
+            continue
+        res = evaluate(exhausted_accounts(dso), WINDOW, at)
+        total.evaluated += res.evaluated
+        total.interrupted += res.interrupted
+        total.friendly_credit += res.friendly_credit
+        total.no_interruption += res.no_interruption
+        total.held_runs += res.held_runs
+    return total
+
+
+WINDOW_JOB = schedule.Job("credit_control.window_start", window_starts_due, run_window_start)
+
+
+def connect() -> None:
+    """Called from PrepaymentConfig.ready()."""
+    from solde.prepayment.signals import balance_changed, day_closed
+
+    day_closed.connect(on_day_closed, dispatch_uid="credit_control.day_closed")
+    balance_changed.connect(on_balance_changed, dispatch_uid="credit_control.balance_changed")
+    schedule.register(WINDOW_JOB)

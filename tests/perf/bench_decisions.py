@@ -1,0 +1,277 @@
+"""Benchmark: the credit-control decision run after a daily close, 100,000 accounts, PostgreSQL.
+
+Runs in a subprocess on a fresh database `solde_bench_decisions`. Accounts, supply points,
+meters and ledger balances are loaded with bulk inserts in a realistic mix (most in credit, some
+in emergency credit, some exhausted, some interrupted, a few protected). Then, in the same run:
+
+- `baseline`: one plain set-based SELECT of what the run reads (balance, supply, meter, DSO
+  settings) for the same accounts, plus one set-based UPDATE of their credit state — the floor
+  any decision run pays to touch those rows;
+- `close run`: `credit_control.evaluate(ids, "close")` at 00:30 on a weekday: balance display
+  orders for every account, friendly credit for the exhausted ones (outside a window), every
+  decision recorded, interruption-coming events;
+- `window run`: the Monday 08:00 window job over the exhausted accounts (the guard set high so
+  the interruptions are issued, not held).
+`SOLDE_BENCH_SCALE` shrinks the size. The close itself is timed by bench_close.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNTS = 100_000
+DB_NAME = "solde_bench_decisions"
+
+
+def run(pg_url: str) -> str:
+    scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
+    n = max(200, int(ACCOUNTS * scale))
+    base, _, _ = pg_url.rpartition("/")
+    _recreate(base, DB_NAME)
+    env = {
+        **os.environ,
+        "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
+        "DJANGO_SETTINGS_MODULE": "solde.settings",
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.perf.bench_decisions", str(n)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench_decisions failed:\n{out.stderr[-4000:]}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    ratio = r["close_s"] / r["baseline_s"] if r["baseline_s"] else float("nan")
+    return "\n".join(
+        [
+            "## Credit-control decision run after a daily close",
+            "",
+            f"{r['accounts']:,} active accounts on PostgreSQL ({r['mix']}). `baseline` = one "
+            "set-based SELECT of what the run reads for the same accounts plus one set-based "
+            'UPDATE of their credit state. `close run` = `credit_control.evaluate(ids, "close")` '
+            "at 00:30 on a weekday (a display order and a recorded decision per account, "
+            "friendly credit and events for the exhausted). `window run` = the Monday 08:00 "
+            "window job over the exhausted accounts, interruptions issued. The close itself is "
+            "measured by the daily-close benchmark; here the ratio is to the baseline.",
+            "",
+            "| accounts | setup s | baseline s | close run s | close run / baseline | "
+            "display orders | friendly credit | window run s | interruptions |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| {r['accounts']:,} | {r['setup_s']:.1f} | {r['baseline_s']:.2f} | "
+            f"{r['close_s']:.2f} | {ratio:.1f}× | {r['displayed']:,} | {r['friendly']:,} | "
+            f"{r['window_s']:.2f} | {r['interrupted']:,} |",
+        ]
+        + [
+            "",
+            f"Load average (1 min) when the run ended: {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores — the seconds are noisy on a shared machine; the display "
+            "orders go through `orders.services.request_orders`, whose cost is part of the run.",
+        ]
+        + ([] if scale == 1 else ["", f"At scale {scale}: not the target size."])
+    )
+
+
+def _recreate(base: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# --- In the subprocess ----------------------------------------------------------------------
+
+
+def _setup(n: int) -> tuple[list[int], str]:
+    """Bulk-load n active accounts with their supply points, meters and balances."""
+    import random
+
+    from django.db import connection, transaction
+
+    from solde import clock
+    from solde.identifiers import customer_reference, make_ean
+    from solde.ledger.models import LedgerAccount
+    from solde.prepayment.models import PrepaymentAccount
+    from solde.registry.models import Customer, Dso, Meter, SupplyPoint
+
+    rnd = random.Random(4)
+    now = clock.now()
+    dsos = list(Dso.objects.order_by("code"))
+    mix = {"ok": 0, "emergency": 0, "exhausted": 0, "interrupted": 0}
+    with transaction.atomic():
+        customers = Customer.objects.bulk_create(
+            [Customer(first_name="Demo", last_name=f"Client {i}") for i in range(n)],
+            batch_size=5000,
+        )
+        sps = []
+        for i, c in enumerate(customers):
+            ean = make_ean(f"5414999{i:010d}")
+            energy = "gas" if i % 4 == 0 else "electricity"
+            sps.append(
+                SupplyPoint(
+                    ean=ean,
+                    dso=dsos[i % len(dsos)],
+                    energy=energy,
+                    customer=c,
+                    tariff_category="social" if i % 5 == 0 else "average",
+                    protected=i % 10 == 0,
+                    customer_reference=customer_reference(ean),
+                )
+            )
+        sps = SupplyPoint.objects.bulk_create(sps, batch_size=5000)
+        Meter.objects.bulk_create(
+            [Meter(serial=f"B{sp.pk:09d}", supply_point=sp, registers=[]) for sp in sps],
+            batch_size=5000,
+        )
+        ledgers, accounts = [], []
+        for sp in sps:
+            limit = 1500 if sp.energy == "gas" else 1200
+            roll = rnd.random()
+            supply = "connected"
+            if roll < 0.85:
+                balance, state = rnd.randint(1, 8000), "ok"
+            elif roll < 0.93:
+                balance, state = -rnd.randint(1, limit - 1), "emergency"
+            elif roll < 0.97:
+                balance, state = -rnd.randint(limit, limit + 1500), "exhausted"
+            else:
+                balance, state = -rnd.randint(limit, limit + 3000), "interrupted"
+                supply = (
+                    "limited" if sp.protected and sp.energy == "electricity" else ("disconnected")
+                )
+            mix[state] += 1
+            bal = LedgerAccount(
+                kind="customer_balance",
+                code=f"balance:{sp.ean}",
+                balance_cents=balance,
+                updated_at=now,
+            )
+            adv = LedgerAccount(kind="advance", code=f"advance:{sp.ean}", balance_cents=0)
+            ledgers += [bal, adv]
+            accounts.append((sp, bal, adv, state, supply))
+        LedgerAccount.objects.bulk_create(ledgers, batch_size=5000)
+        created = PrepaymentAccount.objects.bulk_create(
+            [
+                PrepaymentAccount(
+                    supply_point=sp,
+                    balance_account=bal,
+                    advance_account=adv,
+                    state="active",
+                    activated_at=now,
+                    credit_state="exhausted" if st == "interrupted" else st,
+                    supply=supply,
+                    exhausted_since=now if st in ("exhausted", "interrupted") else None,
+                )
+                for sp, bal, adv, st, supply in accounts
+            ],
+            batch_size=5000,
+        )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE")
+    text = ", ".join(f"{v / n:.0%} {k}" for k, v in mix.items())
+    return [a.pk for a in created], text
+
+
+def _baseline(ids: list[int]) -> float:
+    """One set-based SELECT of what the run reads and one set-based UPDATE, rolled back."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT a.id, a.supply, sp.energy, sp.protected, d.code, l.balance_cents, l.updated_at,
+                   (SELECT m.id FROM registry_meter m WHERE m.supply_point_id = sp.id
+                     AND m.removed_at IS NULL ORDER BY m.id DESC LIMIT 1)
+            FROM prepayment_prepaymentaccount a
+            JOIN registry_supplypoint sp ON sp.id = a.supply_point_id
+            JOIN registry_dso d ON d.code = sp.dso_id
+            JOIN ledger_ledgeraccount l ON l.id = a.balance_account_id
+            WHERE a.id = ANY(%s) AND a.state = 'active'
+            """,
+            [ids],
+        )
+        cur.fetchall()
+        cur.execute(
+            """
+            UPDATE prepayment_prepaymentaccount a SET credit_state = CASE
+                WHEN l.balance_cents <= -(CASE WHEN sp.energy = 'gas'
+                    THEN d.emergency_credit_gas_cents ELSE d.emergency_credit_electricity_cents
+                    END) THEN 'exhausted'
+                WHEN l.balance_cents < 0 THEN 'emergency' ELSE 'ok' END
+            FROM registry_supplypoint sp, registry_dso d, ledger_ledgeraccount l
+            WHERE sp.id = a.supply_point_id AND d.code = sp.dso_id
+              AND l.id = a.balance_account_id AND a.id = ANY(%s)
+            """,
+            [ids],
+        )
+        transaction.set_rollback(True)
+    return time.perf_counter() - started
+
+
+def main(n: int) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from solde import clock
+    from solde.orders.models import Order
+    from solde.prepayment import credit_control
+    from solde.prepayment.models import PrepaymentAccount
+    from solde.registry.models import Dso
+
+    call_command("migrate", verbosity=0)
+    tz = clock.BRUSSELS
+    with clock.freeze(datetime(2026, 11, 30, 0, 10, tzinfo=tz)):
+        started = time.perf_counter()
+        ids, mix = _setup(n)
+        setup_s = time.perf_counter() - started
+    baseline_s = min(_baseline(ids) for _ in range(3))
+    with clock.freeze(datetime(2026, 12, 1, 0, 30, tzinfo=tz)):  # Tuesday, after the close
+        started = time.perf_counter()
+        with transaction.atomic():
+            close = credit_control.evaluate(ids, "close")
+        close_s = time.perf_counter() - started
+    Dso.objects.update(mass_cut_percent=100)  # measure issuing, not holding
+    exhausted = PrepaymentAccount.objects.filter(credit_state="exhausted", supply="connected")
+    with clock.freeze(datetime(2026, 12, 7, 8, 0, tzinfo=tz)):  # Monday window opening
+        started = time.perf_counter()
+        with transaction.atomic():
+            window = credit_control.run_window_start(clock.now())
+        window_s = time.perf_counter() - started
+    assert Order.objects.filter(kind__in=("disconnect", "limit_power")).count() == len(
+        window.interrupted
+    )
+    assert len(window.interrupted) + len(window.no_interruption) >= exhausted.count() * 0.9
+    print(
+        json.dumps(
+            {
+                "accounts": len(ids),
+                "mix": mix,
+                "setup_s": setup_s,
+                "baseline_s": baseline_s,
+                "close_s": close_s,
+                "displayed": close.displayed,
+                "friendly": len(close.friendly_credit),
+                "window_s": window_s,
+                "interrupted": len(window.interrupted),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
