@@ -156,8 +156,12 @@ def _close_up_to(
         if closed_today:
             # Once per run and day with every account closed (credit control's mass-cut guard
             # counts a run as a whole), in its own transaction.
+            started = time.perf_counter()
             with transaction.atomic():
                 day_closed.send(sender=PrepaymentAccount, account_ids=closed_today, day=current)
+            log.debug(
+                "day_closed listeners for %s took %.2f s", current, time.perf_counter() - started
+            )
         current += ONE_DAY
     result.waiting_for_data = sum(1 for r in blocked.values() if r == WaitingReason.NO_DATA)
     result.waiting_for_price = sum(1 for r in blocked.values() if r == WaitingReason.NO_PRICE)
