@@ -93,7 +93,9 @@ def post_many(postings: Iterable[Posting]) -> int:
     for tx, p in zip(txs, todo, strict=True):
         for account_id, cents in p.entries:
             if cents:
-                entries.append(Entry(transaction_id=tx.pk, account_id=account_id, amount_cents=cents))
+                entries.append(
+                    Entry(transaction_id=tx.pk, account_id=account_id, amount_cents=cents)
+                )
                 deltas[account_id] += cents
     Entry.objects.bulk_create(entries, batch_size=5000)
     apply_balance_deltas(deltas, now)
@@ -108,7 +110,7 @@ def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
         for i in range(0, len(items), 2000):
             chunk = items[i : i + 2000]
             values = ",".join(["(%s, %s)"] * len(chunk))
-            params: list[object] = [x for pair in chunk for x in pair]
+            params: list[int | datetime] = [x for pair in chunk for x in pair]
             cast = "::bigint" if connection.vendor == "postgresql" else ""
             cur.execute(
                 f"WITH v(id, d) AS (VALUES {values}) "

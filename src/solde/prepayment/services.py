@@ -135,11 +135,13 @@ def recent_daily_cents(account_ids: Iterable[int], days: int) -> dict[int, list[
     out: dict[int, list[int]] = defaultdict(list)
     if not ids:
         return out
-    last = dict(
-        PrepaymentAccount.objects.filter(pk__in=ids, last_closed_day__isnull=False).values_list(
-            "pk", "last_closed_day"
-        )
-    )
+    last: dict[int, date] = {
+        pk: day
+        for pk, day in PrepaymentAccount.objects.filter(
+            pk__in=ids, last_closed_day__isnull=False
+        ).values_list("pk", "last_closed_day")
+        if day is not None  # excluded by the filter; narrows the type
+    }
     if not last:
         return out
     since = min(last.values()) - timedelta(days=days - 1)
@@ -163,8 +165,9 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
         accounts = list(
-            PrepaymentAccount.objects.filter(pk__in=chunk, state=AccountState.ACTIVE)
-            .select_related("supply_point__dso", "balance_account", "advance_account")
+            PrepaymentAccount.objects.filter(
+                pk__in=chunk, state=AccountState.ACTIVE
+            ).select_related("supply_point__dso", "balance_account", "advance_account")
         )
         history = recent_daily_cents([a.pk for a in accounts], 14)
         for acc in accounts:
@@ -177,19 +180,33 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
                 threshold_cents=acc.low_credit_threshold_cents
                 if acc.low_credit_threshold_cents is not None
                 else dso.low_credit_threshold_cents,
-                days=acc.low_credit_days if acc.low_credit_days is not None else dso.low_credit_days,
+                days=acc.low_credit_days
+                if acc.low_credit_days is not None
+                else dso.low_credit_days,
             )
             low = rules.is_low(balance, left, policy)
             if state == acc.credit_state and low == acc.low_credit:
                 continue
             stamp = int(now.timestamp())
             if low and not acc.low_credit:
-                events.append(("low_credit", sp.pk, f"low_credit:{acc.pk}:{stamp}",
-                               {"balance_cents": balance}))
+                events.append(
+                    (
+                        "low_credit",
+                        sp.pk,
+                        f"low_credit:{acc.pk}:{stamp}",
+                        {"balance_cents": balance},
+                    )
+                )
             if state != "ok" and acc.credit_state == "ok":
                 acc.emergency_since = now
-                events.append(("emergency_credit_engaged", sp.pk,
-                               f"emergency:{acc.pk}:{stamp}", {"balance_cents": balance}))
+                events.append(
+                    (
+                        "emergency_credit_engaged",
+                        sp.pk,
+                        f"emergency:{acc.pk}:{stamp}",
+                        {"balance_cents": balance},
+                    )
+                )
             if state == "exhausted" and acc.credit_state != "exhausted":
                 acc.exhausted_since = now
             if state == "ok":
