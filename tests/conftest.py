@@ -73,6 +73,7 @@ def new_ean(dso_prefix: str = "5414488") -> str:
 @pytest.fixture
 def make_supply_point(db):
     """Create a supply point with customer, meter and pending prepayment account."""
+    from solde.identifiers import customer_reference, structured_communication
     from solde.prepayment.services import open_account
     from solde.registry.models import (
         ENERGY_REGISTERS,
@@ -83,7 +84,6 @@ def make_supply_point(db):
         SupplierAssignment,
         SupplyPoint,
     )
-    from solde.identifiers import customer_reference, structured_communication
 
     def make(
         energy: str = "electricity",
@@ -99,21 +99,32 @@ def make_supply_point(db):
     ) -> SupplyPoint:
         ean = ean or new_ean()
         customer = Customer.objects.create(
-            first_name="Maurice", last_name="Dupont", email=email, phone="+32470123456",
+            first_name="Maurice",
+            last_name="Dupont",
+            email=email,
+            phone="+32470123456",
             language=language,
         )
         sp = SupplyPoint.objects.create(
-            ean=ean, dso=Dso.objects.get(code=dso), energy=energy, customer=customer,
-            tariff_category=category, protected=protected,
+            ean=ean,
+            dso=Dso.objects.get(code=dso),
+            energy=energy,
+            customer=customer,
+            tariff_category=category,
+            protected=protected,
             customer_reference=customer_reference(ean),
-            street="Rue Paradis", number="62", postcode="4000", city="Liège",
+            street="Rue Paradis",
+            number="62",
+            postcode="4000",
+            city="Liège",
         )
         sp.structured_communication = structured_communication(sp.pk)
         sp.save(update_fields=["structured_communication"])
         sup, _ = Supplier.objects.get_or_create(code=supplier, defaults={"name": supplier})
         SupplierAssignment.objects.create(supply_point=sp, supplier=sup, valid_from="2000-01-01")
         Meter.objects.create(
-            serial=serial or f"M{sp.pk:07d}", supply_point=sp,
+            serial=serial or f"M{sp.pk:07d}",
+            supply_point=sp,
             registers=registers or list(ENERGY_REGISTERS[energy]),
         )
         open_account(sp)
@@ -126,11 +137,21 @@ def make_supply_point(db):
 def make_tariff(db):
     from solde.registry.models import Dso, Tariff
 
-    def make(price: str, valid_from: str = "2026-01-01", energy: str = "electricity",
-             category: str = "average", register: str = "", dso: str = "RESA") -> Tariff:
+    def make(
+        price: str,
+        valid_from: str = "2026-01-01",
+        energy: str = "electricity",
+        category: str = "average",
+        register: str = "",
+        dso: str = "RESA",
+    ) -> Tariff:
         return Tariff.objects.create(
-            dso=Dso.objects.get(code=dso), energy=energy, category=category, register=register,
-            valid_from=valid_from, price_eur_per_kwh=Decimal(price),
+            dso=Dso.objects.get(code=dso),
+            energy=energy,
+            category=category,
+            register=register,
+            valid_from=valid_from,
+            price_eur_per_kwh=Decimal(price),
         )
 
     return make

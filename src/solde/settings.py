@@ -16,9 +16,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 DEBUG = env_bool("SOLDE_DEBUG", False)
 SECRET_KEY = os.environ.get("SOLDE_SECRET_KEY", "insecure-development-key-change-me-in-production")
 ALLOWED_HOSTS = os.environ.get("SOLDE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
-CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("SOLDE_CSRF_TRUSTED_ORIGINS", "").split(",") if o
-]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("SOLDE_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 # The simulation clock (demo, simulator, black-box tests) can be set through the API.
 SIMULATION = env_bool("SOLDE_SIMULATION", False)

@@ -20,7 +20,7 @@ from solde.prepayment.models import PrepaymentAccount
 from ..conftest import on_postgres
 from .conftest import top_up
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)

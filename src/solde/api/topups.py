@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from solde.api.auth import scoped
+from solde.api.auth import request_key, scoped
 from solde.api.errors import ApiError
 from solde.money import format_eur
 from solde.topups import services
@@ -72,7 +72,7 @@ def _receipt(topup: Topup, balance_cents: int) -> dict:
 def lookup(request: HttpRequest, reference: str):
     """The energy, masked name (`M. D…`) and postcode of a customer reference or EAN."""
     try:
-        services.partner_for_key(request.auth)
+        services.partner_for_key(request_key(request))
         sp = services.find_supply_point(reference)
         services.open_account_for(sp)
     except services.TopupError as exc:
@@ -94,7 +94,7 @@ def create_topup(request: HttpRequest, payload: TopupIn):
     """Idempotent per (partner key, partner_transaction_id): a repeat returns the first result
     with 200. Amounts outside 5–250 € → 422."""
     try:
-        partner = services.partner_for_key(request.auth)
+        partner = services.partner_for_key(request_key(request))
         result = services.partner_topup(
             partner,
             payload.reference,
@@ -113,7 +113,7 @@ def create_topup(request: HttpRequest, payload: TopupIn):
     summary="A partner's own top-up (receipt reprint)",
 )
 def get_topup(request: HttpRequest, topup_id: int):
-    partner = services.partner_for_key(request.auth)
+    partner = services.partner_for_key(request_key(request))
     topup = (
         Topup.objects.filter(pk=topup_id, partner=partner).select_related("supply_point").first()
     )
@@ -130,7 +130,7 @@ def get_topup(request: HttpRequest, topup_id: int):
 def cancel_topup(request: HttpRequest, topup_id: int):
     """Posts a reversal; cancelling twice returns the same result."""
     try:
-        partner = services.partner_for_key(request.auth)
+        partner = services.partner_for_key(request_key(request))
         topup, balance = services.partner_cancel(partner, topup_id)
     except services.TopupError as exc:
         _raise(exc)

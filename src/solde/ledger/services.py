@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from django.db import connection, transaction
 
 from solde import clock
+from solde.bulk import copy_rows, next_ids, pg_array
 from solde.ledger.models import AccountKind, Entry, LedgerAccount, Transaction
+
+_COPY_FROM = 500  # postings from which rows go by COPY (executemany on SQLite), not INSERT
 
 
 class UnbalancedTransaction(ValueError):
@@ -65,37 +70,78 @@ def post_many(postings: Iterable[Posting]) -> int:
     known: set[str] = set()
     for i in range(0, len(keys), 5000):
         known.update(
-            Transaction.objects.filter(idempotency_key__in=keys[i : i + 5000]).values_list(
+            Transaction.objects.filter(idempotency_key__any_of=keys[i : i + 5000]).values_list(
                 "idempotency_key", flat=True
             )
         )
-    todo = [p for p in postings if p.key not in known]
+    todo = []
+    for p in postings:  # the first posting of a key wins, also within one batch
+        if p.key not in known:
+            known.add(p.key)
+            todo.append(p)
     if not todo:
         return 0
     now = clock.now()
-    txs = Transaction.objects.bulk_create(
-        [
-            Transaction(
-                idempotency_key=p.key,
-                kind=p.kind,
-                at=p.at or now,
-                day=p.day,
-                supply_point_id=p.supply_point_id,
-                reference=p.reference,
-                details=p.details,
-            )
-            for p in todo
-        ],
-        batch_size=5000,
-    )
+    if len(todo) >= _COPY_FROM:
+        # Large batches (the daily close): ids reserved first, then COPY / executemany.
+        tx_ids = next_ids(Transaction, len(todo))
+        copy_rows(
+            Transaction,
+            [
+                "id",
+                "idempotency_key",
+                "kind",
+                "at",
+                "day",
+                "supply_point_id",
+                "reference",
+                "details",
+            ],
+            (
+                (
+                    i,
+                    p.key,
+                    p.kind,
+                    p.at or now,
+                    p.day,
+                    p.supply_point_id,
+                    p.reference,
+                    json.dumps(p.details),
+                )
+                for i, p in zip(tx_ids, todo, strict=True)
+            ),
+        )
+    else:
+        txs = Transaction.objects.bulk_create(
+            [
+                Transaction(
+                    idempotency_key=p.key,
+                    kind=p.kind,
+                    at=p.at or now,
+                    day=p.day,
+                    supply_point_id=p.supply_point_id,
+                    reference=p.reference,
+                    details=p.details,
+                )
+                for p in todo
+            ],
+            batch_size=5000,
+        )
+        tx_ids = [tx.pk for tx in txs]
     deltas: dict[int, int] = defaultdict(int)
-    entries = []
-    for tx, p in zip(txs, todo, strict=True):
+    entries: list[tuple[int, int, int]] = []
+    for tx_id, p in zip(tx_ids, todo, strict=True):
         for account_id, cents in p.entries:
             if cents:
-                entries.append(Entry(transaction_id=tx.pk, account_id=account_id, amount_cents=cents))
+                entries.append((tx_id, account_id, cents))
                 deltas[account_id] += cents
-    Entry.objects.bulk_create(entries, batch_size=5000)
+    if len(todo) >= _COPY_FROM:
+        copy_rows(Entry, ["transaction_id", "account_id", "amount_cents"], entries)
+    else:
+        Entry.objects.bulk_create(
+            [Entry(transaction_id=t, account_id=a, amount_cents=c) for t, a, c in entries],
+            batch_size=5000,
+        )
     apply_balance_deltas(deltas, now)
     return len(todo)
 
@@ -103,17 +149,26 @@ def post_many(postings: Iterable[Posting]) -> int:
 def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
     """Add each delta to its account's stored balance in a few set-based statements."""
     items = [(a, d) for a, d in deltas.items() if d]
+    if not items:
+        return
     table = LedgerAccount._meta.db_table
     with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d, "
+                f"updated_at = %s FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, d) "
+                f"WHERE {table}.id = v.id",
+                [at, pg_array([a for a, _ in items])[0], pg_array([d for _, d in items])[0]],
+            )
+            return
         for i in range(0, len(items), 2000):
             chunk = items[i : i + 2000]
             values = ",".join(["(%s, %s)"] * len(chunk))
-            params: list[object] = [x for pair in chunk for x in pair]
-            cast = "::bigint" if connection.vendor == "postgresql" else ""
+            params: list[Any] = [x for pair in chunk for x in pair]
             cur.execute(
                 f"WITH v(id, d) AS (VALUES {values}) "
-                f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d{cast}, "
-                f"updated_at = %s FROM v WHERE {table}.id = v.id{cast}",
+                f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d, "
+                f"updated_at = %s FROM v WHERE {table}.id = v.id",
                 [*params, at],
             )
 

@@ -520,7 +520,7 @@ def _insert(objs: Sequence[M], batch_size: int = 5000) -> Sequence[M]:
         return objs
     model = type(objs[0])
     if connection.vendor != "postgresql":
-        return model.objects.bulk_create(objs, batch_size=batch_size)
+        return model._default_manager.bulk_create(objs, batch_size=batch_size)
     meta = model._meta
     pk = meta.pk
     fields = [f for f in meta.concrete_fields if f is not pk]

@@ -79,6 +79,34 @@ class DayCharge(models.Model):
         indexes = [models.Index(fields=["day"])]
 
 
+class WaitingReason(models.TextChoices):
+    NONE = "", _("—")
+    NO_DATA = "no_data", _("En attente des index")
+    NO_PRICE = "no_price", _("En attente d'un tarif")
+
+
+class CloseRun(models.Model):
+    """One run of the daily close: which day it closed up to, for whom, and what it found.
+
+    The platform's last closed day is the latest finished run for every account (ean ""): late
+    readings are charged up to it at once (catch-up)."""
+
+    day = models.DateField(db_index=True)
+    ean = models.CharField(max_length=18, blank=True)  # "" = every active account
+    trigger = models.CharField(max_length=20, default="command")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    closed = models.IntegerField(default=0)
+    waiting_for_data = models.IntegerField(default=0)
+    waiting_for_price = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["ean", "day"])]
+
+    def __str__(self) -> str:
+        return f"close {self.day} {self.ean or 'all'}"
+
+
 # --- Credit control (RULES.md §7, §9 balance display) ----------------------------------------
 
 

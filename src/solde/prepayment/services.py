@@ -23,7 +23,7 @@ from solde.prepayment.models import (
     PrepaymentAccount,
 )
 from solde.prepayment.signals import account_activated, balance_changed
-from solde.registry.models import SupplyPoint
+from solde.registry.models import Dso, SupplyPoint
 
 
 def open_account(supply_point: SupplyPoint) -> PrepaymentAccount:
@@ -136,14 +136,14 @@ def recent_daily_cents(account_ids: Iterable[int], days: int) -> dict[int, list[
     if not ids:
         return out
     last = dict(
-        PrepaymentAccount.objects.filter(pk__in=ids, last_closed_day__isnull=False).values_list(
+        PrepaymentAccount.objects.filter(pk__any_of=ids, last_closed_day__isnull=False).values_list(
             "pk", "last_closed_day"
         )
     )
     if not last:
         return out
     since = min(last.values()) - timedelta(days=days - 1)
-    rows = DayCharge.objects.filter(account_id__in=list(last), day__gte=since).values_list(
+    rows = DayCharge.objects.filter(account_id__any_of=list(last), day__gte=since).values_list(
         "account_id", "day", "charge_cents", "recovery_cents"
     )
     for acc_id, day, charge, recovery in rows:
@@ -159,45 +159,86 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
     if not ids:
         return []
     now = clock.now()
-    changed, events = [], []
+    stamp = int(now.timestamp())
+    dsos = {d.code: d for d in Dso.objects.all()}
+    changed: list[PrepaymentAccount] = []
+    events: list[tuple[str, int, str, dict]] = []
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
-        accounts = list(
-            PrepaymentAccount.objects.filter(pk__in=chunk, state=AccountState.ACTIVE)
-            .select_related("supply_point__dso", "balance_account", "advance_account")
+        # Plain rows, not model instances: this runs for every account of a daily close.
+        rows = list(
+            PrepaymentAccount.objects.filter(
+                pk__any_of=chunk, state=AccountState.ACTIVE
+            ).values_list(
+                "pk",
+                "supply_point_id",
+                "supply_point__dso_id",
+                "supply_point__energy",
+                "balance_account__balance_cents",
+                "credit_state",
+                "low_credit",
+                "low_credit_threshold_cents",
+                "low_credit_days",
+                "emergency_since",
+                "exhausted_since",
+            )
         )
-        history = recent_daily_cents([a.pk for a in accounts], 14)
-        for acc in accounts:
-            sp, dso = acc.supply_point, acc.supply_point.dso
-            balance = acc.balance_account.balance_cents
-            limit = dso.emergency_credit_cents(sp.energy)
+        history = recent_daily_cents([r[0] for r in rows], 14)
+        for (
+            pk,
+            sp_id,
+            dso_code,
+            energy,
+            balance,
+            old_state,
+            old_low,
+            threshold,
+            days,
+            emergency_since,
+            exhausted_since,
+        ) in rows:
+            dso = dsos[dso_code]
+            limit = dso.emergency_credit_cents(energy)
             state = rules.credit_state(balance, limit)
-            left = rules.days_left(balance, limit, history.get(acc.pk, []))
+            left = rules.days_left(balance, limit, history.get(pk, []))
             policy = rules.LowCreditPolicy(
-                threshold_cents=acc.low_credit_threshold_cents
-                if acc.low_credit_threshold_cents is not None
+                threshold_cents=threshold
+                if threshold is not None
                 else dso.low_credit_threshold_cents,
-                days=acc.low_credit_days if acc.low_credit_days is not None else dso.low_credit_days,
+                days=days if days is not None else dso.low_credit_days,
             )
             low = rules.is_low(balance, left, policy)
-            if state == acc.credit_state and low == acc.low_credit:
+            if state == old_state and low == old_low:
                 continue
-            stamp = int(now.timestamp())
-            if low and not acc.low_credit:
-                events.append(("low_credit", sp.pk, f"low_credit:{acc.pk}:{stamp}",
-                               {"balance_cents": balance}))
-            if state != "ok" and acc.credit_state == "ok":
-                acc.emergency_since = now
-                events.append(("emergency_credit_engaged", sp.pk,
-                               f"emergency:{acc.pk}:{stamp}", {"balance_cents": balance}))
-            if state == "exhausted" and acc.credit_state != "exhausted":
-                acc.exhausted_since = now
+            if low and not old_low:
+                events.append(
+                    ("low_credit", sp_id, f"low_credit:{pk}:{stamp}", {"balance_cents": balance})
+                )
+            if state != "ok" and old_state == "ok":
+                emergency_since = now
+                events.append(
+                    (
+                        "emergency_credit_engaged",
+                        sp_id,
+                        f"emergency:{pk}:{stamp}",
+                        {"balance_cents": balance},
+                    )
+                )
+            if state == "exhausted" and old_state != "exhausted":
+                exhausted_since = now
             if state == "ok":
-                acc.emergency_since = None
+                emergency_since = None
             if state != "exhausted":
-                acc.exhausted_since = None
-            acc.credit_state, acc.low_credit = state, low
-            changed.append(acc)
+                exhausted_since = None
+            changed.append(
+                PrepaymentAccount(
+                    pk=pk,
+                    credit_state=state,
+                    low_credit=low,
+                    emergency_since=emergency_since,
+                    exhausted_since=exhausted_since,
+                )
+            )
     PrepaymentAccount.objects.bulk_update(
         changed,
         ["credit_state", "low_credit", "emergency_since", "exhausted_since"],

@@ -20,7 +20,17 @@ class RejectReason(models.TextChoices):
 class Reading(models.Model):
     """A cumulative index. `value_milli` is thousandths of the register's unit (Wh, litres)."""
 
-    meter = models.ForeignKey("registry.Meter", on_delete=models.PROTECT, related_name="readings")
+    # No database-level foreign key and no index of its own: the unique (meter, register, at)
+    # index serves every lookup by meter, and ingestion — the only writer — resolves each
+    # meter before writing. A per-row foreign-key check was the largest single cost of a bulk
+    # COPY (about 8 µs a row on PostgreSQL); PROTECT still guards deletes made through Django.
+    meter = models.ForeignKey(
+        "registry.Meter",
+        on_delete=models.PROTECT,
+        related_name="readings",
+        db_constraint=False,
+        db_index=False,
+    )
     register = models.CharField(max_length=10)
     at = models.DateTimeField()
     value_milli = models.BigIntegerField()

@@ -51,7 +51,8 @@ def import_supplier_prices(supplier: Supplier, text: str) -> int:
             if energy not in ("electricity", "gas"):
                 raise ValueError("energy is electricity or gas")
             price = Decimal(row["price_eur_per_kwh"].strip())
-            if price < 0 or price.as_tuple().exponent < -5:
+            exponent = price.as_tuple().exponent  # a str for Infinity (NaN fails `< 0`)
+            if price < 0 or not isinstance(exponent, int) or exponent < -5:
                 raise ValueError("a price ≥ 0 with at most 5 decimals")
             rows.append(
                 (
@@ -146,10 +147,11 @@ def rows(supplier: Supplier, start: date, end: date) -> list[dict]:
             price = tariffs.at((dso, energy, category), register, day)
             value[k] += q * Fraction(price or 0)
             mine = own.at((energy,), register, day) if has_own else None
-            if mine is None or theirs[k] is None:
+            so_far = theirs[k]
+            if mine is None or so_far is None:
                 theirs[k] = None
             else:
-                theirs[k] += q * Fraction(mine)
+                theirs[k] = so_far + q * Fraction(mine)
     paid: dict[int, int] = defaultdict(int)
     for sp_id, cents in Topup.objects.filter(
         supplier=supplier, day__gte=start, day__lte=end
@@ -162,6 +164,7 @@ def rows(supplier: Supplier, start: date, end: date) -> list[dict]:
     for sp_id in paid:
         if sp_id not in info:
             sp = Topup.objects.filter(supply_point_id=sp_id).select_related("supply_point").first()
+            assert sp is not None  # paid[sp_id] came from this supply point's top-ups
             info[sp_id] = (sp.supply_point.ean, sp.supply_point.customer_reference)
     out = []
     for sp_id in sorted(info, key=lambda s: info[s][0]):

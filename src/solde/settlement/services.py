@@ -70,6 +70,7 @@ def settle(period: str, until: date, issue: bool = False, by: str = "") -> Settl
     without = Topup.objects.filter(day__lte=until, supplier__isnull=True).count()
     by_supplier: dict[int, list[StatementLine]] = defaultdict(list)
     for t in topups:
+        assert t.supplier_id is not None  # the query keeps supplier-less top-ups out
         by_supplier[t.supplier_id].append(
             StatementLine(
                 kind=LineKind.TOPUP,
@@ -83,6 +84,7 @@ def settle(period: str, until: date, issue: bool = False, by: str = "") -> Settl
         )
     for r in reversals:
         t = r.topup
+        assert t.supplier_id is not None  # the query keeps supplier-less top-ups out
         by_supplier[t.supplier_id].append(
             StatementLine(
                 kind=LineKind.REVERSAL,

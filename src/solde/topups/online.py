@@ -186,7 +186,7 @@ def apply_provider_state(payment_pk: int, pp: ProviderPayment) -> OnlinePayment:
         except services.TopupError as exc:
             # Money received is never lost: the payment stays paid-not-credited for an operator.
             payment.note = exc.detail[:300]
-    if payment.topup_id is not None:
+    if payment.topup is not None:
         topup = payment.topup
         for reason, seen, now_cents in (
             (ReversalReason.REFUND, payment.refunded_cents, pp.refunded_cents),
@@ -287,8 +287,11 @@ def reconcile() -> dict[str, int]:
         if payment.topup_id and not before:
             out["credited"] += 1
     for call in pending_calls:
-        pk = by_provider_id.get(call.payment_id)
-        ok = pk is None or OnlinePayment.objects.filter(pk=pk, last_checked_at__gte=now).exists()
+        payment_pk = by_provider_id.get(call.payment_id)
+        ok = (
+            payment_pk is None
+            or OnlinePayment.objects.filter(pk=payment_pk, last_checked_at__gte=now).exists()
+        )
         if ok:
             WebhookCall.objects.filter(pk=call.pk).update(handled_at=clock.now(), last_error="")
     return out

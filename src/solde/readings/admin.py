@@ -1,0 +1,93 @@
+"""Readings in the admin: read-only lists; rejected rows are reviewed and marked as such."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from solde import clock
+from solde.readings.models import Reading, RejectedReading
+from solde.readings.rules import format_milli
+from solde.registry.models import REGISTER_UNIT
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Readings arrive through ingestion only: nothing is added, edited or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Reading)
+class ReadingAdmin(ReadOnlyAdmin):
+    list_display = ("meter", "ean", "register", "local_at", "index")
+    list_filter = ("register",)
+    search_fields = ("=meter__serial", "=meter__supply_point__ean")
+    search_help_text = _("Exact meter serial or EAN")
+    list_select_related = ("meter__supply_point",)
+    # The table holds millions of rows: newest received first along the primary key (a sort on
+    # the instant would read the whole table), no date drill-down, no full count per page.
+    ordering = ("-id",)
+    show_full_result_count = False
+
+    @admin.display(description=_("EAN"))
+    def ean(self, obj: Reading) -> str:
+        return obj.meter.supply_point.ean
+
+    @admin.display(description=_("Instant (local)"), ordering="at")
+    def local_at(self, obj: Reading) -> str:
+        return clock.local(obj.at).isoformat(sep=" ", timespec="minutes")
+
+    @admin.display(description=_("Index"), ordering="value_milli")
+    def index(self, obj: Reading) -> str:
+        return f"{format_milli(obj.value_milli)} {REGISTER_UNIT.get(obj.register, '')}"
+
+
+@admin.register(RejectedReading)
+class RejectedReadingAdmin(ReadOnlyAdmin):
+    list_display = (
+        "received_at",
+        "reason",
+        "ean",
+        "meter",
+        "register",
+        "at",
+        "value",
+        "unit",
+        "source",
+        "row_index",
+        "reviewed",
+    )
+    list_filter = ("reason", "reviewed", "received_at")
+    search_fields = ("ean", "meter", "source", "detail")
+    ordering = ("-received_at", "row_index")
+    actions = ("mark_reviewed",)
+    show_full_result_count = False
+
+    @admin.action(
+        description=_("Mark the selected rejected readings as reviewed"), permissions=["review"]
+    )
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[RejectedReading]) -> None:
+        count = queryset.filter(reviewed=False).update(reviewed=True)
+        self.message_user(
+            request,
+            ngettext(
+                "%d rejected reading marked as reviewed.",
+                "%d rejected readings marked as reviewed.",
+                count,
+            )
+            % count,
+            messages.SUCCESS,
+        )
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("readings.change_rejectedreading"))  # type: ignore[union-attr]

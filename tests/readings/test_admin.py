@@ -1,0 +1,47 @@
+"""Readings and rejected readings in the admin."""
+
+from __future__ import annotations
+
+import pytest
+
+from solde.readings.models import RejectedReading
+from solde.readings.services import ingest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def some(frozen, make_supply_point, row):
+    sp = make_supply_point()
+    ingest(
+        [
+            row(sp, "2026-11-28T08:00:00+01:00", "1234.5"),
+            row(sp, "2026-11-28T08:15:00+01:00", "1"),
+            row(sp, "2026-11-28T08:30:00+01:00", "1.23456"),
+        ],
+        "api:test",
+    )
+    return sp
+
+
+def test_readings_list_search_and_filter(admin_client, some):
+    url = "/admin/readings/reading/"
+    page = admin_client.get(url, {"q": some.meters.get().serial, "register": "1.8.1"})
+    assert page.status_code == 200
+    assert "1234.500 kWh" in page.content.decode()
+    assert "1234.500" not in admin_client.get(url, {"q": "OTHER"}).content.decode()
+    assert admin_client.get(url + "add/").status_code == 403
+
+
+def test_rejected_list_filter_and_mark_reviewed(admin_client, some):
+    url = "/admin/readings/rejectedreading/"
+    page = admin_client.get(url, {"reason__exact": "invalid", "reviewed__exact": "0"})
+    assert page.status_code == 200
+    assert "1.23456" in page.content.decode()
+    ids = list(RejectedReading.objects.values_list("pk", flat=True))
+    response = admin_client.post(url, {"action": "mark_reviewed", "_selected_action": ids})
+    assert response.status_code == 302
+    assert set(RejectedReading.objects.values_list("reviewed", flat=True)) == {True}
+    detail = admin_client.get(f"{url}{ids[0]}/change/")
+    assert detail.status_code == 200  # read-only view
+    assert 'name="_save"' not in detail.content.decode()
