@@ -60,10 +60,15 @@ def test_filter_by_kind_and_dates(logged, active_sp):
     assert "+30,00\xa0€" in page and "Consommation du" not in page
     page = logged.get(url, {"kind": "charge", "start": "2026-11-26", "end": "2026-11-26"})
     page = unescape(page.content.decode())
-    # Filtering is on when the money moved: the 25th's charge was posted on the 26th.
-    assert page.count("Consommation du") == 1 and "Consommation du 25/11/2026" in page
+    # A charge counts on the day consumed, though it is posted after that midnight.
+    assert page.count("Consommation du") == 1 and "Consommation du 26/11/2026" in page
     page = logged.get(url, {"kind": "charge", "start": "2026-11-27", "end": "2026-11-28"})
-    assert unescape(page.content.decode()).count("Consommation du") == 2
+    assert unescape(page.content.decode()).count("Consommation du") == 1
+    # Top-ups count on the day the money moved.
+    page = logged.get(url, {"start": "2026-11-20", "end": "2026-11-20"})
+    assert "+30,00\xa0€" in unescape(page.content.decode())
+    page = logged.get(url, {"start": "2026-11-21", "end": "2026-11-24"})
+    assert "Aucune opération pour ces critères." in unescape(page.content.decode())
 
 
 def test_bad_dates_are_explained(logged, active_sp):

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -329,10 +330,23 @@ def history_entries(sp: SupplyPoint, form: HistoryFilterForm):
         qs = qs.filter(transaction__kind__in=("charge", "advance_recovery"))
     elif kind == "other":
         qs = qs.filter(transaction__kind__in=OTHER_KINDS)
+    # A daily charge belongs to the day consumed (posted after midnight); other operations to
+    # the day the money moved.
     if data.get("start"):
-        qs = qs.filter(transaction__at__gte=clock.day_start(data["start"]))
+        start = data["start"]
+        qs = qs.filter(
+            Q(transaction__day__isnull=False, transaction__day__gte=start)
+            | Q(transaction__day__isnull=True, transaction__at__gte=clock.day_start(start))
+        )
     if data.get("end"):
-        qs = qs.filter(transaction__at__lt=clock.day_start(data["end"] + timedelta(days=1)))
+        end = data["end"]
+        qs = qs.filter(
+            Q(transaction__day__isnull=False, transaction__day__lte=end)
+            | Q(
+                transaction__day__isnull=True,
+                transaction__at__lt=clock.day_start(end + timedelta(days=1)),
+            )
+        )
     return qs
 
 
