@@ -224,5 +224,12 @@ def test_customer_journey(
     shot("alerts")
     sp.account.refresh_from_db()
     assert (sp.account.low_credit_threshold_cents, sp.account.low_credit_days) == (750, 4)
+    # A social worker is told too (the notifications app's contact services).
+    page.fill("#id_recipient-name", "CPAS de Liège")
+    page.fill("#id_recipient-email", "assistante@example.org")
+    page.get_by_role("button", name=t["add_recipient"]).click()
+    page.get_by_text(t["recipient_added"]).wait_for()
+    assert page.get_by_text("assistante@example.org").is_visible()
+    shot("recipient")
     assert errors == [], errors
     context.close()

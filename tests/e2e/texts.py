@@ -35,6 +35,8 @@ FRENCH = {
     "history_nav": "Historique",
     "topup_row": "Recharge",
     "cost": "Coût (€)",
+    "add_recipient": "Ajouter ce destinataire",
+    "recipient_added": "Le destinataire est ajouté.",
 }
 
 

@@ -145,16 +145,16 @@ def fake_contact(monkeypatch):
 def test_channels_and_recipients_go_to_the_notifications_services(logged, active_sp, fake_contact):
     url = f"/espace/ean/{active_sp.ean}/alertes/"
     cid = active_sp.customer_id
-    assert 'name="email" id="id_email" checked' in logged.get(url).content.decode()
-    r = logged.post(url, {"action": "channels", "email": "on", "letter": "on"})
+    assert 'name="channel-email" id="id_channel-email" checked' in logged.get(url).content.decode()
+    r = logged.post(url, {"action": "channels", "channel-email": "on", "channel-letter": "on"})
     assert r.status_code == 302
     r = logged.post(
         url,
         {
             "action": "add_recipient",
-            "name": "Assistante sociale",
-            "email": "cpas@example.org",
-            "phone": "",
+            "recipient-name": "Assistante sociale",
+            "recipient-email": "cpas@example.org",
+            "recipient-phone": "",
         },
     )
     assert r.status_code == 302
@@ -171,14 +171,16 @@ def test_channels_and_recipients_go_to_the_notifications_services(logged, active
 def test_service_refusals_show_on_the_form(logged, active_sp, fake_contact):
     active_sp.customer.phone = ""
     active_sp.customer.save(update_fields=["phone"])
-    r = logged.post("/espace/contact/", {"action": "channels", "sms": "on"})
+    r = logged.post("/espace/contact/", {"action": "channels", "channel-sms": "on"})
     assert r.status_code == 200
     assert "Ajoutez d'abord votre numéro de GSM." in unescape(r.content.decode())
     logged.post(
-        "/espace/contact/", {"action": "add_recipient", "name": "A", "email": "a@example.org"}
+        "/espace/contact/",
+        {"action": "add_recipient", "recipient-name": "A", "recipient-email": "a@example.org"},
     )
     r = logged.post(
-        "/espace/contact/", {"action": "add_recipient", "name": "B", "email": "b@example.org"}
+        "/espace/contact/",
+        {"action": "add_recipient", "recipient-name": "B", "recipient-email": "b@example.org"},
     )
     assert r.status_code == 200
     assert "Retirez-en un avant d'en ajouter un autre." in unescape(r.content.decode())
@@ -204,7 +206,7 @@ def test_channels_need_at_least_one(logged, active_sp, fake_contact):
 
 
 def test_recipient_needs_an_address_or_a_phone(logged, active_sp, fake_contact):
-    r = logged.post("/espace/contact/", {"action": "add_recipient", "name": "X"})
+    r = logged.post("/espace/contact/", {"action": "add_recipient", "recipient-name": "X"})
     assert "adresse e-mail ou un numéro" in unescape(r.content.decode())
 
 
@@ -214,5 +216,5 @@ def test_without_the_notifications_services_the_page_says_it_is_coming(
     monkeypatch.setitem(sys.modules, "solde.notifications.services", None)
     page = unescape(logged.get(f"/espace/ean/{active_sp.ean}/alertes/").content.decode())
     assert "sera bientôt disponible" in page
-    r = logged.post("/espace/contact/", {"action": "channels", "email": "on"})
+    r = logged.post("/espace/contact/", {"action": "channels", "channel-email": "on"})
     assert r.status_code == 200

@@ -17,7 +17,7 @@ def test_channels_recipients_and_history_for_real(logged, active_sp):
     from solde.notifications.models import ExtraRecipient
 
     url = f"/espace/ean/{active_sp.ean}/alertes/"
-    r = logged.post(url, {"action": "channels", "email": "on", "sms": "on"})
+    r = logged.post(url, {"action": "channels", "channel-email": "on", "channel-sms": "on"})
     assert r.status_code == 302, unescape(r.content.decode())
     pref = services.contact_preferences(active_sp.customer)
     assert (pref.email, pref.sms, pref.letter) == (True, True, False)
@@ -26,9 +26,9 @@ def test_channels_recipients_and_history_for_real(logged, active_sp):
         url,
         {
             "action": "add_recipient",
-            "name": "Assistante sociale",
-            "email": "cpas@example.org",
-            "phone": "",
+            "recipient-name": "Assistante sociale",
+            "recipient-email": "cpas@example.org",
+            "recipient-phone": "",
         },
     )
     assert r.status_code == 302, unescape(r.content.decode())
@@ -46,7 +46,7 @@ def test_channels_recipients_and_history_for_real(logged, active_sp):
 def test_sms_without_a_phone_is_refused_on_the_form(logged, active_sp):
     active_sp.customer.phone = ""
     active_sp.customer.save(update_fields=["phone"])
-    r = logged.post("/espace/contact/", {"action": "channels", "sms": "on"})
+    r = logged.post("/espace/contact/", {"action": "channels", "channel-sms": "on"})
     assert r.status_code == 200
     assert "GSM" in unescape(r.content.decode())
 

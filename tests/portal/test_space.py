@@ -132,7 +132,7 @@ CSRF_FORMS = [
         "/espace/profil/",
         {"first_name": "A", "last_name": "B", "email": "a@example.org", "language": "fr"},
     ),
-    ("/espace/contact/", {"action": "channels", "email": "on"}),
+    ("/espace/contact/", {"action": "channels", "channel-email": "on"}),
     ("/espace/ean/{ean}/recharger/", {"amount": "20", "method": "bancontact"}),
     ("/espace/ean/{ean}/alertes/", {"action": "thresholds", "threshold": "5"}),
     ("/logout/", {}),

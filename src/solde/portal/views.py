@@ -550,7 +550,7 @@ def _handle_contact_forms(request: CustomerRequest, customer: Customer, forms: d
     if not contact.available():
         return False
     if action == "channels":
-        form = forms["channels"] = ChannelsForm(request.POST)
+        form = forms["channels"] = ChannelsForm(request.POST, prefix="channel")
         if form.is_valid():
             try:
                 contact.set_preferences(customer, **form.cleaned_data)
@@ -560,7 +560,7 @@ def _handle_contact_forms(request: CustomerRequest, customer: Customer, forms: d
             messages.success(request, _("Vos moyens de contact sont enregistrés."))
             return True
     elif action == "add_recipient":
-        rform = forms["recipient"] = RecipientForm(request.POST)
+        rform = forms["recipient"] = RecipientForm(request.POST, prefix="recipient")
         if rform.is_valid():
             try:
                 contact.add_recipient(customer, **rform.cleaned_data)
@@ -595,8 +595,8 @@ def alerts(request: CustomerRequest, ean: str) -> HttpResponse:
     account = sp.account
     threshold_form = ThresholdForm(initial=_threshold_initial(account))
     forms = {
-        "channels": ChannelsForm(initial=contact.preferences(customer)),
-        "recipient": RecipientForm(),
+        "channels": ChannelsForm(initial=contact.preferences(customer), prefix="channel"),
+        "recipient": RecipientForm(prefix="recipient"),
     }
     if request.method == "POST":
         if request.POST.get("action") == "thresholds":
@@ -638,8 +638,8 @@ def alerts_history(request: CustomerRequest, ean: str) -> HttpResponse:
 def contact_preferences(request: CustomerRequest) -> HttpResponse:
     customer = request.customer
     forms = {
-        "channels": ChannelsForm(initial=contact.preferences(customer)),
-        "recipient": RecipientForm(),
+        "channels": ChannelsForm(initial=contact.preferences(customer), prefix="channel"),
+        "recipient": RecipientForm(prefix="recipient"),
     }
     if request.method == "POST" and _handle_contact_forms(request, customer, forms):
         return redirect("portal:contact")
