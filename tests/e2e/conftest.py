@@ -1,0 +1,1 @@
+from tests.headend.fixtures import *  # noqa: F403
