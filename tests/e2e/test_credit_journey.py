@@ -32,10 +32,13 @@ def platform(mqtt, django_capture_on_commit_callbacks):
     """tick(): what the platform does at the frozen instant — the meters' messages are applied,
     then every scheduled job that fell due runs (with its after-commit dispatches)."""
 
-    def tick(until=lambda: False, timeout: float = 2.0) -> bool:
-        mqtt.pump(timeout=0.5)  # readings and answers that arrived over the broker
+    def tick(until=None, timeout: float = 3.0) -> bool:
+        mqtt.pump(timeout=0.3)  # readings and answers that arrived over the broker
         with django_capture_on_commit_callbacks(execute=True):
             schedule.run_due()
+        if until is None:
+            mqtt.settle()  # the orders' answers (balance displays)
+            return True
         return mqtt.pump(until, timeout=timeout)
 
     return tick
@@ -93,7 +96,8 @@ def test_out_on_friday_evening_back_on_monday_morning(
         assert relay_orders(acc) == []
 
     with clock.freeze(at("2026-11-28 09:00")):  # Saturday: Friday was closed at 05:00
-        platform()
+        # The close's balance display reaches the meter: it shows the debt.
+        assert platform(lambda: page(serial, "94.32.2.2").startswith("-"))
         acc.refresh_from_db()
         friday = DayCharge.objects.get(account=acc, day="2026-11-27")
         assert friday.charge_cents > 2200  # more than the advance and the emergency credit
@@ -103,7 +107,6 @@ def test_out_on_friday_evening_back_on_monday_morning(
         assert friendly.next_window_at == at("2026-11-30 08:00")
         coming = events(acc, "interruption_coming").get()
         assert datetime.fromisoformat(coming.payload["at"]) == at("2026-11-30 08:00")
-        assert page(serial, "94.32.2.2").startswith("-")  # the meter shows the debt
 
     for when in ("2026-11-29 12:00", "2026-11-30 07:59"):  # the rest of the weekend
         with clock.freeze(at(when)):
