@@ -208,6 +208,7 @@ class Simulator:
                 "serial", flat=True
             )
         )
+        history = _last_indexes([m.pk for m in meters if m.serial not in known])
         new = []
         for m in meters:
             if m.serial in known:
@@ -231,6 +232,11 @@ class Simulator:
                     "2.8.2": (rng.randint(100, 2_000) if solar else 0) * 1000,
                 }
             registers = [r for r in (m.registers or list(indexes)) if r in indexes] or list(indexes)
+            # A meter with a reading history (the demo's seeded days) goes on from its last
+            # indexes: starting from drawn ones would be refused as going backwards, or charged
+            # as one enormous quarter hour.
+            last_at, last = history.get(m.pk, (None, {}))
+            indexes.update({r: v for r, v in last.items() if r in indexes})
             new.append(
                 SimulatedMeter(
                     serial=m.serial,
@@ -239,6 +245,7 @@ class Simulator:
                     registers=registers,
                     indexes=indexes,
                     profile=profile,
+                    last_reading_at=last_at,
                 )
             )
         SimulatedMeter.objects.bulk_create(new, ignore_conflicts=True)
@@ -450,6 +457,24 @@ class Simulator:
                 {"meter": m.serial, "ean": m.ean, "readings": rows},
             )
         return len(rows)
+
+
+def _last_indexes(meter_ids: list[int]) -> dict[int, tuple[datetime, dict[str, int]]]:
+    """Per meter, its last reading instant and the indexes read then (one query)."""
+    from django.db.models import OuterRef, Subquery
+
+    from solde.readings.models import Reading
+
+    if not meter_ids:
+        return {}
+    last_at = Reading.objects.filter(meter_id=OuterRef("meter_id")).order_by("-at").values("at")
+    rows = Reading.objects.filter(meter_id__in=meter_ids, at=Subquery(last_at[:1])).values_list(
+        "meter_id", "at", "register", "value_milli"
+    )
+    out: dict[int, tuple[datetime, dict[str, int]]] = {}
+    for meter_id, at, register, value in rows:
+        out.setdefault(meter_id, (at, {}))[1][register] = value
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
