@@ -460,20 +460,20 @@ class Simulator:
 
 
 def _last_indexes(meter_ids: list[int]) -> dict[int, tuple[datetime, dict[str, int]]]:
-    """Per meter, its last reading instant and the indexes read then (one query)."""
-    from django.db.models import OuterRef, Subquery
+    """Per meter, its last reading instant and each register's last index (one statement per
+    batch, through the readings' (meter, register, at) index)."""
+    from solde.readings.indexes import Probe, neighbours
 
-    from solde.readings.models import Reading
-
-    if not meter_ids:
-        return {}
-    last_at = Reading.objects.filter(meter_id=OuterRef("meter_id")).order_by("-at").values("at")
-    rows = Reading.objects.filter(meter_id__in=meter_ids, at=Subquery(last_at[:1])).values_list(
-        "meter_id", "at", "register", "value_milli"
-    )
+    now = clock.now()
+    probes = [Probe(pk, reg, now) for pk in meter_ids for reg in UNIT]
     out: dict[int, tuple[datetime, dict[str, int]]] = {}
-    for meter_id, at, register, value in rows:
-        out.setdefault(meter_id, (at, {}))[1][register] = value
+    for probe, found in zip(probes, neighbours(probes), strict=True):
+        if found.before is None:
+            continue
+        at, value = found.before
+        last_at, indexes = out.get(probe.meter_id, (at, {}))
+        indexes[probe.register] = value
+        out[probe.meter_id] = (max(last_at, at), indexes)
     return out
 
 
