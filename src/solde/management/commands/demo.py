@@ -139,7 +139,7 @@ def _start_meter_fleet(out, meters: int = 50) -> None:
     )
 
 
-def _start_fake_sms_gateway(out) -> None:
+def _start_fake_sms_gateway(out):
     """SMS leave through the real pipeline to a local fake gateway that keeps them."""
     from urllib.parse import urlparse
 
@@ -152,11 +152,12 @@ def _start_fake_sms_gateway(out) -> None:
         gateway = FakeSmsGateway(url.hostname, url.port or 80).start()
     except OSError:
         out.write(f"Fake SMS gateway not started: {settings.SMS_GATEWAY_URL} is busy.")
-        return
+        return None
     out.write(f"SMS sent: {gateway.url}/messages (held 21:00-08:00, as for real customers)")
+    return gateway
 
 
-def _start_mail_catcher(out) -> None:
+def _start_mail_catcher(out):
     """E-mails leave over SMTP, as in production, to a local server that writes each one to
     var/mail/ as an .eml file (any mail client opens it)."""
     from aiosmtpd.controller import Controller
@@ -176,5 +177,6 @@ def _start_mail_catcher(out) -> None:
         controller.start()
     except (OSError, RuntimeError):
         out.write(f"Mail catcher not started: port {settings.EMAIL_PORT} is busy.")
-        return
+        return None
     out.write(f"E-mails sent: {folder}/ (one .eml file per message)")
+    return controller
