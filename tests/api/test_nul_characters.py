@@ -14,6 +14,7 @@ def test_nul_in_a_path_parameter_is_refused(api):
 def test_nul_in_a_query_parameter_is_refused(api):
     response = api("topups")("GET", "/api/v1/topups/lookup?reference=88%00")
     assert response.status_code == 422
+    assert response.json()["field"] == "reference"
 
 
 def test_nul_in_a_json_body_is_refused_and_nothing_is_written(api):
@@ -21,4 +22,5 @@ def test_nul_in_a_json_body_is_refused_and_nothing_is_written(api):
 
     response = api("registry")("PUT", "/api/v1/suppliers/NUL", json={"name": "A\x00B"})
     assert response.status_code == 422
+    assert response.json()["field"] == "name"
     assert not Supplier.objects.filter(code="NUL").exists()
