@@ -94,23 +94,26 @@ def _dispatch_on_commit(ids: list[int]) -> None:
     reconnect and display go together), the later ones find nothing left to do.
 
     A handful (a reconnect after a top-up) leaves at once; a big run (the displays after a
-    close) is left to the dispatcher loop so the deciding job stays short. Ids of a rolled back
-    transaction may stay queued: claiming them later finds nothing (or a committed order due
-    anyway), so that is harmless.
+    close) is left to the dispatcher loop so the deciding job stays short.
     """
     if len(ids) > int(_setting("ORDERS_DISPATCH_ON_COMMIT_MAX", 100)):
         return
     conn = transaction.get_connection()
-    queued: list[int] | None = getattr(conn, "_solde_orders_on_commit", None)
-    if queued is None:
-        queued = conn._solde_orders_on_commit = []
+    flush = getattr(conn, "_solde_orders_flush", None)
+    if flush is None:
+        flush = conn._solde_orders_flush = lambda: _flush_on_commit(conn)
+    queued: list[int] | None = getattr(conn, "_solde_orders_queued", None)
+    # Queued ids none of whose callbacks is still pending belong to a transaction that was
+    # rolled back (or already sent): start afresh.
+    if queued is None or not any(entry[1] is flush for entry in reversed(conn.run_on_commit)):
+        queued = conn._solde_orders_queued = []
     queued.extend(ids)
-    transaction.on_commit(lambda: _flush_on_commit(conn))
+    transaction.on_commit(flush)
 
 
 def _flush_on_commit(conn) -> None:
-    queued = getattr(conn, "_solde_orders_on_commit", None) or []
-    conn._solde_orders_on_commit = []
+    queued = getattr(conn, "_solde_orders_queued", None) or []
+    conn._solde_orders_queued = []
     if queued:
         _dispatch_after_commit(list(dict.fromkeys(queued)))
 
