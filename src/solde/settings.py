@@ -109,6 +109,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = int(os.environ.get("SOLDE_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.5  # hours
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "portal/locked.html"  # the portal's own "too many attempts" page
 LOGIN_URL = "/login/"
 
 LANGUAGE_CODE = "fr"

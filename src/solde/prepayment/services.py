@@ -142,11 +142,13 @@ def recent_daily_cents(account_ids: Iterable[int], days: int) -> dict[int, list[
     out: dict[int, list[int]] = defaultdict(list)
     if not ids:
         return out
-    last = dict(
-        PrepaymentAccount.objects.filter(pk__any_of=ids, last_closed_day__isnull=False).values_list(
-            "pk", "last_closed_day"
-        )
-    )
+    last: dict[int, date] = {
+        pk: day
+        for pk, day in PrepaymentAccount.objects.filter(
+            pk__any_of=ids, last_closed_day__isnull=False
+        ).values_list("pk", "last_closed_day")
+        if day is not None
+    }
     if not last:
         return out
     since = min(last.values()) - timedelta(days=days - 1)

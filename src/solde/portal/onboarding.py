@@ -1,0 +1,198 @@
+"""Onboarding with an activation code, login, logout and password reset."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse, reverse_lazy
+from django.utils import translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from solde.portal import services
+from solde.portal.forms import (
+    CodeForm,
+    CustomerPasswordResetForm,
+    EmailLoginForm,
+    PersonalDataForm,
+)
+from solde.portal.models import ActivationCode
+
+SESSION_CODE = "portal_activation_code"
+
+
+def client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _session_key(request: HttpRequest) -> str:
+    if not request.session.session_key:
+        request.session.create()
+    return request.session.session_key or ""
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("portal:dashboard")
+    return render(request, "portal/home.html", {"form": EmailLoginForm(request)})
+
+
+@require_http_methods(["GET", "POST"])
+def activation_code(request: HttpRequest) -> HttpResponse:
+    """Step 1: the code from the letter or e-mail. Wrong codes count towards a lockout."""
+    ip, key = client_ip(request), _session_key(request)
+    form = CodeForm(request.POST or None)
+    locked = services.code_entry_locked(ip, key)
+    if request.method == "POST" and not locked and form.is_valid():
+        try:
+            code = services.find_code(form.cleaned_data["code"])
+        except services.PortalError as exc:
+            services.record_code_failure(ip, key)
+            locked = services.code_entry_locked(ip, key)
+            if not locked:
+                form.add_error("code", str(exc))
+        else:
+            if request.user.is_authenticated and hasattr(request.user, "customer"):
+                try:
+                    sp = services.link_supply_point(request.user.customer, code.pk)
+                except services.PortalError as exc:
+                    form.add_error("code", str(exc))
+                else:
+                    messages.success(
+                        request,
+                        _("Le compteur EAN %(ean)s est ajouté à votre espace.") % {"ean": sp.ean},
+                    )
+                    return redirect("portal:dashboard")
+            else:
+                request.session[SESSION_CODE] = code.pk
+                return redirect("portal:activation_details")
+    status = 429 if locked else 200
+    return render(
+        request, "portal/activation_code.html", {"form": form, "locked": locked}, status=status
+    )
+
+
+def _pending_code(request: HttpRequest) -> ActivationCode | None:
+    code_id = request.session.get(SESSION_CODE)
+    if not code_id:
+        return None
+    code = (
+        ActivationCode.objects.select_related("supply_point__customer").filter(pk=code_id).first()
+    )
+    if code is None:
+        return None
+    try:
+        services.check_code_usable(code)
+    except services.PortalError as exc:
+        messages.error(request, str(exc))
+        return None
+    return code
+
+
+def send_confirmation(request: HttpRequest, user) -> None:
+    """The e-mail whose signed, expiring link lets the customer choose a password."""
+    link = request.build_absolute_uri(
+        reverse(
+            "portal:activation_password",
+            args=[
+                urlsafe_base64_encode(force_bytes(user.pk)),
+                default_token_generator.make_token(user),
+            ],
+        )
+    )
+    language = getattr(getattr(user, "customer", None), "language", None) or "fr"
+    with translation.override(language):
+        context = {"user": user, "link": link}
+        subject = render_to_string("portal/email/confirm_subject.txt", context).strip()
+        body = render_to_string("portal/email/confirm_body.txt", context)
+    send_mail(subject, body, None, [user.email])
+
+
+@require_http_methods(["GET", "POST"])
+def activation_details(request: HttpRequest) -> HttpResponse:
+    """Step 2: check and correct the personal data, then "Créer mon compte"."""
+    code = _pending_code(request)
+    if code is None:
+        return redirect("portal:activation_code")
+    customer = code.supply_point.customer
+    initial = {
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "language": translation.get_language() or customer.language,
+    }
+    form = PersonalDataForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.create_portal_account(code.pk, **form.cleaned_data)
+        except services.PortalError as exc:
+            form.add_error(None, str(exc))
+        else:
+            request.session.pop(SESSION_CODE, None)
+            send_confirmation(request, user)
+            request.session["portal_sent_to"] = user.email
+            return redirect("portal:activation_sent")
+    return render(
+        request,
+        "portal/activation_details.html",
+        {"form": form, "supply_point": code.supply_point},
+    )
+
+
+def activation_sent(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "portal/activation_sent.html", {"email": request.session.get("portal_sent_to")}
+    )
+
+
+class ChoosePasswordView(auth_views.PasswordResetConfirmView):
+    """Step 3: the link of the confirmation e-mail; the password makes the account ready."""
+
+    template_name = "portal/choose_password.html"
+    form_class = SetPasswordForm  # type: ignore[assignment]
+    success_url = reverse_lazy("portal:activation_ready")
+
+
+def activation_ready(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/activation_ready.html")
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "portal/login.html"
+    authentication_form = EmailLoginForm
+    redirect_authenticated_user = True
+    next_page = reverse_lazy("portal:dashboard")  # type: ignore[assignment]
+
+
+class LogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("portal:home")  # type: ignore[assignment]
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "portal/password_reset.html"
+    form_class = CustomerPasswordResetForm
+    email_template_name = "portal/email/reset_body.txt"
+    subject_template_name = "portal/email/reset_subject.txt"
+    success_url = reverse_lazy("portal:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "portal/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "portal/choose_password.html"
+    success_url = reverse_lazy("portal:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "portal/activation_ready.html"

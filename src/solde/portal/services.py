@@ -1,0 +1,262 @@
+"""Portal operations: activation codes, onboarding, notices. Each public service is one
+transaction; helpers never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from solde import clock
+from solde.identifiers import hash_secret, new_activation_code, normalize_activation_code
+from solde.notifications.events import publish_many
+from solde.portal.models import ActivationCode, CodeAttempt, NoticeRead
+from solde.registry.models import Customer, SupplyPoint
+
+# Lockout for activation codes (logins are django-axes'): this many wrong codes per IP or per
+# session within the window locks code entry for the rest of the window.
+CODE_FAILURE_LIMIT = getattr(settings, "PORTAL_CODE_FAILURE_LIMIT", 5)
+CODE_LOCKOUT = timedelta(minutes=30)
+
+
+class PortalError(ValueError):
+    """A refusal whose message is a sentence for the customer."""
+
+
+def code_hash(text: str) -> str:
+    return hash_secret(normalize_activation_code(text))
+
+
+def _code_rows(supply_points: list[SupplyPoint]) -> tuple[list[ActivationCode], dict[int, str]]:
+    now = clock.now()
+    rows, plain = [], {}
+    for sp in supply_points:
+        code = new_activation_code()
+        plain[sp.pk] = code
+        rows.append(
+            ActivationCode(
+                supply_point=sp,
+                code_hash=code_hash(code),
+                issued_at=now,
+                expires_at=now + timedelta(days=sp.dso.activation_code_days),
+            )
+        )
+    return rows, plain
+
+
+def issue_activation_codes(supply_points: Iterable[SupplyPoint]) -> dict[int, str]:
+    """Issue one code per supply point, set-based, and publish `activation_code_issued` with the
+    plain code (the notifications app renders the letter or e-mail). Runs inside the caller's
+    transaction. Returns supply point id → plain code."""
+    sps = list(supply_points)
+    if not sps:
+        return {}
+    while True:
+        rows, plain = _code_rows(sps)
+        if len({r.code_hash for r in rows}) < len(rows):
+            continue
+        try:
+            # A savepoint: a (vanishingly rare) hash collision must not break the caller.
+            with transaction.atomic():
+                ActivationCode.objects.bulk_create(rows, batch_size=2000)
+            break
+        except IntegrityError:
+            continue
+    events = []
+    for sp, row in zip(sps, rows, strict=True):
+        events.append(
+            (
+                "activation_code_issued",
+                sp.pk,
+                f"activation_code:{row.code_hash[:32]}",
+                {
+                    "code": plain[sp.pk],
+                    "expires_on": clock.local_date(row.expires_at).isoformat(),
+                    "ean": sp.ean,
+                    "customer_reference": sp.customer_reference,
+                    "structured_communication": sp.structured_communication or "",
+                },
+            )
+        )
+    publish_many(events)
+    return plain
+
+
+@transaction.atomic
+def issue_activation_code(supply_point: SupplyPoint) -> str:
+    """Issue a new activation code for one supply point; returns the plain code."""
+    return issue_activation_codes([supply_point])[supply_point.pk]
+
+
+def on_account_activated(sender, account_ids, **kwargs) -> None:
+    """prepayment.signals.account_activated → one activation code per activated account."""
+    sps = list(SupplyPoint.objects.filter(account__pk__in=list(account_ids)).select_related("dso"))
+    issue_activation_codes(sps)
+
+
+# --- Code entry and lockout ------------------------------------------------------------------
+
+
+def code_entry_locked(ip: str, session_key: str) -> bool:
+    since = clock.now() - CODE_LOCKOUT
+    recent = CodeAttempt.objects.filter(at__gte=since)
+    if recent.filter(ip=ip).count() >= CODE_FAILURE_LIMIT:
+        return True
+    return bool(session_key) and recent.filter(session_key=session_key).count() >= (
+        CODE_FAILURE_LIMIT
+    )
+
+
+def record_code_failure(ip: str, session_key: str) -> None:
+    now = clock.now()
+    CodeAttempt.objects.create(ip=ip, session_key=session_key or "", at=now)
+    # Attempts only matter within the lockout window: keep the table small.
+    CodeAttempt.objects.filter(at__lt=now - timedelta(days=1)).delete()
+
+
+def find_code(text: str) -> ActivationCode:
+    """The valid code typed in, or PortalError with what to do."""
+    normalized = normalize_activation_code(text)
+    if not normalized:
+        raise PortalError(_("Introduisez le code d'activation reçu par courrier ou par e-mail."))
+    code = (
+        ActivationCode.objects.select_related("supply_point__customer", "supply_point__dso")
+        .filter(code_hash=hash_secret(normalized))
+        .first()
+    )
+    if code is None:
+        raise PortalError(
+            _(
+                "Ce code d'activation n'existe pas. Vérifiez les 10 caractères "
+                "(ils commencent par PP) et réessayez."
+            )
+        )
+    check_code_usable(code)
+    return code
+
+
+def check_code_usable(code: ActivationCode) -> None:
+    if code.used_at is not None:
+        raise PortalError(
+            _(
+                "Ce code d'activation a déjà été utilisé. Connectez-vous avec votre adresse "
+                "e-mail, ou demandez un nouveau code à notre service clientèle."
+            )
+        )
+    if code.expires_at <= clock.now():
+        raise PortalError(
+            _("Ce code d'activation a expiré. Demandez un nouveau code à notre service clientèle.")
+        )
+
+
+# --- Onboarding -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_portal_account(
+    code_id: int,
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    phone: str,
+    language: str,
+):
+    """Use the code: correct the customer's data and create their login (the e-mail), without a
+    password yet — the confirmation e-mail's link lets them choose one."""
+    code = (
+        ActivationCode.objects.select_for_update()
+        .select_related("supply_point__customer")
+        .get(pk=code_id)
+    )
+    check_code_usable(code)
+    customer: Customer = code.supply_point.customer
+    email = email.strip().lower()
+    if customer.user_id is not None:
+        raise PortalError(
+            _("Un compte existe déjà pour ce client. Connectez-vous avec votre adresse e-mail.")
+        )
+    User = get_user_model()
+    if User.objects.filter(username__iexact=email).exists():
+        raise PortalError(
+            _(
+                "Cette adresse e-mail est déjà utilisée pour un autre compte. Choisissez une "
+                "autre adresse ou connectez-vous."
+            )
+        )
+    user = User(username=email, email=email, first_name=first_name, last_name=last_name)
+    user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same address registered a moment ago
+        raise PortalError(
+            _(
+                "Cette adresse e-mail est déjà utilisée pour un autre compte. Choisissez une "
+                "autre adresse ou connectez-vous."
+            )
+        ) from None
+    customer.first_name, customer.last_name = first_name, last_name
+    customer.email, customer.phone, customer.language = email, phone, language
+    customer.user = user
+    customer.save(update_fields=["first_name", "last_name", "email", "phone", "language", "user"])
+    code.used_at, code.used_by = clock.now(), user
+    code.save(update_fields=["used_at", "used_by"])
+    return user
+
+
+@transaction.atomic
+def update_personal_data(
+    customer: Customer, *, first_name: str, last_name: str, email: str, phone: str, language: str
+) -> None:
+    """Correct the customer's personal data; the e-mail is also the login."""
+    email = email.strip().lower()
+    user = customer.user
+    User = get_user_model()
+    if user and User.objects.filter(username__iexact=email).exclude(pk=user.pk).exists():
+        raise PortalError(
+            _(
+                "Cette adresse e-mail est déjà utilisée pour un autre compte. "
+                "Choisissez-en une autre."
+            )
+        )
+    customer.first_name, customer.last_name = first_name, last_name
+    customer.email, customer.phone, customer.language = email, phone, language
+    customer.save(update_fields=["first_name", "last_name", "email", "phone", "language"])
+    if user:
+        user.username = user.email = email
+        user.first_name, user.last_name = first_name, last_name
+        user.save(update_fields=["username", "email", "first_name", "last_name"])
+
+
+@transaction.atomic
+def link_supply_point(customer: Customer, code_id: int) -> SupplyPoint:
+    """A logged-in customer adds another EAN with its activation code ("Introduire mon token").
+
+    The code proves the holder received the letter sent to that supply point; a supply point
+    already tied to another portal account cannot be moved."""
+    code = (
+        ActivationCode.objects.select_for_update()
+        .select_related("supply_point__customer")
+        .get(pk=code_id)
+    )
+    check_code_usable(code)
+    sp = code.supply_point
+    if sp.customer_id != customer.pk:
+        if sp.customer.user_id is not None:
+            raise PortalError(
+                _("Ce compteur est déjà lié à un autre compte. Contactez notre service clientèle.")
+            )
+        sp.customer = customer
+        sp.save(update_fields=["customer"])
+    code.used_at, code.used_by = clock.now(), customer.user
+    code.save(update_fields=["used_at", "used_by"])
+    return sp
+
+
+def mark_notice_read(user, notice: str) -> None:
+    NoticeRead.objects.get_or_create(user=user, notice=notice, defaults={"read_at": clock.now()})
