@@ -5,6 +5,7 @@ from solde.ledger.services import (
     Posting,
     UnbalancedTransaction,
     account,
+    balance_of,
     post,
     post_many,
     verify,
@@ -21,8 +22,9 @@ def test_same_key_twice_is_one_transaction():
     _, second = post(p)
     assert (first, second) == (True, False)
     assert Transaction.objects.count() == 1
-    a.refresh_from_db()
-    assert a.balance_cents == -500
+    assert balance_of(a) == -500  # collections: summed on read, not stored
+    b.refresh_from_db()
+    assert b.balance_cents == 500 == balance_of(b)
     assert verify().ok
 
 

@@ -43,6 +43,12 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description="balance (€)", ordering="balance_cents")
     def balance(self, acc: LedgerAccount) -> str:
+        from solde.ledger.models import BALANCE_ON_READ_KINDS
+        from solde.ledger.services import balance_of
+
+        # A few platform accounts (collections) are summed on read, not stored.
+        if acc.kind in BALANCE_ON_READ_KINDS:
+            return format_eur(balance_of(acc))
         return format_eur(acc.balance_cents)
 
 

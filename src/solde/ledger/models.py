@@ -20,8 +20,16 @@ class AccountKind(models.TextChoices):
     CASH = "cash", "Money paid out"
 
 
+# Platform-wide counterparts that every top-up of a channel posts to ("collections:retail"…):
+# a stored balance there would be one row every concurrent top-up updates, serialising them
+# until commit. Their balance is the sum of their entries, computed on read
+# (ledger.services.balances); their stored `balance_cents` stays 0.
+BALANCE_ON_READ_KINDS: frozenset[str] = frozenset({"collections"})
+
+
 class LedgerAccount(models.Model):
-    """A ledger account. `balance_cents` is a stored sum of its entries (checked by verify)."""
+    """A ledger account. `balance_cents` is a stored sum of its entries (checked by verify),
+    except for the kinds in BALANCE_ON_READ_KINDS (0 stored, computed on read)."""
 
     kind = models.CharField(max_length=20, choices=AccountKind.choices)
     # Platform-wide accounts are named (e.g. "collections:online", "energy_sales:RESA:gas").

@@ -13,7 +13,13 @@ from django.db import connection, transaction
 
 from solde import clock
 from solde.bulk import copy_rows, next_ids, pg_array
-from solde.ledger.models import AccountKind, Entry, LedgerAccount, Transaction
+from solde.ledger.models import (
+    BALANCE_ON_READ_KINDS,
+    AccountKind,
+    Entry,
+    LedgerAccount,
+    Transaction,
+)
 
 _COPY_FROM = 500  # postings from which rows go by COPY (executemany on SQLite), not INSERT
 
@@ -147,18 +153,29 @@ def post_many(postings: Iterable[Posting]) -> int:
 
 
 def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
-    """Add each delta to its account's stored balance in a few set-based statements."""
+    """Add each delta to its account's stored balance in a few set-based statements.
+
+    Accounts whose balance is computed on read (BALANCE_ON_READ_KINDS) are left alone: the
+    statement neither writes nor locks their row, so concurrent top-ups do not queue on it.
+    """
     items = [(a, d) for a, d in deltas.items() if d]
     if not items:
         return
     table = LedgerAccount._meta.db_table
+    on_read = sorted(BALANCE_ON_READ_KINDS)
+    skip = ",".join(["%s"] * len(on_read))
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
             cur.execute(
                 f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d, "
                 f"updated_at = %s FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, d) "
-                f"WHERE {table}.id = v.id",
-                [at, pg_array([a for a, _ in items])[0], pg_array([d for _, d in items])[0]],
+                f"WHERE {table}.id = v.id AND {table}.kind NOT IN ({skip})",
+                [
+                    at,
+                    pg_array([a for a, _ in items])[0],
+                    pg_array([d for _, d in items])[0],
+                    *on_read,
+                ],
             )
             return
         for i in range(0, len(items), 2000):
@@ -168,9 +185,35 @@ def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
             cur.execute(
                 f"WITH v(id, d) AS (VALUES {values}) "
                 f"UPDATE {table} SET balance_cents = {table}.balance_cents + v.d, "
-                f"updated_at = %s FROM v WHERE {table}.id = v.id",
-                [*params, at],
+                f"updated_at = %s FROM v WHERE {table}.id = v.id "
+                f"AND {table}.kind NOT IN ({skip})",
+                [*params, at, *on_read],
             )
+
+
+def balances(account_ids: Iterable[int]) -> dict[int, int]:
+    """The balance of each account: stored, or the sum of its entries for the kinds computed
+    on read (BALANCE_ON_READ_KINDS). Two queries at most."""
+    from django.db.models import Sum
+
+    ids = list(account_ids)
+    rows = list(LedgerAccount.objects.filter(pk__in=ids).values_list("pk", "kind", "balance_cents"))
+    out = {pk: stored for pk, kind, stored in rows if kind not in BALANCE_ON_READ_KINDS}
+    on_read = [pk for pk, kind, _ in rows if kind in BALANCE_ON_READ_KINDS]
+    if on_read:
+        sums = dict(
+            Entry.objects.filter(account_id__in=on_read)
+            .values("account_id")
+            .annotate(total=Sum("amount_cents"))
+            .values_list("account_id", "total")
+        )
+        out.update({pk: sums.get(pk) or 0 for pk in on_read})
+    return out
+
+
+def balance_of(acc: LedgerAccount) -> int:
+    """One account's balance (see `balances`)."""
+    return balances([acc.pk])[acc.pk]
 
 
 @dataclass
@@ -185,7 +228,8 @@ class VerifyReport:
 
 
 def verify() -> VerifyReport:
-    """Check that every transaction sums to zero and every stored balance is its entries' sum."""
+    """Check that every transaction sums to zero and every stored balance is its entries' sum
+    (balances computed on read are checked to be stored as 0)."""
     from django.db.models import Count, Sum
 
     with transaction.atomic():
@@ -199,9 +243,13 @@ def verify() -> VerifyReport:
             .annotate(total=Sum("amount_cents"))
             .values_list("account_id", "total")
         )
+        # A stored balance must be its entries' sum; one computed on read must never have
+        # been written (0), or something updates it behind the ledger's back.
         wrong = [
-            (code, stored, sums.get(pk, 0))
-            for pk, code, stored in LedgerAccount.objects.values_list("pk", "code", "balance_cents")
-            if stored != sums.get(pk, 0)
+            (code, stored, expected)
+            for pk, code, kind, stored in LedgerAccount.objects.values_list(
+                "pk", "code", "kind", "balance_cents"
+            )
+            if stored != (expected := 0 if kind in BALANCE_ON_READ_KINDS else sums.get(pk, 0))
         ]
         return VerifyReport(Transaction.objects.count(), unbalanced, wrong[:1000])

@@ -83,12 +83,39 @@ def request_orders(requests: Sequence[tuple[int, str, str, dict | None]]) -> lis
         # The history starts at `created_at`; events record what happens after.
         OrderEvent.objects.bulk_create(_supersede(orders, now), batch_size=2000)
         _set_desired(orders, now)
-        ids = [o.pk for o in orders]
-        # A handful (a reconnect after a top-up) leaves at once; a big run (the displays
-        # after a close) is left to the dispatcher loop so the deciding job stays short.
-        if len(ids) <= int(_setting("ORDERS_DISPATCH_ON_COMMIT_MAX", 100)):
-            transaction.on_commit(lambda: _dispatch_after_commit(ids))
+        _dispatch_on_commit([o.pk for o in orders])
     return orders
+
+
+def _dispatch_on_commit(ids: list[int]) -> None:
+    """Send these orders right after the transaction commits, together with every other order
+    the same transaction issued: the first callback to run sends all that are queued on this
+    connection (one claim, one publish round, one `sent` update per commit — a top-up's
+    reconnect and display go together), the later ones find nothing left to do.
+
+    A handful (a reconnect after a top-up) leaves at once; a big run (the displays after a
+    close) is left to the dispatcher loop so the deciding job stays short.
+    """
+    if len(ids) > int(_setting("ORDERS_DISPATCH_ON_COMMIT_MAX", 100)):
+        return
+    conn = transaction.get_connection()
+    flush = getattr(conn, "_solde_orders_flush", None)
+    if flush is None:
+        flush = conn._solde_orders_flush = lambda: _flush_on_commit(conn)
+    queued: list[int] | None = getattr(conn, "_solde_orders_queued", None)
+    # Queued ids none of whose callbacks is still pending belong to a transaction that was
+    # rolled back (or already sent): start afresh.
+    if queued is None or not any(entry[1] is flush for entry in reversed(conn.run_on_commit)):
+        queued = conn._solde_orders_queued = []
+    queued.extend(ids)
+    transaction.on_commit(flush)
+
+
+def _flush_on_commit(conn) -> None:
+    queued = getattr(conn, "_solde_orders_queued", None) or []
+    conn._solde_orders_queued = []
+    if queued:
+        _dispatch_after_commit(list(dict.fromkeys(queued)))
 
 
 def _default_limiter_amps(reqs: Sequence[tuple[int, str, str, dict]]) -> None:

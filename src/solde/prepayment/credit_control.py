@@ -191,7 +191,9 @@ def _decision(
     )
 
 
-@transaction.atomic
+# Inside the caller's transaction (a top-up's) without a savepoint round trip: an error here
+# fails the caller's transaction as a whole anyway.
+@transaction.atomic(savepoint=False)
 def evaluate(account_ids: Iterable[int], reason: str, at: datetime | None = None) -> RunResult:
     """Decide for these accounts, issue the orders and record every decision.
 

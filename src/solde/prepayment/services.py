@@ -100,13 +100,20 @@ def credit(
     reference: str = "",
     details: dict | None = None,
     at: datetime | None = None,
+    already_locked: bool = False,
 ) -> tuple[int, bool]:
     """Move `cents` (negative to debit) onto the customer's balance against a counterpart
     account, once per `key`. Runs inside the caller's transaction. Returns (new balance, posted).
 
     Refreshes the credit state and tells credit control (reconnection) when money moved.
+    `already_locked`: the caller holds the account's row lock (select_for_update) in this
+    transaction and passes that fresh instance; it is not locked and read again.
     """
-    locked = PrepaymentAccount.objects.select_for_update().get(pk=account.pk)
+    locked = (
+        account
+        if already_locked
+        else PrepaymentAccount.objects.select_for_update().get(pk=account.pk)
+    )
     posted = post_many(
         [
             Posting(

@@ -81,7 +81,8 @@ def find_supply_point(reference: str) -> SupplyPoint:
             field="reference",
         )
     field, digits = kind
-    sp = SupplyPoint.objects.select_related("customer").filter(**{field: digits}).first()
+    # The account comes along (one query): the top-up path needs it next.
+    sp = SupplyPoint.objects.select_related("customer", "account").filter(**{field: digits}).first()
     if sp is None:
         raise UnknownReference(
             "No supply point in prepayment has this reference: check the digits with the customer."
@@ -91,7 +92,10 @@ def find_supply_point(reference: str) -> SupplyPoint:
 
 def open_account_for(sp: SupplyPoint) -> PrepaymentAccount:
     """The supply point's account, if it can take a top-up now (active)."""
-    acc = PrepaymentAccount.objects.filter(supply_point=sp).first()
+    if SupplyPoint.account.is_cached(sp):  # loaded with the supply point
+        acc = getattr(sp, "account", None)
+    else:
+        acc = PrepaymentAccount.objects.filter(supply_point=sp).first()
     if acc is None or acc.state == AccountState.PENDING:
         raise AccountNotOpen(
             _(
@@ -151,6 +155,7 @@ def _credit(
         reference=f"{channel} {external_id}"[:120],
         details=info,
         at=now,
+        already_locked=True,
     )
     topup = Topup.objects.create(
         source_key=key,
@@ -184,7 +189,6 @@ def _credit(
     return topup, True
 
 
-@transaction.atomic
 def credit_topup(
     account: PrepaymentAccount,
     amount_cents: int,
@@ -202,6 +206,40 @@ def credit_topup(
     Returns (top-up, created). A repeat returns the first top-up and `False`. Refuses (and
     writes nothing) an amount the channel does not take or an account that is not active.
     """
+
+    def run() -> tuple[Topup, bool]:
+        return _credit_once(
+            account,
+            amount_cents,
+            channel=channel,
+            external_id=external_id,
+            partner=partner,
+            payer=payer,
+            counter_account_id=counter_account_id,
+            details=details,
+            at=at,
+        )
+
+    if transaction.get_connection().in_atomic_block:
+        # Inside the caller's transaction the inner savepoint of _credit_once is enough (it
+        # holds every write): no second savepoint round trip on the top-up path.
+        return run()
+    with transaction.atomic():
+        return run()
+
+
+def _credit_once(
+    account: PrepaymentAccount,
+    amount_cents: int,
+    *,
+    channel: str,
+    external_id: str,
+    partner: Partner | None = None,
+    payer: str = "",
+    counter_account_id: int | None = None,
+    details: dict | None = None,
+    at: datetime | None = None,
+) -> tuple[Topup, bool]:
     try:
         with transaction.atomic():
             return _credit(
@@ -253,21 +291,21 @@ def partner_topup(
     except rules.AmountRefused as exc:
         raise InvalidInput(str(exc), field="amount") from exc
     sp = find_supply_point(reference)
-    key = rules.source_key(channel, transaction_id, partner.pk)
-    previous = Topup.objects.filter(source_key=key).first()
-    if previous is None:
-        account = open_account_for(sp)
-        payer = partner.name if channel == Channel.CPAS else ""
-        topup, created = credit_topup(
-            account,
-            cents,
-            channel=channel,
-            external_id=transaction_id,
-            partner=partner,
-            payer=payer,
-        )
-    else:
-        topup, created = previous, False
+    account = getattr(sp, "account", None)
+    if account is None:
+        open_account_for(sp)  # raises: no prepayment account
+    assert account is not None
+    # credit_topup returns the first top-up of a repeated id (whatever the account's state
+    # now) and refuses a new one on an account that is not active: no separate look-up here.
+    payer = partner.name if channel == Channel.CPAS else ""
+    topup, created = credit_topup(
+        account,
+        cents,
+        channel=channel,
+        external_id=transaction_id,
+        partner=partner,
+        payer=payer,
+    )
     if not created and (
         topup.supply_point_id != sp.pk or topup.amount_cents != cents or topup.channel != channel
     ):
