@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import require
 from tests.e2e.texts import CHROMIUM
+from tests.headend.fixtures import *  # noqa: F403
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # there are plain synchronous code.

@@ -231,3 +231,30 @@ def test_mqtt_readings_go_through_ingestion(mqtt, make_supply_point, at):
         mqtt.pump(lambda: Reading.objects.filter(meter__serial=serial).count() == 4)
         clock.advance(timedelta(minutes=15))
         assert mqtt.pump(lambda: Reading.objects.filter(meter__serial=serial).count() == 8)
+
+
+def test_a_meter_with_history_goes_on_from_its_last_indexes(inprocess, make_supply_point, at):
+    """The demo seeds weeks of readings before its fleet starts: the simulated meter must
+    continue from the last indexes, not draw new ones (refused, or one enormous quarter)."""
+    from solde.readings.models import Reading, RejectedReading
+    from solde.readings.services import ingest
+
+    sp = make_supply_point()
+    serial = sp.meters.get().serial
+    history = {"1.8.1": "1000.000", "1.8.2": "2000.000", "2.8.1": "0.000", "2.8.2": "0.000"}
+    rows = [
+        {"ean": sp.ean, "meter": serial, "register": reg, "at": when, "value": value, "unit": "kWh"}
+        for when in ("2026-11-30T09:00:00+01:00", "2026-11-30T09:15:00+01:00")
+        for reg, value in history.items()
+    ]
+    with clock.freeze(at("2026-11-30 10:07")):
+        assert ingest(rows, "test").accepted == 8
+        inprocess.start_fleet([serial])
+        assert inprocess.pump(lambda: Reading.objects.filter(meter__serial=serial).count() == 20)
+    assert not RejectedReading.objects.exists()
+    day = Reading.objects.filter(meter__serial=serial, register="1.8.1").order_by("at")
+    instants = [r.at for r in day]
+    assert instants[2] == at("2026-11-30 09:30")  # the next quarter after the history
+    assert instants[-1] == at("2026-11-30 10:00")
+    kwh = (day.last().value_milli - 1_000_000) / 1000
+    assert 0 < kwh < 10  # three quarters of a household's consumption, not a jump

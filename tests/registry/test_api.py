@@ -279,7 +279,7 @@ def test_403_with_the_wrong_scope(api, db):
 
 def test_control_characters_are_refused_not_500(registry):
     r = registry("PUT", "/api/v1/suppliers/A%00B", json={"name": "x"})
-    assert r.status_code == 422 and r.json()["field"] == "code"
+    assert r.status_code == 422 and r.json()["field"] == "path"
     r = registry("PUT", f"/api/v1/supply-points/{new_ean()}", json=body(supplier="A\x00"))
     assert r.status_code == 422 and r.json()["field"] == "supplier"
 

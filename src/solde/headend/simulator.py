@@ -208,6 +208,7 @@ class Simulator:
                 "serial", flat=True
             )
         )
+        history = _last_indexes([m.pk for m in meters if m.serial not in known])
         new = []
         for m in meters:
             if m.serial in known:
@@ -231,6 +232,11 @@ class Simulator:
                     "2.8.2": (rng.randint(100, 2_000) if solar else 0) * 1000,
                 }
             registers = [r for r in (m.registers or list(indexes)) if r in indexes] or list(indexes)
+            # A meter with a reading history (the demo's seeded days) goes on from its last
+            # indexes: starting from drawn ones would be refused as going backwards, or charged
+            # as one enormous quarter hour.
+            last_at, last = history.get(m.pk, (None, {}))
+            indexes.update({r: v for r, v in last.items() if r in indexes})
             new.append(
                 SimulatedMeter(
                     serial=m.serial,
@@ -239,6 +245,7 @@ class Simulator:
                     registers=registers,
                     indexes=indexes,
                     profile=profile,
+                    last_reading_at=last_at,
                 )
             )
         SimulatedMeter.objects.bulk_create(new, ignore_conflicts=True)
@@ -450,6 +457,24 @@ class Simulator:
                 {"meter": m.serial, "ean": m.ean, "readings": rows},
             )
         return len(rows)
+
+
+def _last_indexes(meter_ids: list[int]) -> dict[int, tuple[datetime, dict[str, int]]]:
+    """Per meter, its last reading instant and each register's last index (one statement per
+    batch, through the readings' (meter, register, at) index)."""
+    from solde.readings.indexes import Probe, neighbours
+
+    now = clock.now()
+    probes = [Probe(pk, reg, now) for pk in meter_ids for reg in UNIT]
+    out: dict[int, tuple[datetime, dict[str, int]]] = {}
+    for probe, found in zip(probes, neighbours(probes), strict=True):
+        if found.before is None:
+            continue
+        at, value = found.before
+        last_at, indexes = out.get(probe.meter_id, (at, {}))
+        indexes[probe.register] = value
+        out[probe.meter_id] = (max(last_at, at), indexes)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

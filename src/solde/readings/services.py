@@ -261,7 +261,13 @@ def _prepare(rows: Sequence[Row | None]) -> _Prepared:
     instants, db_text = caches
     now = clock.now()
     horizon = rules.epoch_us(now + rules.FUTURE_TOLERANCE)
-    meters = _meters({row[1] for row in rows if row and len(row) == 6 and type(row[1]) is str})
+    meters = _meters(
+        {
+            row[1]
+            for row in rows
+            if row and len(row) == 6 and type(row[1]) is str and "\x00" not in row[1]
+        }
+    )
     groups: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
     rejects: list[tuple[int, str, str]] = []
     unresolved: list[int] = []  # EAN/meter pairs not found together: told apart below
@@ -421,6 +427,9 @@ def _missing(row: Row) -> str | None:
             return _("Field '%(field)s' is missing.") % {"field": name}
         if name != "value" and not isinstance(value, str):
             return _("Field '%(field)s' must be a string.") % {"field": name}
+        if isinstance(value, str) and "\x00" in value:
+            # PostgreSQL cannot even compare text holding NUL: refuse before any lookup.
+            return _("Field '%(field)s' contains a NUL character.") % {"field": name}
     return None
 
 
@@ -772,7 +781,8 @@ def _reading_writer(
 def _text(value: object, length: int) -> str:
     if value is None:
         return ""
-    return (value if isinstance(value, str) else json.dumps(value, default=str))[:length]
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text.replace("\x00", "\ufffd")[:length]
 
 
 def _keep_rejections(

@@ -87,6 +87,9 @@ class Command(TyperCommand):
             )
             thread.start()
         _start_fake_payment_provider(self.stdout)
+        _start_meter_fleet(self.stdout)
+        _start_fake_sms_gateway(self.stdout)
+        _start_mail_catcher(self.stdout)
         connection.close()
         self.stdout.write("")
         self.stdout.write(f"Solde demo on http://127.0.0.1:{port}/")
@@ -116,3 +119,64 @@ def _start_fake_payment_provider(out) -> None:
         out.write(f"Fake payment provider not started: {settings.PAYMENT_PROVIDER_URL} is busy.")
         return
     out.write(f"Fake payment provider on {server.url}/")
+
+
+def _start_meter_fleet(out, meters: int = 50) -> None:
+    """The first meters of the demo fleet live: they send readings, execute orders and answer,
+    over the in-process head-end (no broker to install)."""
+    if settings.HEADEND_URL != "inprocess":
+        out.write(
+            f"Head-end {settings.HEADEND_URL}: run `solde headend listen` and `solde simulate` "
+            "beside the demo."
+        )
+        return
+    from solde.headend.simulator import start_in_background
+
+    start_in_background(meters=meters)
+    out.write(
+        f"Meters: {meters} simulated meters answer orders; `solde meter show SERIAL` shows a "
+        "display, `solde meter press SERIAL` presses its button."
+    )
+
+
+def _start_fake_sms_gateway(out):
+    """SMS leave through the real pipeline to a local fake gateway that keeps them."""
+    from urllib.parse import urlparse
+
+    from solde.notifications.fake_sms import FakeSmsGateway
+
+    url = urlparse(settings.SMS_GATEWAY_URL)
+    if url.hostname not in ("127.0.0.1", "localhost"):
+        return
+    try:
+        gateway = FakeSmsGateway(url.hostname, url.port or 80).start()
+    except OSError:
+        out.write(f"Fake SMS gateway not started: {settings.SMS_GATEWAY_URL} is busy.")
+        return None
+    out.write(f"SMS sent: {gateway.url}/messages (held 21:00-08:00, as for real customers)")
+    return gateway
+
+
+def _start_mail_catcher(out):
+    """E-mails leave over SMTP, as in production, to a local server that writes each one to
+    var/mail/ as an .eml file (any mail client opens it)."""
+    from aiosmtpd.controller import Controller
+
+    folder = settings.DATA_DIR / "mail"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+            stamp = clock.now().strftime("%Y%m%d-%H%M%S")
+            name = f"{stamp}-{len(list(folder.iterdir())) + 1:05d}.eml"
+            (folder / name).write_bytes(envelope.original_content or envelope.content)
+            return "250 Message accepted for delivery"
+
+    try:
+        controller = Controller(Keep(), hostname=settings.EMAIL_HOST, port=settings.EMAIL_PORT)
+        controller.start()
+    except (OSError, RuntimeError):
+        out.write(f"Mail catcher not started: port {settings.EMAIL_PORT} is busy.")
+        return None
+    out.write(f"E-mails sent: {folder}/ (one .eml file per message)")
+    return controller
