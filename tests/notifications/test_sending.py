@@ -28,7 +28,7 @@ def test_email_is_delivered_to_the_smtp_server_in_the_customers_language(
 
     ((rcpts, mail),) = smtp_server.messages
     assert rcpts == ["client@example.org"]
-    assert mail["Subject"] == "Oplading van € 25,00 ontvangen"
+    assert mail["Subject"] == "Opwaardering van € 25,00 ontvangen"
     assert mail["Content-Language"] == "nl"
     body = mail.get_content()
     assert body.startswith("Beste Maurice Dupont,")
