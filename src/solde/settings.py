@@ -43,7 +43,6 @@ INSTALLED_APPS = [
     "solde.headend",
     "solde.notifications",
     "solde.portal",
-    "solde.backoffice",
     "solde.phoneline",
     "solde.api",
 ]
