@@ -265,7 +265,7 @@ def _setup(n: int) -> None:
                 kind="collections",
                 code="collections:bench",
                 updated_at=now,
-                balance_cents=-2000 * n,
+                balance_cents=0,  # collections balances are summed on read
             )
         )
         _copy(LedgerAccount, *_model_rows(LedgerAccount, accounts))
