@@ -1,15 +1,10 @@
-"""Pure rules for meter orders: retry backoff, lifetimes, supersession, supply from meter state,
-and the allowed interruption window the dispatcher checks again when it sends (RULES.md §7, §9).
-"""
+"""Pure rules for meter orders: retry backoff, lifetimes, supersession, supply from meter state
+(RULES.md §9). The interruption window and winter rules are credit control's
+(prepayment/rules.py); the dispatcher checks them again when it sends."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from functools import cache
-
-import holidays
-
-from solde import clock
+from datetime import timedelta
 
 # How long an order may stay pending before it expires (the operator then sees it).
 LIFETIME = {
@@ -45,31 +40,3 @@ def supply_state(relay: str, limiter_amps: int | None) -> str:
     if relay in ("disconnected", "ready_for_reconnection"):
         return relay
     return "limited" if limiter_amps else "connected"
-
-
-@cache
-def _belgian_holidays(year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays("BE", years=year)
-
-
-def in_allowed_window(
-    instant: datetime,
-    weekdays: str = "0,1,2,3,4",
-    start_hour: int = 8,
-    end_hour: int = 16,
-) -> bool:
-    """Monday–Friday 08:00–16:00 Europe/Brussels (per DSO), not on a Belgian public holiday."""
-    local = clock.local(instant)
-    day: date = local.date()
-    allowed_days = {int(d) for d in weekdays.split(",") if d.strip()}
-    if day.weekday() not in allowed_days or day in _belgian_holidays(day.year):
-        return False
-    return start_hour <= local.hour < end_hour
-
-
-def in_gas_winter(day: date, start_mmdd: str = "11-01", end_mmdd: str = "03-15") -> bool:
-    """The gas winter period (1 Nov – 15 Mar by default), both ends included."""
-    mmdd = f"{day.month:02d}-{day.day:02d}"
-    if start_mmdd <= end_mmdd:
-        return start_mmdd <= mmdd <= end_mmdd
-    return mmdd >= start_mmdd or mmdd <= end_mmdd

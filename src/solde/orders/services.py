@@ -33,6 +33,7 @@ from solde.orders.models import (
     OrderStatus,
     Relay,
 )
+from solde.prepayment import rules as policy
 
 log = logging.getLogger(__name__)
 
@@ -451,14 +452,10 @@ def _apply_guards(orders: list[Order], now: datetime) -> list[Order]:
         elif sp.protected and sp.energy == "electricity" and o.kind == OrderKind.DISCONNECT:
             cancel["protected electricity customer: limiter only, never a disconnect"].append(o.pk)
         elif (
-            sp.protected
-            and sp.energy == "gas"
-            and rules.in_gas_winter(clock.local_date(now), dso.gas_winter_start, dso.gas_winter_end)
+            sp.protected and sp.energy == "gas" and policy.in_gas_winter(clock.local_date(now), dso)
         ):
             cancel["protected gas customer in the winter period"].append(o.pk)
-        elif not rules.in_allowed_window(
-            now, dso.window_weekdays, dso.window_start_hour, dso.window_end_hour
-        ):
+        elif not policy.in_allowed_window(now, dso):
             hold.append(o.pk)
     for detail, ids in cancel.items():
         _finish(ids, OrderStatus.CANCELLED, now, detail)
