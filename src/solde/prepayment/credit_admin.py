@@ -29,6 +29,18 @@ def _eur(cents: int | None) -> str:
     return "" if cents is None else f"{format_eur(cents)} €"
 
 
+class DecisionAmounts:
+    """The decision's balance and limit in euros, for lists and inlines."""
+
+    @admin.display(description=gettext_lazy("Solde"))
+    def balance(self, obj: CreditDecision) -> str:
+        return _eur(obj.balance_cents)
+
+    @admin.display(description=gettext_lazy("Limite"))
+    def limit(self, obj: CreditDecision) -> str:
+        return _eur(obj.limit_cents)
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -41,7 +53,7 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class DecisionInline(ReadOnlyInline):
+class DecisionInline(DecisionAmounts, ReadOnlyInline):
     """What credit control decided on the account (balance displays are in the full list)."""
 
     model = CreditDecision
@@ -71,16 +83,8 @@ class DecisionInline(ReadOnlyInline):
             .order_by("-at", "-pk")
         )
 
-    @admin.display(description=gettext_lazy("Solde"))
-    def balance(self, obj: CreditDecision) -> str:
-        return _eur(obj.balance_cents)
 
-    @admin.display(description=gettext_lazy("Limite"))
-    def limit(self, obj: CreditDecision) -> str:
-        return _eur(obj.limit_cents)
-
-
-class CreditDecisionAdmin(admin.ModelAdmin):
+class CreditDecisionAdmin(DecisionAmounts, admin.ModelAdmin):
     list_display = (
         "at",
         "account",
@@ -107,16 +111,8 @@ class CreditDecisionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description=gettext_lazy("Solde"))
-    def balance(self, obj: CreditDecision) -> str:
-        return _eur(obj.balance_cents)
 
-    @admin.display(description=gettext_lazy("Limite"))
-    def limit(self, obj: CreditDecision) -> str:
-        return _eur(obj.limit_cents)
-
-
-class HeldDecisionInline(ReadOnlyInline):
+class HeldDecisionInline(DecisionAmounts, ReadOnlyInline):
     model = CreditDecision
     fk_name = "held_run"
     verbose_name_plural = gettext_lazy("Interruptions de ce passage")
@@ -130,14 +126,6 @@ class HeldDecisionInline(ReadOnlyInline):
             .select_related("account__supply_point", "order")
             .order_by("pk")
         )
-
-    @admin.display(description=gettext_lazy("Solde"))
-    def balance(self, obj: CreditDecision) -> str:
-        return _eur(obj.balance_cents)
-
-    @admin.display(description=gettext_lazy("Limite"))
-    def limit(self, obj: CreditDecision) -> str:
-        return _eur(obj.limit_cents)
 
 
 class HeldRunAdmin(admin.ModelAdmin):
