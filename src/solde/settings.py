@@ -1,5 +1,7 @@
 """Solde settings, read from SOLDE_* environment variables (see README)."""
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -134,7 +136,34 @@ HEADEND_URL = os.environ.get("SOLDE_HEADEND_URL", "inprocess")
 PAYMENT_PROVIDER = os.environ.get("SOLDE_PAYMENT_PROVIDER", "fake")
 PAYMENT_PROVIDER_URL = os.environ.get("SOLDE_PAYMENT_PROVIDER_URL", "http://127.0.0.1:8010")
 MOLLIE_API_KEY = os.environ.get("SOLDE_MOLLIE_API_KEY", "")
-SMS_GATEWAY_URL = os.environ.get("SOLDE_SMS_GATEWAY_URL", "http://127.0.0.1:8020")
+# SMS and the voice line: "twilio" (Twilio's API through its SDK) or "fake" (the local fake
+# Twilio of the demo and tests, `solde fake-sms`, at SOLDE_TWILIO_API_URL).
+SMS_PROVIDER = os.environ.get("SOLDE_SMS_PROVIDER", "fake")
+TWILIO_ACCOUNT_SID = os.environ.get("SOLDE_TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("SOLDE_TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM = os.environ.get("SOLDE_TWILIO_FROM", "")
+# Empty: Twilio's own API. Set it to point the SDK at the fake (or a regional proxy).
+TWILIO_API_URL = os.environ.get(
+    "SOLDE_TWILIO_API_URL", "http://127.0.0.1:8020" if SMS_PROVIDER == "fake" else ""
+)
+if SMS_PROVIDER == "fake":
+    # The fake needs credentials too; derived from the secret key, so none is public.
+    TWILIO_ACCOUNT_SID = TWILIO_ACCOUNT_SID or "AC" + "0" * 32
+    TWILIO_AUTH_TOKEN = (
+        TWILIO_AUTH_TOKEN
+        or hmac.new(SECRET_KEY.encode(), b"fake-twilio-auth-token", hashlib.sha256).hexdigest()[:32]
+    )
+    TWILIO_FROM = TWILIO_FROM or "Solde"
+# E-mail: Django's SMTP backend by default, or an ESP through django-anymail, e.g.
+# "anymail.backends.mailgun.EmailBackend" with SOLDE_ANYMAIL_* settings (docs/operations.md).
+EMAIL_BACKEND = NOTIFICATIONS_EMAIL_BACKEND = os.environ.get(
+    "SOLDE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"
+)
+ANYMAIL = {
+    key.removeprefix("SOLDE_ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("SOLDE_ANYMAIL_")
+}
 
 Q_CLUSTER = {
     "name": "solde",

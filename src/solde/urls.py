@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("topups/", include("solde.topups.urls")),
     path("phoneline/", include("solde.phoneline.urls")),
+    path("notifications/", include("solde.notifications.urls")),
     path("", include("solde.portal.urls")),
 ]

@@ -1,5 +1,5 @@
 """The demo's message sinks: what the notification pipeline sends over SMTP lands in var/mail/,
-what it sends to the SMS gateway is listed at GET /messages."""
+what it sends by SMS is listed by the fake Twilio's Messages API."""
 
 from __future__ import annotations
 
@@ -35,14 +35,19 @@ def test_an_email_sent_over_smtp_is_readable_in_var_mail(settings, tmp_path):
     assert "To: hugo@example.org" in text and "46,29 €" in text
 
 
-def test_an_sms_is_listed_by_the_fake_gateway(settings):
-    settings.SMS_GATEWAY_URL = f"http://127.0.0.1:{free_port()}"
+def test_an_sms_is_listed_by_the_fake_twilio(settings):
+    settings.SMS_PROVIDER = "fake"
+    settings.TWILIO_API_URL = f"http://127.0.0.1:{free_port()}"
     out = io.StringIO()
-    gateway = demo._start_fake_sms_gateway(out)
+    fake = demo._start_fake_sms_gateway(out)
     try:
-        send_sms("+32470000000", "Votre solde est de 46,29 EUR.")
-        listed = requests.get(settings.SMS_GATEWAY_URL + "/messages", timeout=5).json()
+        sid = send_sms("+32470000000", "Votre solde est de 46,29 EUR.", 7)
+        # The command the demo prints lists it (Twilio's API, basic auth with the account).
+        (command,) = [line for line in out.getvalue().splitlines() if "curl -u" in line]
+        user, url = command.split("curl -u ")[1].split()
+        listed = requests.get(url, auth=tuple(user.split(":")), timeout=5).json()
     finally:
-        gateway.stop()
-    assert listed == [{"to": "+32470000000", "text": "Votre solde est de 46,29 EUR."}]
-    assert settings.SMS_GATEWAY_URL + "/messages" in out.getvalue()
+        fake.stop()
+    (message,) = listed["messages"]
+    assert message["sid"] == sid and message["to"] == "+32470000000"
+    assert message["body"] == "Votre solde est de 46,29 EUR."

@@ -1,4 +1,4 @@
-"""Real local servers for the channels: aiosmtpd (SMTP) and the fake SMS gateway (HTTP)."""
+"""Real local servers for the channels: aiosmtpd (SMTP) and the fake Twilio (HTTP)."""
 
 from __future__ import annotations
 
@@ -48,11 +48,16 @@ def smtp_server(settings):
 
 @pytest.fixture
 def sms_gateway(settings):
-    """The fake SMS gateway over HTTP on a free port; settings point at it."""
-    from solde.notifications.fake_sms import FakeSmsGateway
+    """The fake Twilio over HTTP on a free port, with its own account; settings point at it.
+    `.messages` holds what it accepted (dicts as Twilio's API answers them)."""
+    from solde.notifications.fake_twilio import FakeTwilio
 
-    gateway = FakeSmsGateway("127.0.0.1", 0).start()
-    settings.SMS_GATEWAY_URL = gateway.url
+    settings.SMS_PROVIDER = "twilio"
+    settings.TWILIO_ACCOUNT_SID = "AC" + "5" * 32
+    settings.TWILIO_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+    settings.TWILIO_FROM = "+3278050000"
+    gateway = FakeTwilio(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN).start()
+    settings.TWILIO_API_URL = gateway.url
     try:
         yield gateway
     finally:

@@ -1,11 +1,10 @@
-"""Sending over real local servers: SMTP (aiosmtpd), the SMS gateway over HTTP, PDF letters."""
+"""Sending over real local servers: SMTP (aiosmtpd), the fake Twilio over HTTP, PDF letters."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
-import requests
 from django.core.management import call_command
 
 from solde import clock, schedule
@@ -38,22 +37,26 @@ def test_email_is_delivered_to_the_smtp_server_in_the_customers_language(
     assert services.send_due()["sent"] == 0  # once
 
 
-def test_sms_goes_through_the_gateway_over_http(frozen, customer_sp, sms_gateway):
+def test_sms_goes_through_the_twilio_sdk_to_the_provider_over_http(
+    frozen, customer_sp, sms_gateway
+):
     sp = customer_sp(language="de", by_email=False, by_sms=True)
     publish("low_credit", sp.pk, "low:1", {"balance_cents": 850})
     services.render_events()
 
     services.send_due()
 
-    listed = requests.get(f"{sms_gateway.url}/messages", timeout=5).json()
-    assert listed == [
-        {
-            "to": "+32470123456",
-            "text": "Niedriges Guthaben: 8,50 € auf Ihrem Zähler für Strom. Aufladen auf "
-            f"https://monsolde.example oder mit der Referenz {sp.customer_reference}.",
-        }
-    ]
-    assert Message.objects.get().status == MessageStatus.SENT
+    # What the provider's API lists, asked through the same SDK an operator would use.
+    from solde.notifications.transport import sms_client
+
+    (listed,) = sms_client().messages.list(to="+32470123456")
+    assert listed.from_ == "+3278050000"
+    assert listed.body == (
+        "Niedriges Guthaben: 8,50 € auf Ihrem Zähler für Strom. Aufladen auf "
+        f"https://monsolde.example oder mit der Referenz {sp.customer_reference}."
+    )
+    m = Message.objects.get()
+    assert m.status == MessageStatus.SENT and m.provider_id == listed.sid
 
 
 def test_sms_at_2230_is_held_and_sent_at_0800(at, customer_sp, sms_gateway, smtp_server):
@@ -66,21 +69,21 @@ def test_sms_at_2230_is_held_and_sent_at_0800(at, customer_sp, sms_gateway, smtp
         assert sms.status == MessageStatus.HELD
         assert sms.next_attempt_at == at("2026-11-28 08:00")
         assert len(smtp_server.messages) == 1  # e-mail is not held
-        assert sms_gateway.received == []
+        assert sms_gateway.messages == []
     with clock.freeze(at("2026-11-28 07:59")):
         services.send_due()
-        assert sms_gateway.received == []
+        assert sms_gateway.messages == []
     with clock.freeze(at("2026-11-28 08:00")):
         services.send_due()
-    assert [r["to"] for r in sms_gateway.received] == ["+32470123456"]
+    assert [r["to"] for r in sms_gateway.messages] == ["+32470123456"]
     sms.refresh_from_db()
     assert sms.status == MessageStatus.SENT and sms.sent_at == at("2026-11-28 08:00")
 
 
 def test_gateway_down_is_retried_with_backoff_then_failed_and_visible(
-    frozen, customer_sp, settings, admin_client
+    frozen, customer_sp, settings, admin_client, sms_gateway
 ):
-    settings.SMS_GATEWAY_URL = f"http://127.0.0.1:{free_port()}"  # nobody listens
+    settings.TWILIO_API_URL = f"http://127.0.0.1:{free_port()}"  # nobody listens
     sp = customer_sp(by_email=False, by_sms=True)
     publish("supply_interrupted", sp.pk, "cut:1", {"balance_cents": -1300})
     services.render_events()

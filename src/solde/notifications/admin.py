@@ -22,9 +22,10 @@ class MessageAdmin(admin.ModelAdmin):
         "status",
         "attempts",
         "sent_at",
+        "delivery_status",
         "letter_link",
     )
-    list_filter = ("status", "channel", "event__kind", "language")
+    list_filter = ("status", "delivery_status", "channel", "event__kind", "language")
     search_fields = ("recipient", "customer__email")
     date_hierarchy = "created_at"
     list_select_related = ("event",)

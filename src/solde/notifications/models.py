@@ -120,6 +120,12 @@ class Message(models.Model):
     # The body holds a secret (an activation code) until it is scrubbed after sending.
     secret_scrubbed = models.BooleanField(default=False)
     created_at = models.DateTimeField()
+    # What the SMS provider said after accepting it (Twilio's MessageSid and MessageStatus:
+    # queued, sent, delivered, undelivered, failed), from its signed status callbacks.
+    provider_id = models.CharField(max_length=64, blank=True, db_index=True)
+    delivery_status = models.CharField(max_length=12, blank=True)
+    delivery_error = models.CharField(max_length=12, blank=True)
+    delivery_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

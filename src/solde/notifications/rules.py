@@ -148,3 +148,27 @@ def mask_code(text: str, code: str) -> str:
     if not code:
         return text
     return text.replace(code, code[:2] + "•" * (len(code) - 2))
+
+
+# Twilio's message statuses in the order they happen; the last three are final. Callbacks
+# may arrive out of order or twice: a status never replaces a later one.
+DELIVERY_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "canceled": 4,
+}
+
+
+def delivery_status_applies(current: str, reported: str) -> bool:
+    """Whether a reported provider status moves the message on from `current`."""
+    if reported not in DELIVERY_RANK:
+        return False
+    if not current:
+        return True
+    return DELIVERY_RANK.get(current, 0) < DELIVERY_RANK[reported]

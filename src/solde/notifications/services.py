@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import requests
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
@@ -407,14 +406,14 @@ def _claim(now: datetime, limit: int) -> tuple[list[Message], int]:
     return claimed, len(due)
 
 
-def _deliver(m: Message, mail_conn, http: requests.Session) -> str:
-    """Send one claimed message. Returns the letter path for letters, "" otherwise."""
+def _deliver(m: Message, mail_conn, sms_client) -> str:
+    """Send one claimed message. Returns the letter path for letters, the provider's message
+    id for SMS, "" for e-mail."""
     if m.channel == Channel.EMAIL:
         transport.send_email(mail_conn, m.recipient, m.subject, m.body, m.language, m.pk)
         return ""
     if m.channel == Channel.SMS:
-        transport.send_sms(m.recipient, m.body, session=http)
-        return ""
+        return transport.send_sms(m.recipient, m.body, m.pk, client=sms_client)
     sp = m.event.supply_point
     with translation.override(m.language):
         place_date = (
@@ -434,10 +433,13 @@ def _deliver(m: Message, mail_conn, http: requests.Session) -> str:
     return letters.store_letter(m.pk, pdf)
 
 
-def _record(m: Message, now: datetime, error: str | None, letter: str) -> None:
+def _record(m: Message, now: datetime, error: str | None, ref: str) -> None:
     if error is None:
         m.status, m.sent_at, m.error, m.next_attempt_at = MessageStatus.SENT, now, "", None
-        m.letter_pdf = letter or m.letter_pdf
+        if m.channel == Channel.SMS:
+            m.provider_id = ref or m.provider_id
+        else:
+            m.letter_pdf = ref or m.letter_pdf
         if code := _code_in(m):
             m.body = rules.mask_code(m.body, code)
             m.secret_scrubbed = True
@@ -468,7 +470,7 @@ def send_due(limit: int | None = None) -> dict[str, int]:
     Returns counts {"sent", "retry", "failed"}."""
     counts = {"sent": 0, "retry": 0, "failed": 0}
     done = 0
-    http = requests.Session()
+    sms_client = None
     while limit is None or done < limit:
         now = clock.now()
         batch, looked_at = _claim(
@@ -483,7 +485,9 @@ def send_due(limit: int | None = None) -> dict[str, int]:
             try:
                 if m.channel == Channel.EMAIL and mail_conn is None:
                     mail_conn = transport.email_connection()
-                letter = _deliver(m, mail_conn, http)
+                if m.channel == Channel.SMS and sms_client is None:
+                    sms_client = transport.sms_client()
+                letter = _deliver(m, mail_conn, sms_client)
             except transport.DeliveryError as exc:
                 error = str(exc)
                 if m.channel == Channel.EMAIL and mail_conn is not None:
@@ -503,6 +507,7 @@ def send_due(limit: int | None = None) -> dict[str, int]:
                         "letter_pdf",
                         "body",
                         "secret_scrubbed",
+                        "provider_id",
                     ]
                 )
             counts[
@@ -537,6 +542,27 @@ def resend(message_ids: Iterable[int]) -> tuple[int, int]:
             m.status, m.next_attempt_at = MessageStatus.HELD, rules.quiet_hours_end(now)
     Message.objects.bulk_update(ok, ["status", "attempts", "error", "next_attempt_at"])
     return len(ok), len(rows) - len(ok)
+
+
+@transaction.atomic
+def record_delivery(message_id: int, provider_id: str, status: str, error_code: str = "") -> bool:
+    """The SMS provider's report on a message (a verified status callback). Out-of-order and
+    repeated reports never move a message back. Message.DoesNotExist when unknown or when the
+    provider id is another message's. Returns whether anything changed."""
+    m = Message.objects.select_for_update().get(pk=message_id, channel=Channel.SMS)
+    if m.provider_id and m.provider_id != provider_id:
+        raise Message.DoesNotExist(f"Message {message_id} is not provider message {provider_id}.")
+    if not rules.delivery_status_applies(m.delivery_status, status):
+        return False
+    m.provider_id = provider_id
+    m.delivery_status, m.delivery_error = status, error_code[:12]
+    m.delivery_updated_at = clock.now()
+    m.save(
+        update_fields=["provider_id", "delivery_status", "delivery_error", "delivery_updated_at"]
+    )
+    if status in ("undelivered", "failed"):
+        log.warning("SMS %s to %s %s (error %s)", m.pk, m.recipient, status, error_code)
+    return True
 
 
 # --- history ---------------------------------------------------------------------------------

@@ -1,15 +1,16 @@
-"""How a message leaves: e-mail over SMTP, SMS over the gateway's HTTP interface.
+"""How a message leaves: e-mail through Django's mail backends, SMS through Twilio's API.
 
-The SMS gateway contract is small on purpose: `POST {SMS_GATEWAY_URL}/messages` with JSON
-`{"to": "+32470123456", "text": "..."}` answers 2xx when accepted. `solde fake-sms` serves it
-for the demo and tests.
+E-mail: SMTP by default; SOLDE_EMAIL_BACKEND picks a django-anymail ESP instead. SMS: Twilio's
+Messages API through the official SDK; with SOLDE_SMS_PROVIDER=fake the same SDK talks to the
+local fake Twilio (fake_twilio.py) at SOLDE_TWILIO_API_URL. Twilio reports delivery later on
+the StatusCallback URL (views.sms_status), signed with X-Twilio-Signature.
 """
 
 from __future__ import annotations
 
-import requests
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.urls import reverse
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 TIMEOUT_SECONDS = 10
@@ -20,9 +21,11 @@ class DeliveryError(Exception):
 
 
 def email_connection():
-    """An SMTP connection (Django's SMTP backend, whatever EMAIL_BACKEND the tests set)."""
+    """A connection of the configured e-mail backend (SMTP unless SOLDE_EMAIL_BACKEND names an
+    anymail ESP). Not Django's EMAIL_BACKEND, which the test runner replaces by locmem."""
     backend = getattr(settings, "NOTIFICATIONS_EMAIL_BACKEND", SMTP_BACKEND)
-    return get_connection(backend, fail_silently=False, timeout=TIMEOUT_SECONDS)
+    options = {"timeout": TIMEOUT_SECONDS} if backend == SMTP_BACKEND else {}
+    return get_connection(backend, fail_silently=False, **options)
 
 
 def send_email(
@@ -38,17 +41,53 @@ def send_email(
     )
     try:
         mail.send()
-    except Exception as exc:  # smtplib and socket errors alike: retry later
-        raise DeliveryError(f"SMTP: {exc.__class__.__name__}: {exc}") from exc
+    except Exception as exc:  # smtplib, socket and anymail errors alike: retry later
+        module = connection.__class__.__module__
+        via = "SMTP" if module == "django.core.mail.backends.smtp" else module
+        raise DeliveryError(f"{via}: {exc.__class__.__name__}: {exc}") from exc
 
 
-def send_sms(to: str, text: str, session: requests.Session | None = None) -> None:
-    url = settings.SMS_GATEWAY_URL.rstrip("/") + "/messages"
-    try:
-        resp = (session or requests).post(
-            url, json={"to": to, "text": text}, timeout=TIMEOUT_SECONDS
+def sms_client():
+    """A Twilio REST client for the configured account (one per sending batch: it keeps its
+    HTTP connections). SOLDE_TWILIO_API_URL, when set, replaces https://api.twilio.com."""
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
+    if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_FROM):
+        raise DeliveryError(
+            "SMS provider not configured: set SOLDE_TWILIO_ACCOUNT_SID, SOLDE_TWILIO_AUTH_TOKEN "
+            "and SOLDE_TWILIO_FROM."
         )
-    except requests.RequestException as exc:
-        raise DeliveryError(f"SMS gateway unreachable: {exc.__class__.__name__}") from exc
-    if resp.status_code >= 300:
-        raise DeliveryError(f"SMS gateway answered {resp.status_code}: {resp.text[:200]}")
+    client = Client(
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS),
+    )
+    if settings.TWILIO_API_URL:
+        client.api.base_url = settings.TWILIO_API_URL.rstrip("/")
+    return client
+
+
+def status_callback_url(message_id: int) -> str:
+    """Where Twilio reports this message's delivery (absolute: Twilio calls it from outside)."""
+    path = reverse("notifications:sms-status")
+    return f"{settings.SITE_URL.rstrip('/')}{path}?message={message_id}"
+
+
+def send_sms(to: str, text: str, message_id: int, client=None) -> str:
+    """Hand the SMS to Twilio; returns its message SID. DeliveryError when refused/unreachable."""
+    import requests
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+
+    try:
+        sent = (client or sms_client()).messages.create(
+            to=to,
+            from_=settings.TWILIO_FROM,
+            body=text,
+            status_callback=status_callback_url(message_id),
+        )
+    except TwilioRestException as exc:
+        raise DeliveryError(f"SMS provider refused ({exc.status}, code {exc.code}): {exc.msg}")
+    except (TwilioException, requests.RequestException) as exc:
+        raise DeliveryError(f"SMS provider unreachable: {exc.__class__.__name__}") from exc
+    return str(sent.sid)

@@ -140,21 +140,28 @@ def _start_meter_fleet(out, meters: int = 50) -> None:
 
 
 def _start_fake_sms_gateway(out):
-    """SMS leave through the real pipeline to a local fake gateway that keeps them."""
+    """SMS leave through the real pipeline and Twilio's SDK to a local fake Twilio, which
+    keeps them and reports their delivery to Solde's signed status callback."""
     from urllib.parse import urlparse
 
-    from solde.notifications.fake_sms import FakeSmsGateway
+    from solde.notifications.fake_twilio import API_VERSION, FakeTwilio
 
-    url = urlparse(settings.SMS_GATEWAY_URL)
-    if url.hostname not in ("127.0.0.1", "localhost"):
-        return
-    try:
-        gateway = FakeSmsGateway(url.hostname, url.port or 80).start()
-    except OSError:
-        out.write(f"Fake SMS gateway not started: {settings.SMS_GATEWAY_URL} is busy.")
+    url = urlparse(settings.TWILIO_API_URL)
+    if settings.SMS_PROVIDER != "fake" or url.hostname not in ("127.0.0.1", "localhost"):
         return None
-    out.write(f"SMS sent: {gateway.url}/messages (held 21:00-08:00, as for real customers)")
-    return gateway
+    try:
+        fake = FakeTwilio(
+            settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, url.hostname, url.port or 80
+        ).start()
+    except OSError:
+        out.write(f"Fake Twilio not started: {settings.TWILIO_API_URL} is busy.")
+        return None
+    out.write(
+        f"SMS sent (held 21:00-08:00, as for real customers): curl -u "
+        f"{fake.account_sid}:{fake.auth_token} "
+        f"{fake.url}/{API_VERSION}/Accounts/{fake.account_sid}/Messages.json"
+    )
+    return fake
 
 
 def _start_mail_catcher(out):
