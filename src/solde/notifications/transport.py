@@ -87,7 +87,9 @@ def send_sms(to: str, text: str, message_id: int, client=None) -> str:
             status_callback=status_callback_url(message_id),
         )
     except TwilioRestException as exc:
-        raise DeliveryError(f"SMS provider refused ({exc.status}, code {exc.code}): {exc.msg}")
+        raise DeliveryError(
+            f"SMS provider refused ({exc.status}, code {exc.code}): {exc.msg}"
+        ) from exc
     except (TwilioException, requests.RequestException) as exc:
         raise DeliveryError(f"SMS provider unreachable: {exc.__class__.__name__}") from exc
     return str(sent.sid)
