@@ -142,27 +142,55 @@ def test_unknown_reference(db):
             services.phone_summary(ref)
 
 
-def test_http_endpoint_text_and_voicexml(client, active):
-    r = client.get("/phoneline/", {"reference": active.customer_reference})
+@pytest.fixture
+def ivr_key(db):
+    from solde.api.keys import create_key
+
+    return {"HTTP_AUTHORIZATION": f"Bearer {create_key('ivr', ['phoneline'])[1]}"}
+
+
+def test_http_endpoint_text_and_voicexml(client, active, ivr_key):
+    r = client.get("/phoneline/", {"reference": active.customer_reference}, **ivr_key)
     assert r.status_code == 200 and r["Content-Type"].startswith("text/plain")
     assert r.content.decode().startswith("Votre solde est de 25 euros 50.")
     r = client.get(
-        "/phoneline/", {"reference": active.customer_reference, "format": "vxml", "lang": "de"}
+        "/phoneline/",
+        {"reference": active.customer_reference, "format": "vxml", "lang": "de"},
+        **ivr_key,
     )
     assert r["Content-Type"] == "application/voicexml+xml"
     assert b'xml:lang="de-BE"' in r.content and b"Ihr Guthaben" in r.content
-    r = client.get("/phoneline/", {"reference": "1111111111111", "lang": "nl"})
+    r = client.get("/phoneline/", {"reference": "1111111111111", "lang": "nl"}, **ivr_key)
     assert r.status_code == 404 and "klantreferentie" in r.content.decode()
 
 
-def test_brute_force_guard_per_caller(client, active):
+def test_http_endpoint_needs_a_key_with_the_phoneline_scope(client, active):
+    from solde.api.keys import create_key
+
+    ref = {"reference": active.customer_reference}
+    r = client.get("/phoneline/", ref)
+    assert r.status_code == 401 and "Votre solde" not in r.content.decode()
+    r = client.get("/phoneline/", ref, HTTP_AUTHORIZATION="Bearer solde_dead_beef")
+    assert r.status_code == 401
+    other = create_key("reader", ["read"])[1]
+    r = client.get("/phoneline/", ref, HTTP_AUTHORIZATION=f"Bearer {other}")
+    assert r.status_code == 403 and "Votre solde" not in r.content.decode()
+
+
+def test_brute_force_guard_per_caller(client, active, ivr_key):
     for _ in range(services.MAX_FAILURES):
-        r = client.get("/phoneline/", {"reference": "1111111111111", "caller": "+3242000000"})
+        r = client.get(
+            "/phoneline/", {"reference": "1111111111111", "caller": "+3242000000"}, **ivr_key
+        )
         assert r.status_code == 404
-    r = client.get("/phoneline/", {"reference": active.customer_reference, "caller": "+3242000000"})
+    r = client.get(
+        "/phoneline/", {"reference": active.customer_reference, "caller": "+3242000000"}, **ivr_key
+    )
     assert r.status_code == 429 and "Trop d'essais" in r.content.decode()
     # Another caller is not affected.
-    r = client.get("/phoneline/", {"reference": active.customer_reference, "caller": "+3242999999"})
+    r = client.get(
+        "/phoneline/", {"reference": active.customer_reference, "caller": "+3242999999"}, **ivr_key
+    )
     assert r.status_code == 200
 
 

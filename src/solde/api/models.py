@@ -9,6 +9,7 @@ class Scope(models.TextChoices):
     TOPUPS = "topups", "topups"
     OPERATIONS = "operations", "operations"
     READ = "read", "read"
+    PHONELINE = "phoneline", "phoneline"  # an IVR reading balances (GET /phoneline/)
 
 
 class ApiKey(models.Model):

@@ -75,6 +75,8 @@ MONTHS = {
 
 PHRASES: dict[str, dict[str, str]] = {
     "fr": {
+        "greeting": "Bienvenue sur la ligne solde. Tapez les 13 chiffres de votre référence client : ce sont les 13 derniers chiffres de votre code EAN.",
+        "no_input": "Nous n'avons reçu aucun chiffre. Au revoir.",
         "balance": "Votre solde est de {amount}.",
         "balance_negative": "Votre solde est négatif : moins {amount}.",
         "emergency": "Crédit de secours restant : {amount}.",
@@ -93,6 +95,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "minus": "moins",
     },
     "nl": {
+        "greeting": "Welkom bij de saldolijn. Toets de 13 cijfers van uw klantreferentie in: dat zijn de laatste 13 cijfers van uw EAN-code.",
+        "no_input": "We hebben geen cijfers ontvangen. Tot ziens.",
         "balance": "Uw saldo bedraagt {amount}.",
         "balance_negative": "Uw saldo is negatief: min {amount}.",
         "emergency": "Resterend noodkrediet: {amount}.",
@@ -111,6 +115,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "minus": "min",
     },
     "de": {
+        "greeting": "Willkommen beim Guthabentelefon. Geben Sie die 13 Ziffern Ihrer Kundenreferenz ein: die letzten 13 Ziffern Ihres EAN-Codes.",
+        "no_input": "Wir haben keine Ziffern erhalten. Auf Wiederhören.",
         "balance": "Ihr Guthaben beträgt {amount}.",
         "balance_negative": "Ihr Guthaben ist negativ: minus {amount}.",
         "emergency": "Verbleibender Notkredit: {amount}.",
@@ -129,6 +135,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "minus": "minus",
     },
     "en": {
+        "greeting": "Welcome to the balance line. Key in the 13 digits of your customer reference: the last 13 digits of your EAN code.",
+        "no_input": "We received no digits. Goodbye.",
         "balance": "Your balance is {amount}.",
         "balance_negative": "Your balance is negative: minus {amount}.",
         "emergency": "Emergency credit remaining: {amount}.",

@@ -1,16 +1,107 @@
-"""The phone line's HTTP endpoint for an IVR: GET /phoneline/?reference=…[&caller=…]
-[&format=vxml][&lang=fr]. Plain text to read out by default, or a minimal VoiceXML document."""
+"""The phone line over HTTP.
+
+- The telephony provider's voice webhook (Twilio, TwiML): POST /phoneline/voice/[?lang=fr]
+  greets and gathers the 13 digits of the customer reference by keypad; the digits go to
+  POST /phoneline/voice/balance/, which speaks the balance and remaining emergency credit in
+  the customer's language. Every request must carry a valid X-Twilio-Signature; the caller is
+  the provider's `From` field (the brute-force guard counts per caller).
+- GET /phoneline/?reference=…[&caller=…][&format=vxml][&lang=fr] for an IVR of one's own:
+  plain text or VoiceXML, only with an API key that has the `phoneline` scope.
+"""
 
 from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from solde.api.keys import find_key
+from solde.api.models import Scope
 from solde.phoneline import rules, services
+from solde.twilio_webhooks import is_from_twilio
 
 VOICE_LANG = {"fr": "fr-BE", "nl": "nl-BE", "de": "de-BE", "en": "en-GB"}
+# <Say language=…> codes the provider's text-to-speech offers for each of our languages.
+SAY_LANG = {"fr": "fr-BE", "nl": "nl-BE", "de": "de-DE", "en": "en-GB"}
+REFERENCE_DIGITS = 13
+GATHER_TIMEOUT_SECONDS = 10
+
+
+# --- the provider's voice webhook (TwiML) ----------------------------------------------------
+
+
+def _twiml(response: VoiceResponse) -> HttpResponse:
+    out = HttpResponse(str(response), content_type="text/xml; charset=utf-8")
+    out["Cache-Control"] = "no-store"
+    return out
+
+
+def _refused() -> HttpResponse:
+    return HttpResponse("Invalid or missing X-Twilio-Signature.\n", status=403)
+
+
+def _gather(lang: str, prompt: str) -> Gather:
+    """Ask for the reference: 13 keys, then on to the balance step (absolute URL, signed as
+    Twilio will request it)."""
+    action = f"{settings.SITE_URL.rstrip('/')}{reverse('phoneline:voice-balance')}?lang={lang}"
+    gather = Gather(
+        input="dtmf",
+        num_digits=REFERENCE_DIGITS,
+        action=action,
+        method="POST",
+        timeout=GATHER_TIMEOUT_SECONDS,
+    )
+    gather.say(prompt, language=SAY_LANG[lang])
+    return gather
+
+
+@csrf_exempt  # signed by the provider instead
+@require_POST
+def voice(request: HttpRequest) -> HttpResponse:
+    """A call starts: greet in the number's language (`lang` in the configured webhook URL)."""
+    if not is_from_twilio(request):
+        return _refused()
+    lang = rules.language_or_default(request.GET.get("lang"))
+    response = VoiceResponse()
+    response.append(_gather(lang, rules.say("greeting", lang)))
+    response.say(rules.say("no_input", lang), language=SAY_LANG[lang])
+    response.hangup()
+    return _twiml(response)
+
+
+@csrf_exempt
+@require_POST
+def voice_balance(request: HttpRequest) -> HttpResponse:
+    """The caller keyed their reference (Digits): say what RULES.md §10 allows, or ask again."""
+    if not is_from_twilio(request):
+        return _refused()
+    lang = rules.language_or_default(request.GET.get("lang"))
+    caller = request.POST.get("From") or "anonymous"
+    response = VoiceResponse()
+    try:
+        summary = services.lookup(request.POST.get("Digits", ""), f"voice:{caller}")
+    except services.TooManyAttempts:
+        response.say(rules.say("too_many", lang), language=SAY_LANG[lang])
+        response.hangup()
+        return _twiml(response)
+    except services.ReferenceNotFound:
+        # Ask again; the brute-force guard ends the call after too many unknown references.
+        response.append(_gather(lang, rules.say("not_found", lang)))
+        response.say(rules.say("no_input", lang), language=SAY_LANG[lang])
+        response.hangup()
+        return _twiml(response)
+    spoken = rules.language_or_default(summary.language)
+    response.say(rules.speak(summary, spoken), language=SAY_LANG[spoken])
+    response.hangup()
+    return _twiml(response)
+
+
+# --- an IVR of one's own (API key) -----------------------------------------------------------
 
 
 def _respond(request: HttpRequest, text: str, language: str, status: int) -> HttpResponse:
@@ -34,8 +125,17 @@ def _respond(request: HttpRequest, text: str, language: str, status: int) -> Htt
 
 @require_GET
 def balance(request: HttpRequest) -> HttpResponse:
+    auth = request.headers.get("Authorization", "")
+    key = find_key(auth.removeprefix("Bearer ").strip()) if auth.startswith("Bearer ") else None
+    if key is None:
+        response = HttpResponse("An API key is required (Authorization: Bearer …).\n", status=401)
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    if Scope.PHONELINE not in key.scopes:
+        return HttpResponse("This API key does not have the 'phoneline' scope.\n", status=403)
     asked = request.GET.get("lang")
-    caller = request.GET.get("caller") or request.META.get("REMOTE_ADDR", "unknown")
+    # The IVR passes its caller's number; failures count per key and caller.
+    caller = f"key:{key.prefix}:{request.GET.get('caller') or 'unknown'}"
     try:
         summary = services.lookup(request.GET.get("reference", ""), caller)
     except services.TooManyAttempts:

@@ -97,8 +97,8 @@ class Command(TyperCommand):
             logins_path.read_text().replace(settings.SITE_URL, f"http://127.0.0.1:{port}")
         )
         self.stdout.write(
-            f"Phone line: http://127.0.0.1:{port}/phoneline/?reference=<13 digits> "
-            "or `solde phoneline <reference>`."
+            "Phone line: `solde phoneline <reference>`; the telephony webhook is "
+            f"POST http://127.0.0.1:{port}/phoneline/voice/ (signed by the provider)."
         )
         self.stdout.write("Stop with Ctrl-C.")
         call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, insecure_serving=True)
