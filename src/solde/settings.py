@@ -132,6 +132,14 @@ SITE_URL = os.environ.get("SOLDE_SITE_URL", "http://127.0.0.1:8000")
 
 # Head-end: "inprocess" (embedded demo) or an MQTT URL such as mqtt://127.0.0.1:1883.
 HEADEND_URL = os.environ.get("SOLDE_HEADEND_URL", "inprocess")
+# mqtts:// (TLS): the CA that signed the broker's certificate (empty: the system's CAs), and a
+# client certificate and key when the broker asks for one (docs/operations.md, deploy/mosquitto).
+MQTT_CA_FILE = os.environ.get("SOLDE_MQTT_CA_FILE", "")
+MQTT_CERT_FILE = os.environ.get("SOLDE_MQTT_CERT_FILE", "")
+MQTT_KEY_FILE = os.environ.get("SOLDE_MQTT_KEY_FILE", "")
+# Broker login when not in the URL (mqtts://user:password@host:8883 works too).
+MQTT_USERNAME = os.environ.get("SOLDE_MQTT_USERNAME", "")
+MQTT_PASSWORD = os.environ.get("SOLDE_MQTT_PASSWORD", "")
 # Payment provider: "fake" (local fake provider server) or "mollie".
 PAYMENT_PROVIDER = os.environ.get("SOLDE_PAYMENT_PROVIDER", "fake")
 PAYMENT_PROVIDER_URL = os.environ.get("SOLDE_PAYMENT_PROVIDER_URL", "http://127.0.0.1:8010")

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 
@@ -95,10 +95,19 @@ class InProcessTransport:
         self._handlers = []
 
 
+SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+
+
 class MqttTransport:
     """paho-mqtt 2.x, MQTT 3.1.1, QoS 1. With a fixed `client_id` and `persistent=True` the
     broker keeps the session (clean_session False): messages for us queue while we are away
-    and survive a broker restart (Mosquitto persistence)."""
+    and survive a broker restart (Mosquitto persistence).
+
+    `mqtts://host:8883` speaks TLS: the broker's certificate is checked against `ca_file`
+    (SOLDE_MQTT_CA_FILE; the system's CAs when empty) and its host name; a client certificate
+    (`cert_file`/`key_file`, SOLDE_MQTT_CERT_FILE/KEY_FILE) is presented when given. A user name
+    and password come from the URL (mqtts://user:pass@host) or SOLDE_MQTT_USERNAME/PASSWORD.
+    Arguments left None take the settings."""
 
     def __init__(
         self,
@@ -106,12 +115,22 @@ class MqttTransport:
         client_id: str | None = None,
         persistent: bool = False,
         publish_timeout: float = 5.0,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
     ) -> None:
+        import ssl
+
         import paho.mqtt.client as mqtt
 
         parsed = urlparse(url)
+        if parsed.scheme not in SCHEMES:
+            raise ValueError(f"MQTT URL {url!r}: use mqtt://host:port or mqtts://host:port.")
         self.host = parsed.hostname or "127.0.0.1"
-        self.port = parsed.port or 1883
+        self.port = parsed.port or SCHEMES[parsed.scheme]
         self.publish_timeout = publish_timeout
         self._filters: list[str] = []
         self._handler: Handler | None = None
@@ -134,8 +153,24 @@ class MqttTransport:
         self.client.on_subscribe = self._on_subscribe
         self._subacks: dict[int, threading.Event] = {}
         self._sub_lock = threading.Lock()
-        if parsed.username:
-            self.client.username_pw_set(parsed.username, parsed.password)
+        self.client.on_connect_fail = self._on_connect_fail
+        if username is None:
+            username = unquote(parsed.username or "") or getattr(settings, "MQTT_USERNAME", "")
+        if password is None:
+            password = unquote(parsed.password or "") or getattr(settings, "MQTT_PASSWORD", "")
+        if username:
+            self.client.username_pw_set(username, password or None)
+        if parsed.scheme == "mqtts":
+            cert_file = cert_file if cert_file is not None else settings.MQTT_CERT_FILE
+            key_file = key_file if key_file is not None else settings.MQTT_KEY_FILE
+            context = ssl.create_default_context(
+                ssl.Purpose.SERVER_AUTH,
+                cafile=(ca_file if ca_file is not None else settings.MQTT_CA_FILE) or None,
+            )
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            if cert_file:
+                context.load_cert_chain(cert_file, key_file or None)
+            self.client.tls_set_context(context)  # verifies the chain and the host name
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         self._connected.wait(5)
@@ -147,6 +182,10 @@ class MqttTransport:
         for f in self._filters:
             client.subscribe(f, qos=1)
         self._connected.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # TLS refused (unknown CA, wrong host name, bad client certificate) or broker away.
+        log.warning("MQTT connection to %s:%s failed; retrying", self.host, self.port)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:
         with self._sub_lock:
@@ -240,9 +279,9 @@ class MqttTransport:
         self.client.loop_stop()
 
 
-def forget_session(url: str, client_id: str) -> None:
+def forget_session(url: str, client_id: str, **credentials) -> None:
     """Drop a persistent session at the broker (a clean connection under its client id)."""
-    t = MqttTransport(url, client_id=client_id, persistent=False)
+    t = MqttTransport(url, client_id=client_id, persistent=False, **credentials)
     t.close()
 
 
@@ -253,13 +292,16 @@ _publisher_lock = threading.Lock()
 def make_transport(
     client_id: str | None = None, persistent: bool = False, url: str | None = None
 ) -> Transport:
-    """A transport for settings.HEADEND_URL ("inprocess" or "mqtt://host:port")."""
+    """A transport for settings.HEADEND_URL ("inprocess", "mqtt://host:port" or
+    "mqtts://host:port")."""
     url = url or settings.HEADEND_URL
     if url == "inprocess":
         return InProcessTransport()
-    if url.startswith("mqtt://"):
+    if url.startswith(("mqtt://", "mqtts://")):
         return MqttTransport(url, client_id=client_id, persistent=persistent)
-    raise ValueError(f"HEADEND_URL {url!r}: use 'inprocess' or 'mqtt://host:port'.")
+    raise ValueError(
+        f"HEADEND_URL {url!r}: use 'inprocess', 'mqtt://host:port' or 'mqtts://host:port'."
+    )
 
 
 def publisher() -> Transport:

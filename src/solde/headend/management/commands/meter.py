@@ -42,7 +42,7 @@ class Command(TyperCommand):
         if before == relay:
             self.stdout.write(f"Meter {serial}: relay {relay}; the button does nothing now.")
             return
-        if settings.HEADEND_URL.startswith("mqtt://"):
+        if settings.HEADEND_URL.startswith(("mqtt://", "mqtts://")):
             transport = make_transport()
             flush_outbox(serial, transport)
             transport.close()
