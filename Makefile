@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SOLDE_PG_URL ?= postgres://postgres@127.0.0.1:5432/solde
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help venv demo test test-sqlite test-postgres lint bench clean
+.PHONY: help venv demo test test-sqlite test-postgres lint bench restore-drill clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ lint: venv  ## ruff and mypy
 
 bench: venv  ## run the benchmarks and write BENCHMARKS.md
 	SOLDE_PG_URL="$(SOLDE_PG_URL)" $(BIN)/python -m tests.perf.run
+
+restore-drill: venv  ## back up a small seeded PostgreSQL database, restore it into a scratch one, verify
+	SOLDE=$(BIN)/solde bash deploy/restore-drill.sh --seed "$(SOLDE_PG_URL)"
 
 clean:  ## remove the virtualenv and local data
 	rm -rf $(VENV) var

@@ -144,6 +144,8 @@ MQTT_PASSWORD = os.environ.get("SOLDE_MQTT_PASSWORD", "")
 PAYMENT_PROVIDER = os.environ.get("SOLDE_PAYMENT_PROVIDER", "fake")
 PAYMENT_PROVIDER_URL = os.environ.get("SOLDE_PAYMENT_PROVIDER_URL", "http://127.0.0.1:8010")
 MOLLIE_API_KEY = os.environ.get("SOLDE_MOLLIE_API_KEY", "")
+# The account customers pay a bank transfer into (shown in messages); empty: the demo's.
+TRANSFER_IBAN = os.environ.get("SOLDE_TRANSFER_IBAN", "")
 # SMS and the voice line: "twilio" (Twilio's API through its SDK) or "fake" (the local fake
 # Twilio of the demo and tests, `solde fake-sms`, at SOLDE_TWILIO_API_URL).
 SMS_PROVIDER = os.environ.get("SOLDE_SMS_PROVIDER", "fake")

@@ -82,7 +82,7 @@ def context_for(event: Event, facts: Facts, language: str) -> dict[str, str]:
         "code": payload.get("code", ""),
         "expires": formats.date_format(expires_on, "DATE_FORMAT"),
         "site": settings.SITE_URL,
-        "iban": getattr(settings, "TRANSFER_IBAN", DEFAULT_IBAN),
+        "iban": getattr(settings, "TRANSFER_IBAN", "") or DEFAULT_IBAN,
         "dso": dso.name,
         "when": _when(payload.get("at")),
     }
