@@ -1,6 +1,6 @@
 """Notifications: events rendered into messages per second, and messages sent per second over
-real local servers (aiosmtpd, the fake SMS gateway). Baseline in the same run: rendering one
-event per transaction (what a naive per-row worker would do)."""
+real local servers (aiosmtpd, the fake Twilio through the twilio SDK). Baseline in the same
+run: rendering one event per transaction (what a naive per-row worker would do)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def run(pg_url: str) -> str:
         "## Notifications (render and send)\n\n"
         "Events of every kind for customers with e-mail + SMS; `render_events()` (batches of "
         "500, one transaction each) vs. a per-event loop; then `send_due()` of e-mails to a "
-        "local aiosmtpd server and SMS to the fake gateway over HTTP.\n\n"
+        "local aiosmtpd server and SMS through the twilio SDK to the fake Twilio over HTTP.\n\n"
         "| database | render (set-based) | baseline | send |\n|---|---|---|---|\n" + "\n".join(rows)
     )
 
