@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("SOLDE_DATA_DIR", Path.cwd() / "var"))
@@ -149,6 +150,8 @@ TRANSFER_IBAN = os.environ.get("SOLDE_TRANSFER_IBAN", "")
 # SMS and the voice line: "twilio" (Twilio's API through its SDK) or "fake" (the local fake
 # Twilio of the demo and tests, `solde fake-sms`, at SOLDE_TWILIO_API_URL).
 SMS_PROVIDER = os.environ.get("SOLDE_SMS_PROVIDER", "fake")
+if SMS_PROVIDER not in ("twilio", "fake"):
+    raise ImproperlyConfigured(f"SOLDE_SMS_PROVIDER={SMS_PROVIDER!r}: use 'twilio' or 'fake'.")
 TWILIO_ACCOUNT_SID = os.environ.get("SOLDE_TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("SOLDE_TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM = os.environ.get("SOLDE_TWILIO_FROM", "")

@@ -115,3 +115,24 @@ def test_provider_refusal_is_retried_and_visible(frozen, customer_sp, sms_gatewa
     m = Message.objects.get()
     assert m.error.startswith("SMS provider refused (401, code 20003)")
     assert sms_gateway.messages == []
+
+
+def test_twilio_mode_talks_to_twilios_own_api_and_a_typo_is_refused(settings):
+    import os
+    import subprocess
+    import sys
+
+    from solde.notifications.transport import sms_client
+
+    settings.SMS_PROVIDER, settings.TWILIO_API_URL = "twilio", ""
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "7" * 32, "token"
+    settings.TWILIO_FROM = "Solde"
+    assert sms_client().api.base_url == "https://api.twilio.com"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLDE_")}
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env | {"DJANGO_SETTINGS_MODULE": "solde.settings", "SOLDE_SMS_PROVIDER": "twillio"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0 and "use 'twilio' or 'fake'" in out.stderr
