@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 from twilio.request_validator import RequestValidator
 
 from solde.ledger.models import TransactionKind
@@ -30,15 +31,16 @@ def _provider(settings):
 
 def _account(make_supply_point, at, language: str, cents: int):
     sp = make_supply_point(language=language)
-    activate({sp.pk: at("2026-11-20 00:00")})  # starting advance: 10.00
-    credit(
-        PrepaymentAccount.objects.get(supply_point=sp),
-        cents,
-        key=f"t-{sp.pk}",
-        kind=TransactionKind.TOPUP,
-        counter_account_id=collections_account("retail").pk,
-        at=at("2026-11-25 10:00"),
-    )
+    with transaction.atomic():
+        activate({sp.pk: at("2026-11-20 00:00")})  # starting advance: 10.00
+        credit(
+            PrepaymentAccount.objects.get(supply_point=sp),
+            cents,
+            key=f"t-{sp.pk}",
+            kind=TransactionKind.TOPUP,
+            counter_account_id=collections_account("retail").pk,
+            at=at("2026-11-25 10:00"),
+        )
     return sp
 
 
