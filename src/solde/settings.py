@@ -119,6 +119,11 @@ TIME_ZONE = "Europe/Brussels"
 USE_I18N = True
 USE_TZ = True
 
+# Request bodies: larger API bodies get a 413 in the API's error shape (a readings batch of
+# 10,000 rows is about 1.5 MB).
+MAX_BODY_BYTES = int(os.environ.get("SOLDE_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 MEDIA_ROOT = DATA_DIR / "media"
