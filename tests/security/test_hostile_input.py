@@ -10,7 +10,6 @@ import pytest
 
 from solde.api.models import ApiKey
 from solde.topups.models import Topup, WebhookCall
-from tests.topups.conftest import active_sp, fake_provider, partner_api  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +35,8 @@ def test_a_deeply_nested_json_body_is_a_422_not_a_recursion_error(api):
         ("from=1900-01-01", "from"),
     ],
 )
-def test_extreme_dates_in_the_statement_are_refused(api, active_sp, query, field):  # noqa: F811
-    sp = active_sp()
+def test_extreme_dates_in_the_statement_are_refused(api, active_sp, query, field):
+    sp = active_sp
     r = api("read")("GET", f"/api/v1/supply-points/{sp.ean}/statement?{query}")
     assert r.status_code == 422
     assert r.json()["field"] == field and "2000-01-01" in r.json()["detail"]
@@ -64,7 +63,7 @@ def test_a_nul_character_outside_the_api_is_a_400(client, path):
     assert not WebhookCall.objects.exists()
 
 
-def test_unknown_webhook_ids_are_not_stored(client, fake_provider):  # noqa: F811
+def test_unknown_webhook_ids_are_not_stored(client, fake_provider):
     for i in range(50):
         r = client.post("/topups/webhook/", data={"id": f"tr_flood{i}"})
         assert r.status_code == 200 and r.content == b"unknown"
@@ -72,8 +71,8 @@ def test_unknown_webhook_ids_are_not_stored(client, fake_provider):  # noqa: F81
 
 
 @pytest.mark.parametrize("amount", ["２０.００", "٢٠.٠٠", "2０.00"])
-def test_amounts_in_non_ascii_digits_are_refused(active_sp, partner_api, amount):  # noqa: F811
-    sp = active_sp()
+def test_amounts_in_non_ascii_digits_are_refused(active_sp, partner_api, amount):
+    sp = active_sp
     shop = partner_api()
     r = shop(
         "post",
@@ -89,10 +88,10 @@ def test_amounts_in_non_ascii_digits_are_refused(active_sp, partner_api, amount)
     assert not Topup.objects.exists()
 
 
-def test_a_partner_key_without_a_channel_collects_nothing(active_sp, client):  # noqa: F811
+def test_a_partner_key_without_a_channel_collects_nothing(active_sp, client):
     from solde.api.keys import create_key
 
-    sp = active_sp()
+    sp = active_sp
     _, plaintext = create_key("no channel yet", ["topups"])
     for channel in ("terminal", "retail", "cpas"):
         r = client.post(
@@ -123,13 +122,13 @@ def test_an_api_key_shows_when_it_was_last_used(api_key, client, frozen):
 
 
 def test_a_formula_in_a_partner_transaction_id_is_inert_in_the_settlement_csv(
-    active_sp,  # noqa: F811
-    partner_api,  # noqa: F811
+    active_sp,
+    partner_api,
 ):
     from solde import clock
     from solde.settlement import services
 
-    sp = active_sp()
+    sp = active_sp
     hostile = '=HYPERLINK("http://example.invalid","x")'
     r = partner_api()(
         "post",

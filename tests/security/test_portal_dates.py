@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.portal.conftest import activate, active_sp, logged, make_user, user  # noqa: F401
-
 pytestmark = pytest.mark.django_db
 
 
@@ -17,13 +15,13 @@ def _no_exception_propagation(client):
 @pytest.mark.parametrize(
     "query", ["end=9999-12-31", "start=0001-01-01", "start=0001-01-01&end=9999-12-31"]
 )
-def test_history_with_extreme_dates_says_which_days_it_takes(logged, active_sp, query):  # noqa: F811
+def test_history_with_extreme_dates_says_which_days_it_takes(logged, active_sp, query):
     r = logged.get(f"/espace/ean/{active_sp.ean}/historique/?{query}")
     assert r.status_code == 200
     assert "Choisissez une date entre le" in r.content.decode()
 
 
 @pytest.mark.parametrize("query", ["end=9999-12-31", "start=0001-01-01"])
-def test_history_csv_with_extreme_dates_is_a_file_not_a_crash(logged, active_sp, query):  # noqa: F811
+def test_history_csv_with_extreme_dates_is_a_file_not_a_crash(logged, active_sp, query):
     r = logged.get(f"/espace/ean/{active_sp.ean}/historique/?{query}&format=csv")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
