@@ -163,7 +163,11 @@ def api_key(db):
     from solde.api.keys import create_key
 
     def make(*scopes: str, name: str | None = None) -> str:
-        _, plaintext = create_key(name or f"test-{'-'.join(scopes)}-{next(_serial)}", scopes)
+        # A topups key is a retail partner's (a key with no channel collects nothing).
+        channel = "retail" if "topups" in scopes else ""
+        _, plaintext = create_key(
+            name or f"test-{'-'.join(scopes)}-{next(_serial)}", scopes, channel
+        )
         return plaintext
 
     return make

@@ -106,3 +106,12 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 def local_datetime(day: date, hour: int, minute: int = 0) -> datetime:
     """A local wall-clock time on `day`, in UTC."""
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BRUSSELS).astimezone(UTC)
+
+
+# Days a person or a partner may ask about: wider than any account's life, narrow enough that
+# day arithmetic and time-zone conversion never overflow (9999-12-31 + 1 day does).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def in_calendar(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY

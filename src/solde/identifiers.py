@@ -10,7 +10,7 @@ import secrets
 from stdnum import ean as stdnum_ean
 
 ACTIVATION_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-_DIGITS = re.compile(r"^\d+$")
+_DIGITS = re.compile(r"^[0-9]+$")
 
 
 class InvalidIdentifier(ValueError):

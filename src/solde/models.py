@@ -14,3 +14,16 @@ class ScheduledRun(models.Model):
 
     job = models.CharField(max_length=80, unique=True)
     ran_until = models.DateTimeField()
+
+
+class Attempt(models.Model):
+    """One attempt counted against a limit (solde.throttle): a wrong activation code, a password
+    reset, a phone-line lookup. `key` is a keyed hash of who or what is limited (an address, a
+    session, an e-mail), never the value itself."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "key", "at"])]

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 Cents = int
 
-_EUR = re.compile(r"^-?\d{1,9}(\.\d{1,2})?$")
+_EUR = re.compile(r"^-?[0-9]{1,9}(\.[0-9]{1,2})?$")  # ASCII digits only: "２０" is no amount
 
 
 class InvalidAmount(ValueError):

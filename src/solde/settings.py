@@ -19,6 +19,11 @@ def env_bool(name: str, default: bool = False) -> bool:
 DEBUG = env_bool("SOLDE_DEBUG", False)
 SECRET_KEY = os.environ.get("SOLDE_SECRET_KEY", "insecure-development-key-change-me-in-production")
 ALLOWED_HOSTS = os.environ.get("SOLDE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+# Reverse proxies / load balancers in front of Solde (addresses or CIDR networks): only their
+# X-Forwarded-For is believed when counting attempts per client address.
+TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("SOLDE_TRUSTED_PROXIES", "").split(",") if p.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("SOLDE_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 # The simulation clock (demo, simulator, black-box tests) can be set through the API.
@@ -112,8 +117,14 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = int(os.environ.get("SOLDE_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.5  # hours
 AXES_RESET_ON_SUCCESS = True
+# Locked per (account, address): a burst of wrong passwords from one address (or one load
+# balancer) never locks other people out; the address is the client's (solde.network).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "solde.network.axes_client_ip"
 AXES_LOCKOUT_TEMPLATE = "portal/locked.html"  # the portal's own "too many attempts" page
 LOGIN_URL = "/login/"
+# Sign-up and password reset answer no sooner than this, known address or not.
+PORTAL_PROBE_SECONDS = float(os.environ.get("SOLDE_PORTAL_PROBE_SECONDS", "0.3"))
 
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("nl", "Nederlands"), ("de", "Deutsch"), ("en", "English")]
@@ -121,6 +132,11 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Brussels"
 USE_I18N = True
 USE_TZ = True
+
+# Request bodies: larger API bodies get a 413 in the API's error shape (a readings batch of
+# 10,000 rows is about 1.5 MB).
+MAX_BODY_BYTES = int(os.environ.get("SOLDE_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

@@ -37,7 +37,7 @@ def partner_api(client, db):
     from solde.api.keys import create_key
     from solde.topups.models import Partner
 
-    def make(name: str = "Shop network", channel: str = ""):
+    def make(name: str = "Shop network", channel: str = "retail"):
         key, plaintext = create_key(name, ["topups"])
         partner = Partner.objects.create(name=name, channel=channel, api_key=key)
 

@@ -153,15 +153,24 @@ def test_auth(active_sp, api, client):
     )
     r = api("read")("post", "/api/v1/topups", json=body(sp))
     assert r.status_code == 403
-    # a plain topups key becomes a partner of its own
-    r = api("topups")("post", "/api/v1/topups", json=body(sp))
-    assert r.status_code == 201
+    # a plain topups key is a partner of its own, but collects nothing until it has a channel
+    from solde.api.keys import create_key
+
+    _, plaintext = create_key("no channel", ["topups"])
+    r = client.post(
+        "/api/v1/topups",
+        data=body(sp),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {plaintext}",
+    )
+    assert r.status_code == 403 and "channel" in r.json()["detail"]
+    assert not Topup.objects.exists()
 
 
-def test_same_id_sent_with_another_channel_is_a_conflict_not_a_second_topup(active_sp, partner_api):
+def test_same_id_sent_with_another_channel_is_refused_not_a_second_topup(active_sp, partner_api):
     sp = active_sp()
     shop = partner_api()
     assert shop("post", "/api/v1/topups", json=body(sp, tx="k")).status_code == 201
     r = shop("post", "/api/v1/topups", json=body(sp, tx="k", channel="terminal"))
-    assert r.status_code == 409
+    assert r.status_code == 422 and r.json()["field"] == "channel"
     assert Topup.objects.count() == 1

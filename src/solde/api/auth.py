@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import cast
 
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
+from solde import clock
 from solde.api.errors import ApiError
 from solde.api.keys import find_key
 from solde.api.models import ApiKey
@@ -25,7 +27,20 @@ class ScopedKey(HttpBearer):
             raise ApiError(
                 403, "forbidden", f"This API key does not have the '{self.scope}' scope."
             )
+        note_use(key)
         return key
+
+
+USE_RESOLUTION = timedelta(minutes=1)
+
+
+def note_use(key: ApiKey) -> None:
+    """Stamp `last_used_at` (so operators see dormant keys), at most once a minute per key:
+    no write on every request of a busy integrator."""
+    now = clock.now()
+    if key.last_used_at is None or now - key.last_used_at >= USE_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
 
 
 class AuthenticatedRequest(HttpRequest):

@@ -11,14 +11,17 @@ from django.db import transaction
 from solde.api.models import ApiKey, Scope
 from solde.identifiers import hash_secret
 
+PARTNER_CHANNELS = ("terminal", "retail", "cpas")
+
 
 class InvalidScope(ValueError):
     pass
 
 
 @transaction.atomic
-def create_key(name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
-    """Create a key; returns it with the plaintext, which is never stored."""
+def create_key(name: str, scopes: Iterable[str], channel: str = "") -> tuple[ApiKey, str]:
+    """Create a key; returns it with the plaintext, which is never stored. A `topups` key with
+    a `channel` (terminal, retail, cpas) is a partner collecting for that channel."""
     scopes = sorted(set(scopes))
     unknown = set(scopes) - set(Scope.values)
     if unknown or not scopes:
@@ -27,9 +30,17 @@ def create_key(name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
         )
     prefix = secrets.token_hex(4)
     plaintext = f"solde_{prefix}_{secrets.token_urlsafe(24)}"
+    if channel and (Scope.TOPUPS not in scopes or channel not in PARTNER_CHANNELS):
+        raise InvalidScope(
+            f"A channel goes with the 'topups' scope and is one of {', '.join(PARTNER_CHANNELS)}."
+        )
     key = ApiKey.objects.create(
         name=name, prefix=prefix, key_hash=hash_secret(plaintext), scopes=scopes
     )
+    if channel:
+        from solde.topups.models import Partner
+
+        Partner.objects.create(name=name, channel=channel, api_key=key)
     return key, plaintext
 
 

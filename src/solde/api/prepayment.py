@@ -52,9 +52,12 @@ def _date(field: str, text: str | None) -> date | None:
     if text in (None, ""):
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise invalid(field, f"{field}: '{text}' is not a date; use YYYY-MM-DD.") from None
+    if not clock.in_calendar(day):
+        raise invalid(field, f"{field}: give a day between {clock.FIRST_DAY} and {clock.LAST_DAY}.")
+    return day
 
 
 class BalanceOut(Schema):

@@ -76,7 +76,7 @@ def normalize_phone(text: str, *, for_sms: bool = False) -> str:
         raw = "+" + raw[2:]
     elif raw.startswith("0"):
         raw = "+32" + raw[1:]
-    if not re.fullmatch(r"\+[1-9]\d{7,14}", raw):
+    if not re.fullmatch(r"\+[1-9][0-9]{7,14}", raw):
         raise ValidationError(
             _(
                 "« %(phone)s » n'est pas un numéro de téléphone valide : indiquez-le avec "

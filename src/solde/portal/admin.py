@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from solde.portal.models import ActivationCode, CodeAttempt
+from solde.portal.models import ActivationCode
 from solde.portal.services import issue_activation_codes
 
 
@@ -24,10 +24,3 @@ class ActivationCodeAdmin(admin.ModelAdmin):
         }
         issue_activation_codes(list(sps.values()))
         self.message_user(request, f"{len(sps)} new code(s) issued.", messages.SUCCESS)
-
-
-@admin.register(CodeAttempt)
-class CodeAttemptAdmin(admin.ModelAdmin):
-    list_display = ("at", "ip", "session_key")
-    date_hierarchy = "at"
-    actions = ["delete_selected"]  # lift a lockout by deleting the attempts

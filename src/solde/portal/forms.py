@@ -8,8 +8,10 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from solde import clock
 from solde.money import InvalidAmount, parse_eur
 
 TOPUP_MIN_CENTS = 500
@@ -140,6 +142,16 @@ class HistoryFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name in ("start", "end"):
+            if data.get(name) and not clock.in_calendar(data[name]):
+                self.add_error(
+                    name,
+                    _("Choisissez une date entre le %(first)s et le %(last)s.")
+                    % {
+                        "first": date_format(clock.FIRST_DAY, "SHORT_DATE_FORMAT"),
+                        "last": date_format(clock.LAST_DAY, "SHORT_DATE_FORMAT"),
+                    },
+                )  # also drops the field from cleaned_data
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise forms.ValidationError(_("La date de début doit précéder la date de fin."))
         return data

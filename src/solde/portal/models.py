@@ -27,14 +27,6 @@ class ActivationCode(models.Model):
         return f"activation code of {self.supply_point_id}"
 
 
-class CodeAttempt(models.Model):
-    """A wrong activation code typed in: counted per IP and per session for the lockout."""
-
-    ip = models.CharField(max_length=45, db_index=True)
-    session_key = models.CharField(max_length=64, blank=True, db_index=True)
-    at = models.DateTimeField(db_index=True)
-
-
 class NoticeRead(models.Model):
     """A notice (e.g. the "Prépaiement activé" banner) the customer marked as read."""
 

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import smtplib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
@@ -17,6 +25,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from solde import network, throttle
 from solde.portal import services
 from solde.portal.forms import (
     CodeForm,
@@ -27,10 +36,13 @@ from solde.portal.forms import (
 from solde.portal.models import ActivationCode
 
 SESSION_CODE = "portal_activation_code"
+RESET_PER_EMAIL = throttle.Limit("password-reset", 3, timedelta(hours=1))
+RESET_PER_CLIENT = throttle.Limit("password-reset-client", 20, timedelta(hours=1))
+log = logging.getLogger(__name__)
 
 
 def client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    return network.client_ip(request)
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -48,18 +60,24 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def activation_code(request: HttpRequest) -> HttpResponse:
     """Step 1: the code from the letter or e-mail. Wrong codes count towards a lockout."""
-    ip, key = client_ip(request), _session_key(request)
+    keys = services.code_entry_keys(client_ip(request), _session_key(request))
     form = CodeForm(request.POST or None)
-    locked = services.code_entry_locked(ip, key)
+    locked = services.code_entry_blocked(keys)
     if request.method == "POST" and not locked and form.is_valid():
-        try:
-            code = services.find_code(form.cleaned_data["code"])
-        except services.PortalError as exc:
-            services.record_code_failure(ip, key)
-            locked = services.code_entry_locked(ip, key)
-            if not locked:
-                form.add_error("code", str(exc))
-        else:
+        # Counted before the code is looked at: parallel guesses cannot outrun the limit.
+        attempt = services.take_code_attempt(keys)
+        locked = not attempt.allowed
+        code = None
+        if not locked:
+            try:
+                code = services.find_code(form.cleaned_data["code"])
+            except services.PortalError as exc:
+                locked = services.code_entry_blocked(keys)
+                if not locked:
+                    form.add_error("code", str(exc))
+            else:
+                throttle.give_back(attempt)
+        if code is not None:
             if request.user.is_authenticated and hasattr(request.user, "customer"):
                 try:
                     sp = services.link_supply_point(request.user.customer, code.pk)
@@ -113,7 +131,36 @@ def send_confirmation(request: HttpRequest, user) -> None:
         context = {"user": user, "link": link}
         subject = render_to_string("portal/email/confirm_subject.txt", context).strip()
         body = render_to_string("portal/email/confirm_body.txt", context)
-    send_mail(subject, body, None, [user.email])
+    _send_or_log(subject, body, user.email)
+
+
+def send_address_in_use(request: HttpRequest, email: str) -> None:
+    """Sign-up with an address that has a login already: tell the address's owner, and show the
+    person signing up exactly what a successful sign-up shows (no account enumeration)."""
+    context = {"reset_link": request.build_absolute_uri(reverse("portal:password_reset"))}
+    subject = render_to_string("portal/email/address_in_use_subject.txt", context).strip()
+    body = render_to_string("portal/email/address_in_use_body.txt", context)
+    _send_or_log(subject, body, email)
+
+
+def _send_or_log(subject: str, body: str, to: str) -> bool:
+    """An onboarding e-mail can be asked again (« Mot de passe oublié ? »): a mail server that
+    is down is logged for operators, never a server error after the account was created."""
+    try:
+        send_mail(subject, body, None, [to])
+    except (smtplib.SMTPException, OSError):
+        log.error("portal e-mail could not be sent (mail server unavailable)", exc_info=True)
+        return False
+    return True
+
+
+@contextmanager
+def at_least(seconds: float) -> Iterator[None]:
+    """Answer no sooner than `seconds`: whether an address is known (and mailed) or not, the
+    answer takes the same time."""
+    started = time.monotonic()
+    yield
+    time.sleep(max(0.0, seconds - (time.monotonic() - started)))
 
 
 @require_http_methods(["GET", "POST"])
@@ -132,15 +179,21 @@ def activation_details(request: HttpRequest) -> HttpResponse:
     }
     form = PersonalDataForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        try:
-            user = services.create_portal_account(code.pk, **form.cleaned_data)
-        except services.PortalError as exc:
-            form.add_error(None, str(exc))
-        else:
-            request.session.pop(SESSION_CODE, None)
-            send_confirmation(request, user)
-            request.session["portal_sent_to"] = user.email
-            return redirect("portal:activation_sent")
+        with at_least(settings.PORTAL_PROBE_SECONDS):
+            try:
+                user = services.create_portal_account(code.pk, **form.cleaned_data)
+            except services.EmailTaken as taken:
+                # The code stays usable: its owner learns from the e-mail, nobody else does.
+                send_address_in_use(request, str(taken))
+                request.session["portal_sent_to"] = form.cleaned_data["email"]
+                return redirect("portal:activation_sent")
+            except services.PortalError as exc:
+                form.add_error(None, str(exc))
+            else:
+                request.session.pop(SESSION_CODE, None)
+                send_confirmation(request, user)
+                request.session["portal_sent_to"] = user.email
+                return redirect("portal:activation_sent")
     return render(
         request,
         "portal/activation_details.html",
@@ -178,11 +231,26 @@ class LogoutView(auth_views.LogoutView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """The same answer, in the same time, for a known or an unknown address; at most a few
+    links per address and per client address an hour."""
+
     template_name = "portal/password_reset.html"
     form_class = CustomerPasswordResetForm
     email_template_name = "portal/email/reset_body.txt"
     subject_template_name = "portal/email/reset_subject.txt"
     success_url = reverse_lazy("portal:password_reset_done")
+
+    def form_valid(self, form):
+        email = form.cleaned_data["email"].strip().lower()
+        with at_least(settings.PORTAL_PROBE_SECONDS):
+            per_email = throttle.take(RESET_PER_EMAIL, [email])
+            per_client = throttle.take(RESET_PER_CLIENT, [client_ip(self.request)])
+            if per_email.allowed and per_client.allowed:
+                try:
+                    super().form_valid(form)
+                except (smtplib.SMTPException, OSError):
+                    log.error("password reset e-mail could not be sent", exc_info=True)
+        return redirect(self.success_url)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

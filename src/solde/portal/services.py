@@ -11,20 +11,29 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from solde import clock
+from solde import clock, throttle
 from solde.identifiers import hash_secret, new_activation_code, normalize_activation_code
 from solde.notifications.events import publish_many
-from solde.portal.models import ActivationCode, CodeAttempt, NoticeRead
+from solde.portal.models import ActivationCode, NoticeRead
 from solde.registry.models import Customer, SupplyPoint
 
-# Lockout for activation codes (logins are django-axes'): this many wrong codes per IP or per
-# session within the window locks code entry for the rest of the window.
-CODE_FAILURE_LIMIT = getattr(settings, "PORTAL_CODE_FAILURE_LIMIT", 5)
-CODE_LOCKOUT = timedelta(minutes=30)
+# Lockout for activation codes (logins are django-axes'): this many wrong codes per address or
+# per session within the window locks code entry for the rest of the window; far more wrong
+# codes across the whole platform (a distributed guess) locks it for everyone for a while.
+CODE_PER_ADDRESS = throttle.Limit(
+    "activation-code", getattr(settings, "PORTAL_CODE_FAILURE_LIMIT", 5), timedelta(minutes=30)
+)
+CODE_ALL = throttle.Limit(
+    "activation-code-all", getattr(settings, "PORTAL_CODE_GLOBAL_LIMIT", 500), timedelta(hours=1)
+)
 
 
 class PortalError(ValueError):
     """A refusal whose message is a sentence for the customer."""
+
+
+class EmailTaken(PortalError):
+    """Sign-up with an address that has a login already: never said to the person signing up."""
 
 
 def code_hash(text: str) -> str:
@@ -101,21 +110,18 @@ def on_account_activated(sender, account_ids, **kwargs) -> None:
 # --- Code entry and lockout ------------------------------------------------------------------
 
 
-def code_entry_locked(ip: str, session_key: str) -> bool:
-    since = clock.now() - CODE_LOCKOUT
-    recent = CodeAttempt.objects.filter(at__gte=since)
-    if recent.filter(ip=ip).count() >= CODE_FAILURE_LIMIT:
-        return True
-    return bool(session_key) and recent.filter(session_key=session_key).count() >= (
-        CODE_FAILURE_LIMIT
-    )
+def code_entry_keys(ip: str, session_key: str) -> list[tuple[throttle.Limit, str]]:
+    return [(CODE_PER_ADDRESS, ip), (CODE_PER_ADDRESS, f"session:{session_key}"), (CODE_ALL, "*")]
 
 
-def record_code_failure(ip: str, session_key: str) -> None:
-    now = clock.now()
-    CodeAttempt.objects.create(ip=ip, session_key=session_key or "", at=now)
-    # Attempts only matter within the lockout window: keep the table small.
-    CodeAttempt.objects.filter(at__lt=now - timedelta(days=1)).delete()
+def code_entry_blocked(keys: list[tuple[throttle.Limit, str]]) -> bool:
+    return any(throttle.blocked(limit, [key]) for limit, key in keys)
+
+
+def take_code_attempt(keys: list[tuple[throttle.Limit, str]]) -> throttle.Taken:
+    """Count one code entry against every limit at once; `allowed` is False past any of them."""
+    taken = [throttle.take(limit, [key]) for limit, key in keys]
+    return throttle.Taken(all(t.allowed for t in taken), tuple(i for t in taken for i in t.ids))
 
 
 def find_code(text: str) -> ActivationCode:
@@ -181,25 +187,16 @@ def create_portal_account(
             _("Un compte existe déjà pour ce client. Connectez-vous avec votre adresse e-mail.")
         )
     User = get_user_model()
-    if User.objects.filter(username__iexact=email).exists():
-        raise PortalError(
-            _(
-                "Cette adresse e-mail est déjà utilisée pour un autre compte. Choisissez une "
-                "autre adresse ou connectez-vous."
-            )
-        )
+    taken = User.objects.filter(username__iexact=email).values_list("email", flat=True).first()
+    if taken is not None:
+        raise EmailTaken(taken or email)
     user = User(username=email, email=email, first_name=first_name, last_name=last_name)
     user.set_unusable_password()
     try:
         with transaction.atomic():
             user.save()
     except IntegrityError:  # the same address registered a moment ago
-        raise PortalError(
-            _(
-                "Cette adresse e-mail est déjà utilisée pour un autre compte. Choisissez une "
-                "autre adresse ou connectez-vous."
-            )
-        ) from None
+        raise EmailTaken(email) from None
     customer.first_name, customer.last_name = first_name, last_name
     customer.email, customer.phone, customer.language = email, phone, language
     customer.user = user

@@ -38,6 +38,7 @@ from solde.portal.models import NoticeRead
 from solde.prepayment.models import DayCharge, PrepaymentAccount
 from solde.prepayment.services import balance_view, set_low_credit_preferences
 from solde.registry.models import Customer, SupplyPoint
+from solde.spreadsheet import text_cell
 
 BANNER_ACTIVATED = "prepayment_activated"
 
@@ -390,9 +391,9 @@ def _history_csv(sp: SupplyPoint, entries) -> HttpResponse:
         writer.writerow(
             [
                 clock.local(e.transaction.at).strftime("%Y-%m-%d %H:%M"),
-                _describe(e),
+                text_cell(_describe(e)),
                 format_eur(e.amount_cents),
-                e.transaction.reference,
+                text_cell(e.transaction.reference),
             ]
         )
     return response

@@ -667,7 +667,7 @@ def make_logins() -> str:
         for name, scopes in DEMO_KEYS:
             if ApiKey.objects.filter(name=name).exists():
                 continue
-            _, plaintext = create_key(name, scopes)
+            _, plaintext = create_key(name, scopes, "retail" if "topups" in scopes else "")
             lines.append(f"API key {name:<16} ({', '.join(scopes)}): {plaintext}")
     text = "\n".join(lines)
     path = settings.DATA_DIR / "demo-logins.txt"

@@ -23,6 +23,7 @@ from solde.ledger.services import account as ledger_account
 from solde.money import format_eur
 from solde.registry.models import Supplier
 from solde.settlement.models import LineKind, Statement, StatementLine, StatementStatus
+from solde.spreadsheet import text_cell
 from solde.topups.models import Topup, TopupReversal
 
 PERIODS = ("day", "week", "month")
@@ -229,7 +230,7 @@ def export_csv(stmt: Statement) -> str:
                 ln.day.isoformat(),
                 ln.channel,
                 format_eur(ln.amount_cents),
-                ln.reference,
+                text_cell(ln.reference),
                 ln.topup_id,
             ]
         )

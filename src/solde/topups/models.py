@@ -25,7 +25,7 @@ class Partner(models.Model):
     """A payment terminal operator, a shop network or a social service (CPAS), with its key."""
 
     name = models.CharField(max_length=200)
-    # "" = any partner channel (terminal, retail, cpas); else only that one.
+    # The one channel this partner collects for; "" = not set yet, so it may collect nothing.
     channel = models.CharField(max_length=10, blank=True, choices=Channel.choices)
     api_key = models.OneToOneField(
         "api.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="partner"

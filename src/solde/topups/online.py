@@ -226,15 +226,13 @@ def record_webhook(provider: str, payment_id: str) -> WebhookCall:
 
 def handle_webhook(provider: str, payment_id: str) -> str:
     """'credited' | 'updated' | 'unknown'. Raises ProviderUnavailable (answer 5xx: retry)."""
-    call = record_webhook(provider, payment_id)
     payment = OnlinePayment.objects.filter(
         provider=provider, provider_payment_id=payment_id
     ).first()
     if payment is None:
-        WebhookCall.objects.filter(pk=call.pk).update(
-            handled_at=clock.now(), last_error="No payment of ours has this id."
-        )
+        # Not one of ours: nothing to lose, and storing it would let anyone fill the inbox.
         return "unknown"
+    call = record_webhook(provider, payment_id)
     had_topup = payment.topup_id is not None
     try:
         payment = fetch_and_apply(payment.pk)

@@ -57,6 +57,11 @@ class InvalidInput(TopupError):
     code = "validation_error"
 
 
+class PartnerWithoutChannel(TopupError):
+    status = 403
+    code = "forbidden"
+
+
 class AccountNotOpen(TopupError):
     status = 409
     code = "account_not_open"
@@ -276,7 +281,12 @@ def partner_topup(
     """A top-up collected by a partner (terminal, shop, CPAS): API.md `POST /topups`."""
     if channel not in rules.LIMITED_CHANNELS or channel == Channel.ONLINE:
         raise InvalidInput("channel must be one of: terminal, retail, cpas.", field="channel")
-    if partner.channel and channel != partner.channel:
+    if not partner.channel:
+        raise PartnerWithoutChannel(
+            "This partner key is not registered for a channel yet: ask the platform operator "
+            "to set the partner's channel (terminal, retail or cpas)."
+        )
+    if channel != partner.channel:
         raise InvalidInput(
             f"This partner key is registered for the '{partner.channel}' channel.",
             field="channel",

@@ -25,6 +25,13 @@ class Command(TyperCommand):
                 "--scope", "-s", help=f"A scope to grant (repeat): {', '.join(Scope.values)}."
             ),
         ],
+        channel: Annotated[
+            str,
+            typer.Option(
+                "--channel",
+                help="With --scope topups: the partner's channel (terminal, retail or cpas).",
+            ),
+        ] = "",
     ) -> None:
         """Create a key and print it once (only its hash is stored)."""
         name = name.strip()
@@ -33,7 +40,7 @@ class Command(TyperCommand):
         if ApiKey.objects.filter(name=name).exists():
             raise CommandError(f"A key named '{name}' exists already: choose another name.")
         try:
-            key, plaintext = keys.create_key(name, scope)
+            key, plaintext = keys.create_key(name, scope, channel)
         except keys.InvalidScope as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"API key '{key.name}' with scopes {', '.join(key.scopes)}:")
