@@ -73,13 +73,13 @@ def _tx(e: Entry, v08: bool, amount: str | None = None, ogm: str | None = None) 
         parties = "<RltdPties>"
         parties += _party(role, e.party, v08) if e.party else ""
         parties += (
-            f"<{role}Acct><Id><IBAN>{e.party_iban}</IBAN></Id></{role}Acct>"
-            if e.party_iban
-            else ""
+            f"<{role}Acct><Id><IBAN>{e.party_iban}</IBAN></Id></{role}Acct>" if e.party_iban else ""
         )
         parties += "</RltdPties>"
     rtr = f"<RtrInf><Rsn><Cd>{e.reason}</Cd></Rsn></RtrInf>" if e.reason else ""
-    return f"<TxDtls>{refs}{amt}{parties}{_rmt(e.ogm if ogm is None else ogm, e.text)}{rtr}</TxDtls>"
+    return (
+        f"<TxDtls>{refs}{amt}{parties}{_rmt(e.ogm if ogm is None else ogm, e.text)}{rtr}</TxDtls>"
+    )
 
 
 def _entry(e: Entry, v08: bool) -> str:
@@ -87,9 +87,7 @@ def _entry(e: Entry, v08: bool) -> str:
     family = ("ICDT", "RRTN") if e.reason else ("RCDT", "ESCT")
     if e.ind == "DBIT" and not e.reason:
         family = ("ICDT", "ESCT")
-    details = (
-        "".join(_tx(e, v08, a, o) for a, o in e.txs) if e.txs else _tx(e, v08)
-    )
+    details = "".join(_tx(e, v08, a, o) for a, o in e.txs) if e.txs else _tx(e, v08)
     return (
         "<Ntry>"
         + (f"<NtryRef>{escape(e.ntry_ref)}</NtryRef>" if e.ntry_ref else "")
@@ -122,9 +120,11 @@ def _summary(entries: list[Entry], v08: bool, sum_delta: int = 0) -> str:
     total = sum(abs(s) for s in signed) + sum_delta
     head = f"<NbOfNtries>{len(signed)}</NbOfNtries><Sum>{format_eur(total)}</Sum>"
     if v08:
-        head += f"<TtlNetNtry><Amt>{format_eur(abs(net))}</Amt><CdtDbtInd>{ind}</CdtDbtInd></TtlNetNtry>"
+        net_xml = f"<Amt>{format_eur(abs(net))}</Amt><CdtDbtInd>{ind}</CdtDbtInd>"
+        head += f"<TtlNetNtry>{net_xml}</TtlNetNtry>"
     else:
-        head += f"<TtlNetNtryAmt>{format_eur(abs(net))}</TtlNetNtryAmt><CdtDbtInd>{ind}</CdtDbtInd>"
+        head += f"<TtlNetNtryAmt>{format_eur(abs(net))}</TtlNetNtryAmt>"
+        head += f"<CdtDbtInd>{ind}</CdtDbtInd>"
     return (
         f"<TxsSummry><TtlNtries>{head}</TtlNtries>"
         f"<TtlCdtNtries><NbOfNtries>{len(credits)}</NbOfNtries><Sum>{format_eur(sum(credits))}</Sum></TtlCdtNtries>"
@@ -160,7 +160,8 @@ def stmt_xml(
 
 
 def document(*stmts: str, v08: bool = False, version: str | None = None) -> bytes:
-    ns = f"urn:iso:std:iso:20022:tech:xsd:{version or ('camt.053.001.08' if v08 else 'camt.053.001.02')}"
+    version = version or ("camt.053.001.08" if v08 else "camt.053.001.02")
+    ns = f"urn:iso:std:iso:20022:tech:xsd:{version}"
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{ns}"><BkToCstmrStmt>'
         "<GrpHdr><MsgId>MSG-2026-11-28</MsgId><CreDtTm>2026-11-28T06:00:00</CreDtTm></GrpHdr>"

@@ -340,11 +340,11 @@ def _import_one(s: camt.CamtStatement, filename: str, now, look: _Lookups) -> St
                 line.topup = topup
                 line.outcome = LineOutcome.CREDITED
         else:
-            topup, why = _returned_topup(s, ln, look)
-            if topup is not None:
+            returned, why = _returned_topup(s, ln, look)
+            if returned is not None:
                 reason = ReversalReason.BANK_RETURN
                 reversal, _ = services.reverse_topup(
-                    topup, ln.amount_cents, reason, key=f"bank:{key}", by=BANK_IMPORT
+                    returned, ln.amount_cents, reason, key=f"bank:{key}", by=BANK_IMPORT
                 )
                 line.reversal = reversal
                 line.outcome = LineOutcome.CREDITED

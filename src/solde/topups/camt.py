@@ -344,15 +344,15 @@ def _check_summary(stmt: ET.Element, entries: list[tuple[bool, int]], where: str
         checks.append(
             ("net of entries", format_eur(-net if ind == "DBIT" else net), sum(signed), True)
         )
-    for name, what, ours in (
+    for name, what, side in (
         ("TtlCdtNtries", "credit", credits),
         ("TtlDbtNtries", "debit", debits),
     ):
         el = _child(summary, name)
         if _text(el, "NbOfNtries"):
-            checks.append((f"number of {what} entries", _text(el, "NbOfNtries"), len(ours), False))
+            checks.append((f"number of {what} entries", _text(el, "NbOfNtries"), len(side), False))
         if _text(el, "Sum"):
-            checks.append((f"sum of {what} entries", _text(el, "Sum"), sum(ours), True))
+            checks.append((f"sum of {what} entries", _text(el, "Sum"), sum(side), True))
     for what, theirs, ours, is_amount in checks:
         value = _cents(theirs, f"{where}, TxsSummry") if is_amount else int(theirs)
         if value != ours:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Annotated
 
@@ -14,13 +15,6 @@ from rich.table import Table
 from solde.money import format_eur
 from solde.topups import bank
 from solde.topups.camt import CamtError
-
-LABELS = {
-    "credited": "credited",
-    "suspense": "suspense",
-    "refused": "refused",
-    "duplicate": "duplicate",
-}
 
 
 def _eur(cents: int | None) -> str:
@@ -45,7 +39,8 @@ class Command(TyperCommand):
             r = bank.import_statement(data, filename=file.name)
         except CamtError as exc:
             raise CommandError(f"{file.name}: {exc} Nothing was imported.") from exc
-        console = Console(file=self.stdout, width=110, highlight=False, soft_wrap=True)
+        out = io.StringIO()
+        console = Console(file=out, width=110, highlight=False, soft_wrap=True)
         for s in r.statements:
             if s.already_imported:
                 console.print(f"Statement {s.title}: already imported, nothing changed.")
@@ -55,9 +50,9 @@ class Command(TyperCommand):
                 f"Opening {_eur(s.opening_cents)} → closing {_eur(s.closing_cents)}: adds up."
             )
             table = Table("outcome", "lines", "amount", show_edge=False)
-            for outcome, label in LABELS.items():
+            for outcome in bank.OUTCOMES:
                 t = s.totals[outcome]
-                table.add_row(label, str(t.count), _eur(t.cents))
+                table.add_row(outcome, str(t.count), _eur(t.cents))
             total = sum(t.cents for t in s.totals.values())
             table.add_row("total", str(sum(t.count for t in s.totals.values())), _eur(total))
             console.print(table)
@@ -71,3 +66,4 @@ class Command(TyperCommand):
             f"Refused: {r.refused}. Duplicates: {r.duplicate}. "
             f"Already imported: {r.already_imported} statement(s)."
         )
+        self.stdout.write(out.getvalue(), ending="")
