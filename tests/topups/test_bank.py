@@ -485,3 +485,20 @@ def test_a_batch_entry_with_several_transactions_is_split(active_sp):
     assert r.credited == 2
     assert (balance(a), balance(b)) == (2000, 3500)
     assert sorted(BankLine.objects.values_list("entry_index", "tx_index")) == [(1, 1), (1, 2)]
+
+
+def test_outcomes_that_do_not_account_for_the_statement_roll_everything_back(
+    active_sp, monkeypatch
+):
+    """The final check is real: plant a tally that loses a suspense line's money."""
+    a = active_sp()
+    real_add = bank.StatementReport.add
+
+    def lossy_add(self, outcome, cents, note=""):
+        real_add(self, outcome, 0 if outcome == "suspense" else cents, note)
+
+    monkeypatch.setattr(bank.StatementReport, "add", lossy_add)
+    data = statement(entry("R1", "40.00", ogm=ogm(a)), entry("R2", "7.00", text="no idea"))
+    with pytest.raises(camt.CamtError, match="do not account for the statement"):
+        bank.import_statement(data)
+    assert balance(a) == 1000 and nothing_written() and not Topup.objects.exists()
