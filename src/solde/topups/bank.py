@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -410,8 +410,20 @@ def import_statement(data: bytes, filename: str = "") -> ImportReport:
     Raises camt.CamtError — and writes nothing — when the file cannot be read, fails the XSD,
     does not add up, or repeats an imported statement's identity with different content."""
     statements = camt.parse(data)
-    with transaction.atomic():
-        return _import(statements, filename)
+    try:
+        with transaction.atomic():
+            return _import(statements, filename)
+    except IntegrityError as exc:
+        # Two imports of one statement at once: the unique statement identity stops the second.
+        if not BankStatement.objects.filter(
+            iban__in=[s.iban[:40] for s in statements],
+            statement_id__in=[s.statement_id[:80] for s in statements],
+        ).exists():
+            raise
+        raise camt.CamtError(
+            "This statement was being imported at the same moment by another run: nothing was "
+            "imported by this one. Run it again to see its report."
+        ) from exc
 
 
 def _import(statements: list[camt.CamtStatement], filename: str) -> ImportReport:
