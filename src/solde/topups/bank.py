@@ -368,7 +368,7 @@ def _import_one(s: camt.CamtStatement, filename: str, now, look: _Lookups) -> St
             items.append(
                 SuspenseItem(line=line, amount_cents=cents, reason=why[:200], created_at=now)
             )
-        note = f"{line.get_outcome_display()} {ln.label} {format_eur(ln.signed_cents)} €: {why}"
+        note = f"{line.outcome} {ln.label} {format_eur(ln.signed_cents)} €: {why}"
         report.add(
             line.outcome, ln.signed_cents, note if line.outcome != LineOutcome.CREDITED else ""
         )

@@ -49,7 +49,10 @@ class Command(TyperCommand):
                 f"Statement {s.title} ({s.version}): {s.entries} entries, {s.lines} lines. "
                 f"Opening {_eur(s.opening_cents)} → closing {_eur(s.closing_cents)}: adds up."
             )
-            table = Table("outcome", "lines", "amount", show_edge=False)
+            table = Table(show_edge=False)
+            table.add_column("outcome")
+            table.add_column("lines", justify="right")
+            table.add_column("amount", justify="right")
             for outcome in bank.OUTCOMES:
                 t = s.totals[outcome]
                 table.add_row(outcome, str(t.count), _eur(t.cents))
