@@ -97,3 +97,28 @@ def test_statement_actions(active_sp, admin_client):
     assert admin_client.get("/admin/settlement/supplierprice/").status_code == 200
     topup = services.Topup.objects.get()
     assert admin_client.get(f"/admin/topups/topup/{topup.pk}/change/").status_code == 200
+
+
+def test_operator_uploads_a_statement_and_sees_the_four_totals(active_sp, admin_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from solde.topups.models import BankLine
+
+    sp = active_sp()
+    url = "/admin/topups/bankstatement/import/"
+    listing = admin_client.get("/admin/topups/bankstatement/")
+    assert url.encode() in listing.content
+    data = statement(
+        entry("R1", "40.00", ogm=sp.structured_communication), entry("R2", "7.00", text="?")
+    )
+    r = admin_client.post(url, {"file": SimpleUploadedFile("stmt.xml", data)})
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert 'id="bank-outcomes"' in page and "40.00 €" in page and "7.00 €" in page
+    assert balance(sp) == 5000
+    r = admin_client.post(url, {"file": SimpleUploadedFile("stmt.xml", data)})
+    assert "déjà importé" in r.content.decode() and balance(sp) == 5000
+    bad = data.replace(b"</Stmt>", b"<Ntry></Stmt>")
+    r = admin_client.post(url, {"file": SimpleUploadedFile("bad.xml", bad)})
+    assert "not well-formed" in r.content.decode()
+    assert BankLine.objects.count() == 2

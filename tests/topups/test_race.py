@@ -61,3 +61,35 @@ def test_parallel_identical_posts_credit_once(active_sp, partner_api):
     assert sorted(codes) == [200] * 7 + [201]
     assert Topup.objects.count() == 1
     assert balance(sp) == 3000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_statement_imported_twice_at_once_credits_once(active_sp):
+    if not on_postgres():
+        pytest.skip("race test needs PostgreSQL (the SQLite pass serialises writers)")
+    from solde.topups import bank, camt
+    from tests.topups.camt_builder import Entry, statement
+
+    sp = active_sp()
+    data = statement(Entry("20.00", ref="RACE-1", ogm=sp.structured_communication))
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def run():
+        try:
+            barrier.wait()
+            r = bank.import_statement(data)
+            outcomes.append("already" if r.already_imported else "imported")
+        except camt.CamtError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("imported") == 1 and len(outcomes) == 4
+    assert Topup.objects.count() == 1 and balance(sp) == 3000

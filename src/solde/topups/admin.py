@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from solde.api.keys import create_key
 from solde.money import InvalidAmount, format_eur, parse_eur
 from solde.prepayment.models import PrepaymentAccount
 from solde.topups import bank, online, services
+from solde.topups.camt import CamtError
 from solde.topups.models import (
     AdjustmentKind,
     BankLine,
     BankStatement,
+    LineOutcome,
     ManualAdjustment,
     OnlinePayment,
     Partner,
@@ -25,6 +30,8 @@ from solde.topups.models import (
     WebhookCall,
 )
 from solde.topups.providers import ProviderError
+
+MAX_STATEMENT_BYTES = 50 * 1024 * 1024
 
 
 def _eur(cents: int | None) -> str:
@@ -157,19 +164,128 @@ class WebhookCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("payment_id",)
 
 
+class BankStatementUploadForm(forms.Form):
+    file = forms.FileField(label=_("Fichier CAMT.053 (XML)"))
+
+
 @admin.register(BankStatement)
 class BankStatementAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("statement_id", "iban", "filename", "imported_at", "lines")
+    change_list_template = "admin/topups/bankstatement/change_list.html"
+    list_display = (
+        "statement_id",
+        "sequence",
+        "iban",
+        "version",
+        "filename",
+        "imported_at",
+        "lines",
+        "opening",
+        "closing",
+        "outcomes",
+    )
+    search_fields = ("statement_id", "iban", "filename")
+    date_hierarchy = "imported_at"
+
+    def get_urls(self):
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="topups_bankstatement_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request: HttpRequest):
+        """Upload a statement: the same import as `solde import-bank-statement`, the same four
+        totals shown per statement."""
+        if not request.user.has_perm("topups.add_bankline"):
+            raise PermissionDenied
+        form = BankStatementUploadForm(request.POST or None, request.FILES or None)
+        shown = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > MAX_STATEMENT_BYTES:
+                messages.error(request, _("Fichier trop grand (50 Mo au plus)."))
+            else:
+                try:
+                    report = bank.import_statement(upload.read(), filename=upload.name)
+                except CamtError as exc:
+                    messages.error(request, f"{upload.name}: {exc}")
+                else:
+                    shown = [_statement_rows(s) for s in report.statements]
+                    messages.success(
+                        request,
+                        _("%(name)s : %(n)d relevé(s) lu(s).")
+                        % {"name": upload.name, "n": len(shown)},
+                    )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Importer un relevé bancaire"),
+            "form": form,
+            "report": shown,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/topups/bankstatement/import.html", context)
+
+    @admin.display(description=_("Solde d'ouverture"))
+    def opening(self, obj: BankStatement) -> str:
+        return _eur(obj.opening_cents)
+
+    @admin.display(description=_("Solde de clôture"))
+    def closing(self, obj: BankStatement) -> str:
+        return _eur(obj.closing_cents)
+
+    @admin.display(description=_("Crédité · attente · refusé · doublon"))
+    def outcomes(self, obj: BankStatement) -> str:
+        totals = obj.totals or {}
+        return " · ".join(
+            f"{totals.get(o, [0, 0])[0]} ({_eur(totals.get(o, [0, 0])[1])})"
+            for o in LineOutcome.values
+        )
 
 
 @admin.register(BankLine)
 class BankLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("key", "booking_date", "amount", "debtor_name", "structured", "text", "topup")
-    search_fields = ("key", "debtor_name", "text", "structured")
+    list_display = (
+        "statement",
+        "entry_index",
+        "tx_index",
+        "booking_date",
+        "amount",
+        "outcome",
+        "reason",
+        "debtor_name",
+        "structured",
+        "text",
+        "topup",
+        "reversal",
+        "duplicate_of",
+    )
+    list_filter = ("outcome", "credit")
+    list_select_related = ("statement",)
+    search_fields = ("key", "debtor_name", "text", "structured", "acct_svcr_ref", "end_to_end_id")
 
     @admin.display(description=_("Montant"))
     def amount(self, obj: BankLine) -> str:
-        return _eur(obj.amount_cents)
+        return _eur(obj.signed_cents)
+
+
+def _statement_rows(s: bank.StatementReport) -> dict:
+    labels = dict(LineOutcome.choices)
+    rows = [(labels[o], t.count, _eur(t.cents)) for o, t in s.totals.items()]
+    rows.append(
+        (_("Total"), sum(r[1] for r in rows), _eur(sum(t.cents for t in s.totals.values())))
+    )
+    return {
+        "title": s.title,
+        "already_imported": s.already_imported,
+        "opening": _eur(s.opening_cents),
+        "closing": _eur(s.closing_cents),
+        "rows": rows,
+        "notes": s.notes,
+        "warnings": s.warnings,
+    }
 
 
 class SuspenseForm(forms.ModelForm):

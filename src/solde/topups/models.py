@@ -91,6 +91,8 @@ class ReversalReason(models.TextChoices):
     CHARGEBACK = "chargeback", _("Rétrofacturation")
     PARTNER_CANCEL = "partner_cancel", _("Annulation par le partenaire")
     OPERATOR = "operator", _("Annulation par un opérateur")
+    # A transfer the bank took back (return, recall, reversal: a debit line of a statement).
+    BANK_RETURN = "bank_return", _("Retour bancaire")
 
 
 class TopupReversal(models.Model):
@@ -195,41 +197,87 @@ class WebhookCall(models.Model):
 
 
 class BankStatement(models.Model):
-    """An imported CAMT.053 statement (one per bank statement id and account)."""
+    """An imported CAMT.053 statement: one per account (IBAN), statement id and sequence."""
 
     statement_id = models.CharField(max_length=80)
     iban = models.CharField(max_length=40, blank=True)
+    # ElctrncSeqNb (LglSeqNb when the bank gives only that): banks reuse an Id across days.
+    sequence = models.CharField(max_length=20, blank=True, default="")
+    version = models.CharField(max_length=20, blank=True, default="")
     created_on = models.DateTimeField(null=True, blank=True)
     filename = models.CharField(max_length=255, blank=True)
     imported_at = models.DateTimeField()
     lines = models.IntegerField(default=0)
+    opening_cents = models.BigIntegerField(null=True, blank=True)
+    closing_cents = models.BigIntegerField(null=True, blank=True)
+    # What the statement said: the same statement sent again is recognised, a changed one is not.
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # The four outcomes of its lines: {"credited": [count, cents], …} (cents signed).
+    totals = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["statement_id", "iban"], name="uniq_bank_statement")
+            models.UniqueConstraint(
+                fields=["iban", "statement_id", "sequence"], name="uniq_bank_statement_seq"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"{self.iban} {self.statement_id}"
+        seq = f" no {self.sequence}" if self.sequence else ""
+        return f"{self.iban} {self.statement_id}{seq}"
+
+
+class LineOutcome(models.TextChoices):
+    CREDITED = "credited", _("Crédité (ou recharge reprise)")
+    SUSPENSE = "suspense", _("En attente")
+    REFUSED = "refused", _("Refusé")
+    DUPLICATE = "duplicate", _("Doublon")
 
 
 class BankLine(models.Model):
-    """One credit line of a statement, keyed by the bank's entry reference: imported once."""
+    """One transaction of a statement, identified by its statement, its position and its
+    references (`key`: their sha256). It ends in exactly one outcome."""
 
     key = models.CharField(max_length=100, unique=True)
     statement = models.ForeignKey(BankStatement, on_delete=models.PROTECT, related_name="lines_set")
-    amount_cents = models.BigIntegerField()
+    entry_index = models.IntegerField(default=0)
+    tx_index = models.IntegerField(default=1)
+    credit = models.BooleanField(default=True)  # False: a debit (return, reversal, payment out)
+    amount_cents = models.BigIntegerField()  # positive; the direction is `credit`
     booking_date = models.DateField(null=True, blank=True)
+    # The other party: who paid (a credit), who was paid back (a debit).
     debtor_name = models.CharField(max_length=200, blank=True)
     debtor_iban = models.CharField(max_length=40, blank=True)
     structured = models.CharField(max_length=60, blank=True)
     text = models.TextField(blank=True)
+    acct_svcr_ref = models.CharField(max_length=35, blank=True, default="")
+    ntry_ref = models.CharField(max_length=35, blank=True, default="")
+    end_to_end_id = models.CharField(max_length=35, blank=True, default="")
+    return_reason = models.CharField(max_length=35, blank=True, default="")
+    outcome = models.CharField(max_length=10, choices=LineOutcome.choices, default="credited")
+    reason = models.CharField(max_length=300, blank=True, default="")
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
+    )
     topup = models.OneToOneField(
         Topup, null=True, blank=True, on_delete=models.PROTECT, related_name="bank_line"
     )
+    reversal = models.OneToOneField(
+        TopupReversal, null=True, blank=True, on_delete=models.PROTECT, related_name="bank_line"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["acct_svcr_ref"]),
+            models.Index(fields=["end_to_end_id"]),
+        ]
 
     def __str__(self) -> str:
-        return self.key
+        return f"bank line {self.pk} {self.signed_cents / 100:+.2f} €"
+
+    @property
+    def signed_cents(self) -> int:
+        return self.amount_cents if self.credit else -self.amount_cents
 
 
 class SuspenseStatus(models.TextChoices):
@@ -239,10 +287,11 @@ class SuspenseStatus(models.TextChoices):
 
 
 class SuspenseItem(models.Model):
-    """Money received and not matched to an EAN: never refused, waits for an operator."""
+    """Money received and not matched to an EAN (never refused), or a debit that returns no
+    known top-up (negative amount): waits for an operator."""
 
     line = models.OneToOneField(BankLine, on_delete=models.PROTECT, related_name="suspense")
-    amount_cents = models.BigIntegerField()
+    amount_cents = models.BigIntegerField()  # signed: negative for a debit
     reason = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=SuspenseStatus.choices, default="open")
     topup = models.OneToOneField(

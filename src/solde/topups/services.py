@@ -327,7 +327,12 @@ def partner_topup(
 
 
 def _reverse(
-    topup: Topup, amount_cents: int, reason: str, key: str, by: str = ""
+    topup: Topup,
+    amount_cents: int,
+    reason: str,
+    key: str,
+    by: str = "",
+    counter_account_id: int | None = None,
 ) -> tuple[TopupReversal, bool]:
     locked = Topup.objects.select_for_update().get(pk=topup.pk)
     existing = TopupReversal.objects.filter(key=key).first()
@@ -343,7 +348,7 @@ def _reverse(
         -amount_cents,
         key=ledger_key,
         kind=TransactionKind.REVERSAL,
-        counter_account_id=collections_account(locked.channel).pk,
+        counter_account_id=counter_account_id or collections_account(locked.channel).pk,
         reference=f"reversal of top-up {locked.pk} ({reason})",
         details={"topup_id": locked.pk, "reason": reason, "by": by},
         at=now,
@@ -370,12 +375,18 @@ def _reverse(
 
 @transaction.atomic
 def reverse_topup(
-    topup: Topup, amount_cents: int | None, reason: str, key: str, by: str = ""
+    topup: Topup,
+    amount_cents: int | None,
+    reason: str,
+    key: str,
+    by: str = "",
+    counter_account_id: int | None = None,
 ) -> tuple[TopupReversal, bool]:
-    """Take money back from a top-up (refund, chargeback, cancel) once per `key`: a
-    `reversal` ledger transaction. The balance may go negative (emergency credit)."""
+    """Take money back from a top-up (refund, chargeback, cancel, bank return) once per `key`:
+    a `reversal` ledger transaction against the channel's collections (or `counter_account_id`).
+    The balance may go negative (emergency credit)."""
     amount = topup.amount_cents - topup.reversed_cents if amount_cents is None else amount_cents
-    return _reverse(topup, amount, reason, key, by)
+    return _reverse(topup, amount, reason, key, by, counter_account_id)
 
 
 @transaction.atomic
