@@ -50,9 +50,7 @@ def _job(name: str, ran: list, fail: dict | None = None) -> schedule.Job:
 
 
 @pytest.mark.django_db
-def test_a_failing_job_is_recorded_retried_with_backoff_and_the_others_keep_running(
-    jobs, start
-):
+def test_a_failing_job_is_recorded_retried_with_backoff_and_the_others_keep_running(jobs, start):
     a, b, c = [], [], []
     b_fails = {"on": True}
     for job in (_job("a", a), _job("b", b, b_fails), _job("c", c)):

@@ -24,6 +24,7 @@ import queue
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
@@ -121,7 +122,7 @@ class Listener:
             if leaf == "readings":
                 readings.append((topic, payload, reading_rows(serial, payload), ack))
                 continue
-            if self._guarded(topic, payload, lambda: self._apply_one(serial, leaf, payload)):
+            if self._guarded(topic, payload, partial(self._apply_one, serial, leaf, payload)):
                 ack()
         if readings:
             self._ingest(readings)
@@ -147,7 +148,7 @@ class Listener:
                 raise DatabaseAway("ingestion failed and the database does not answer") from None
             log.exception("ingestion of a batch of %d readings failed; one by one", len(rows))
             for topic, payload, msg_rows, ack in readings:
-                if self._guarded(topic, payload, lambda r=msg_rows: self._ingest_rows(r)):
+                if self._guarded(topic, payload, partial(self._ingest_rows, msg_rows)):
                     ack()
             return
         for *_, ack in readings:
@@ -256,7 +257,9 @@ class Listener:
                 try:
                     orders.dispatch_due()
                 except Exception:  # noqa: BLE001 — orders keep their state; retried in 5 s
-                    log.exception("dispatch from the listener failed; retried in %ss", dispatch_every)
+                    log.exception(
+                        "dispatch from the listener failed; retried in %ss", dispatch_every
+                    )
 
 
 def reading_rows(serial: str, payload: dict) -> list[dict]:

@@ -39,7 +39,7 @@ class Command(TyperCommand):
 
     def handle(self) -> None:
         jobs = schedule.status()
-        Console(file=self.stdout, width=160).print(jobs_table(jobs))
+        Console(file=self.stdout, width=160).print(jobs_table(jobs))  # type: ignore[arg-type]
         failing = [j.job for j in jobs if j.failing]
         if failing:
             raise CommandError(f"Failing scheduled job(s): {', '.join(failing)}")
