@@ -24,7 +24,7 @@ import threading
 import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -113,42 +113,54 @@ def job_lock(name: str) -> Iterator[bool]:
 
 def run_due(until: datetime | None = None, first_run_lookback: timedelta = timedelta(0)) -> int:
     """Run every job instant that fell due up to `until` (default: now), in time order across
-    jobs. Returns how many instants ran successfully; failures are recorded, never raised."""
+    jobs. Returns how many instants ran successfully; failures are recorded, never raised.
+
+    The job's lock is held for one instant at a time, so a long job (the close) does not keep
+    another tick from running the other jobs meanwhile."""
     from solde.models import ScheduledRun
 
     until = until or clock.now()
     now = clock.now()
     done = 0
-    with ExitStack() as locks:
-        held: dict[str, ScheduledRun | None] = {}
-        for job in JOBS:
-            if not locks.enter_context(job_lock(job.name)):
+    marks = {r.job: r for r in ScheduledRun.objects.all()}
+    pending: list[tuple[datetime, int, Job]] = []
+    stopped: set[str] = set()  # failing, backing off, or being run by another tick
+    for order, job in enumerate(JOBS):
+        mark = marks.get(job.name)
+        if mark is not None and _backing_off(mark, now):
+            stopped.add(job.name)
+            continue
+        start = mark.ran_until if mark else until - first_run_lookback
+        pending += [(at, order, job) for at in job.due_between(start, until)]
+    for at, _, job in sorted(pending, key=lambda p: (p[0], p[1])):
+        if job.name in stopped:
+            continue  # an earlier instant of this job failed or is elsewhere: the rest waits
+        with job_lock(job.name) as taken:
+            if not taken:
                 log.info("scheduled job %s is being run by another tick", job.name)
+                stopped.add(job.name)
                 continue
             # Read under the lock: what another tick ran meanwhile is not run again.
-            held[job.name] = ScheduledRun.objects.filter(job=job.name).first()
-        pending: list[tuple[datetime, int, Job]] = []
-        stopped: set[str] = set()
-        for order, job in enumerate(JOBS):
-            if job.name not in held:
+            mark = ScheduledRun.objects.filter(job=job.name).first()
+            if mark is not None and (mark.ran_until >= at or _backing_off(mark, now)):
+                if mark.ran_until < at:
+                    stopped.add(job.name)
                 continue
-            mark = held[job.name]
-            if mark is not None and mark.retry_at is not None and mark.retry_at > now:
-                stopped.add(job.name)  # failed recently: its backoff is not over
-                continue
-            start = mark.ran_until if mark else until - first_run_lookback
-            pending += [(at, order, job) for at in job.due_between(start, until)]
-        for at, _, job in sorted(pending, key=lambda p: (p[0], p[1])):
-            if job.name in stopped:
-                continue  # an earlier instant of this job failed: the later ones wait
             if _run_one(job, at, now):
                 done += 1
             else:
                 stopped.add(job.name)
-        for name in held:
-            if name not in stopped:
-                _mark(name, until, now, success=False)  # nothing more was due up to `until`
+    for job in JOBS:
+        if job.name in stopped:
+            continue
+        with job_lock(job.name) as taken:
+            if taken:
+                _mark(job.name, until, now, success=False)  # nothing more was due up to `until`
     return done
+
+
+def _backing_off(mark, now: datetime) -> bool:
+    return mark.retry_at is not None and mark.retry_at > now
 
 
 def _run_one(job: Job, at: datetime, now: datetime) -> bool:
@@ -179,6 +191,9 @@ def _mark(name: str, ran_until: datetime, now: datetime, success: bool) -> None:
         if row is None:
             ScheduledRun.objects.create(job=name, **fields)  # type: ignore[arg-type]
         elif row.ran_until < ran_until:
+            if row.failing_instant is not None and row.failing_instant <= ran_until:
+                # Past the instant that failed (it is no longer due): healthy again.
+                fields.update(attempts=0, failing_instant=None, retry_at=None)
             ScheduledRun.objects.filter(pk=row.pk).update(**fields)
 
 
