@@ -34,6 +34,7 @@ from solde import clock
 
 log = logging.getLogger(__name__)
 
+MINUTE = timedelta(minutes=1)
 RETRY_BASE = timedelta(minutes=1)  # a failed job is tried again after 1, 2, 4, … minutes
 RETRY_CAP = timedelta(hours=1)
 _LOCK_CLASS = 0x50DE  # the first key of the advisory locks: "these are solde.schedule jobs"
@@ -250,7 +251,7 @@ def status(horizon: timedelta = timedelta(days=8)) -> list[JobStatus]:
             if row is not None and row.failing_instant is not None:
                 next_due = row.failing_instant
             else:
-                next_due = next(iter(job.due_between(start, max(start, now) + horizon)), None)
+                next_due = _next_due(job, start, horizon)
         if row is not None and row.retry_at is not None and next_due is not None:
             next_due = max(next_due, row.retry_at)
         out.append(
@@ -266,3 +267,15 @@ def status(horizon: timedelta = timedelta(days=8)) -> list[JobStatus]:
             )
         )
     return out
+
+
+def _next_due(job: Job, start: datetime, horizon: timedelta) -> datetime | None:
+    """The first instant after `start` at which the job falls due. Minute by minute over the
+    first hour (a catch-up job returns only the last instant of a long window), then the
+    whole horizon (daily jobs)."""
+    for k in range(60):
+        found = list(job.due_between(start + k * MINUTE, start + (k + 1) * MINUTE))
+        if found:
+            return min(found)
+    found = list(job.due_between(start, start + horizon))
+    return min(found) if found else None
