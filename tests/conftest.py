@@ -15,6 +15,28 @@ from solde.identifiers import make_ean
 IN_CI = os.environ.get("CI") == "true"
 
 
+def _flush_through_the_ledger_guard() -> None:
+    """Transactional tests end with Django's flush: TRUNCATE on PostgreSQL (the ledger's
+    append-only triggers let it pass), one DELETE per table on SQLite, which the ledger's
+    triggers refuse. Only here, the SQLite flush lifts them for its duration
+    (solde.ledger.triggers.suspended; docs/decisions/0002-ledger-append-only-triggers.md)."""
+    from django.db.backends.sqlite3.base import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        from solde.ledger import triggers
+
+        with triggers.suspended(self.connection.alias):
+            return flush(self, sql_list)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
+def pytest_configure(config) -> None:
+    _flush_through_the_ledger_guard()
+
+
 def require(service: str, available: bool) -> None:
     """Skip a test whose outside service is missing — except in CI, where that is a failure."""
     if available:

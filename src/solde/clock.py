@@ -2,12 +2,18 @@
 
 Production: the system clock. Simulation mode (SOLDE_SIMULATION=1): the clock stored in the
 database, set through `POST /api/v1/clock` or `solde clock set`, running on from there at a given
-speed, so every process (web, worker, simulator) sees the same time. Tests pin it with `freeze`.
+speed, so every process (web, worker, simulator, head-end listener) sees the same time. Tests pin
+it with `freeze`.
+
+In simulation mode the clock row is read again for every action: outside a transaction at each
+`now()`, inside one once per transaction (one primary-key read; one instant base per
+transaction). No time-based cache: after another process moves the clock, the next thing this
+process does already sees the new time (an order result is never stamped with yesterday's date).
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -16,8 +22,9 @@ from zoneinfo import ZoneInfo
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
 _frozen: datetime | None = None
-_cache: tuple[float, datetime, datetime, float] | None = None  # (read at, anchor real, sim, speed)
-_CACHE_SECONDS = 1.0
+# Per thread (each thread has its own database connection): the clock row read in the current
+# transaction, as (the outermost atomic block, anchor real, anchor simulated, speed).
+_local = threading.local()
 
 
 def _system_now() -> datetime:
@@ -32,15 +39,26 @@ def now() -> datetime:
 
     if not settings.SIMULATION:
         return _system_now()
-    global _cache
-    if _cache is None or time.monotonic() - _cache[0] > _CACHE_SECONDS:
+    from django.db import connection
+
+    # Inside a transaction the row read at its start stands for the whole transaction;
+    # outside one, every call reads it (no stale clock between two actions).
+    block = connection.atomic_blocks[0] if connection.in_atomic_block else None
+    cached = getattr(_local, "row", None)
+    if block is None or cached is None or cached[0] is not block:
         from solde.models import SimulatedClock
 
-        row = SimulatedClock.objects.filter(pk=1).first()
+        row = (
+            SimulatedClock.objects.filter(pk=1)
+            .values_list("anchor_real", "anchor_simulated", "speed")
+            .first()
+        )
         if row is None:
+            _local.row = None
             return _system_now()
-        _cache = (time.monotonic(), row.anchor_real, row.anchor_simulated, row.speed)
-    _, anchor_real, anchor_sim, speed = _cache
+        cached = (block, *row)
+        _local.row = cached if block is not None else None
+    _, anchor_real, anchor_sim, speed = cached
     return anchor_sim + (_system_now() - anchor_real) * speed
 
 
@@ -48,7 +66,6 @@ def set_simulated(instant: datetime, speed: float = 1.0) -> None:
     """Set the simulation clock for every process; it runs on from `instant` at `speed`."""
     from solde.models import SimulatedClock
 
-    global _cache
     SimulatedClock.objects.update_or_create(
         pk=1,
         defaults={
@@ -57,7 +74,7 @@ def set_simulated(instant: datetime, speed: float = 1.0) -> None:
             "speed": speed,
         },
     )
-    _cache = None
+    _local.row = None
 
 
 @contextmanager

@@ -10,10 +10,29 @@ class SimulatedClock(models.Model):
 
 
 class ScheduledRun(models.Model):
-    """The last instant up to which a scheduled job has run (see solde.schedule)."""
+    """A scheduled job's progress and health (see solde.schedule): the instant up to which it
+    has run, and its current run of failures (attempts, traceback, when it is tried again)."""
 
     job = models.CharField(max_length=80, unique=True)
     ran_until = models.DateTimeField()
+    last_success_at = models.DateTimeField(null=True, blank=True)  # platform time
+    # Failures since the last success; 0 when healthy. The due instant that failed is the
+    # first one after `ran_until`.
+    attempts = models.PositiveIntegerField(default=0)
+    failing_instant = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)  # the traceback of the last failure
+    retry_at = models.DateTimeField(null=True, blank=True)  # not tried again before this
+
+    class Meta:
+        ordering = ["job"]
+
+    def __str__(self) -> str:
+        return self.job
+
+    @property
+    def failing(self) -> bool:
+        return self.attempts > 0
 
 
 class Attempt(models.Model):

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "axes",
+    "pgtrigger",  # the ledger's append-only triggers on PostgreSQL (docs/decisions/0002)
     "solde",
     "solde.registry",
     "solde.ledger",

@@ -8,8 +8,6 @@ on a phone and a desktop viewport, in French and Dutch. Screenshots go to test-a
 from __future__ import annotations
 
 import re
-import sys
-import types
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,12 +29,12 @@ class FakePayment:
 
 @pytest.fixture
 def instant_provider(monkeypatch):
-    """solde.topups.online with a provider that pays at once and sends the customer back."""
+    """solde.topups.online's provider calls faked: it pays at once and sends the customer back."""
     from solde.ledger.services import collections_account
     from solde.prepayment.models import PrepaymentAccount
     from solde.prepayment.services import credit
+    from solde.topups import online
 
-    module = types.ModuleType("solde.topups.online")
     payments: dict[int, FakePayment] = {}
 
     def start_payment(account, amount_cents, method, return_url, remember=False):
@@ -58,8 +56,8 @@ def instant_provider(monkeypatch):
             p.status = "paid"
         return p
 
-    module.start_payment, module.refresh_payment = start_payment, refresh_payment
-    monkeypatch.setitem(sys.modules, "solde.topups.online", module)
+    monkeypatch.setattr(online, "start_payment", start_payment)
+    monkeypatch.setattr(online, "refresh_payment", refresh_payment)
     return payments
 
 

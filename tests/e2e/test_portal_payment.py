@@ -1,8 +1,7 @@
 """Online top-up in a real browser through the top-ups app and its fake payment provider.
 
 Login → "Nouveau paiement" → the provider's checkout page → "paid" → back to the confirmation
-→ balance and history updated. Needs solde.topups.online (the top-ups work): skipped on a tree
-without it.
+→ balance and history updated.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ from datetime import timedelta
 import pytest
 from django.db import transaction
 
+from solde.topups import fake_provider
 from tests.e2e.texts import ARTIFACTS, FRENCH, PASSWORD, VIEWPORTS, texts
 
 
 @pytest.fixture
 def provider(settings):
-    fake = pytest.importorskip("solde.topups.fake_provider")
-    pytest.importorskip("solde.topups.online")
-    server = fake.start(0)
+    server = fake_provider.start(0)
     settings.PAYMENT_PROVIDER = "fake"
     settings.PAYMENT_PROVIDER_URL = server.url
     yield server

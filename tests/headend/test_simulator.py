@@ -219,9 +219,6 @@ def test_an_order_received_twice_is_executed_once_and_answered_again(
 
 
 def test_mqtt_readings_go_through_ingestion(mqtt, make_supply_point, at):
-    services = pytest.importorskip("solde.readings.services")
-    if not hasattr(services, "ingest"):
-        pytest.skip("readings ingestion not merged yet")
     from solde.readings.models import Reading
 
     sp = make_supply_point()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import types
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -111,16 +110,15 @@ class FakePayment:
 
 @pytest.fixture
 def fake_online(monkeypatch):
-    """solde.topups.online as the top-up work defines it: start_payment / refresh_payment.
+    """solde.topups.online's start_payment / refresh_payment, faked (no provider call).
 
     `outcome` says what the provider reports when the customer comes back."""
     from solde.ledger.services import collections_account
     from solde.prepayment.models import PrepaymentAccount
     from solde.prepayment.services import credit
+    from solde.topups import online
 
-    module = types.ModuleType("solde.topups.online")
-    module.payments = {}
-    module.outcome = "paid"
+    module = types.SimpleNamespace(payments={}, outcome="paid")
 
     def start_payment(account, amount_cents, method, return_url, remember=False):
         pk = len(module.payments) + 1
@@ -144,7 +142,6 @@ def fake_online(monkeypatch):
         p.status = module.outcome
         return p
 
-    module.start_payment = start_payment
-    module.refresh_payment = refresh_payment
-    monkeypatch.setitem(sys.modules, "solde.topups.online", module)
+    monkeypatch.setattr(online, "start_payment", start_payment)
+    monkeypatch.setattr(online, "refresh_payment", refresh_payment)
     return module

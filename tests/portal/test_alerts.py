@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import types
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,11 +93,12 @@ class Sent:
 
 @pytest.fixture
 def fake_contact(monkeypatch):
-    """solde.notifications.services as the notifications work defines it, faked; the portal's
-    adapter (solde.portal.contact) is exercised for real."""
+    """The notifications app's contact services, faked to record the calls and refuse as they
+    do; the portal's adapter (solde.portal.contact) is exercised for real."""
+    from solde.notifications import services
+
     calls: list = []
     recipients: list[Recipient] = []
-    module = types.ModuleType("solde.notifications.services")
 
     def set_contact_preferences(customer, *, email, sms, letter, muted_kinds=()):
         if sms and not customer.phone:
@@ -136,8 +136,7 @@ def fake_contact(monkeypatch):
         history_for,
         contact_preferences,
     ):
-        setattr(module, f.__name__, f)
-    monkeypatch.setitem(sys.modules, "solde.notifications.services", module)
+        monkeypatch.setattr(services, f.__name__, f)
     monkeypatch.setattr(contact, "recipients", lambda c: recipients)
     return types.SimpleNamespace(calls=calls, recipients=recipients)
 
@@ -208,13 +207,3 @@ def test_channels_need_at_least_one(logged, active_sp, fake_contact):
 def test_recipient_needs_an_address_or_a_phone(logged, active_sp, fake_contact):
     r = logged.post("/espace/contact/", {"action": "add_recipient", "recipient-name": "X"})
     assert "adresse e-mail ou un numéro" in unescape(r.content.decode())
-
-
-def test_without_the_notifications_services_the_page_says_it_is_coming(
-    logged, active_sp, monkeypatch
-):
-    monkeypatch.setitem(sys.modules, "solde.notifications.services", None)
-    page = unescape(logged.get(f"/espace/ean/{active_sp.ean}/alertes/").content.decode())
-    assert "sera bientôt disponible" in page
-    r = logged.post("/espace/contact/", {"action": "channels", "channel-email": "on"})
-    assert r.status_code == 200

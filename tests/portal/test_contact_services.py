@@ -1,16 +1,11 @@
-"""The alerts and contact pages against the notifications app's real contact services.
-
-Skipped on a tree without solde.notifications.services (before the notifications work is
-merged); the adapter's behaviour is covered with a fake in test_alerts.py.
-"""
+"""The alerts and contact pages against the notifications app's real contact services (the
+adapter's refusals are also covered with a recording fake in test_alerts.py)."""
 
 from __future__ import annotations
 
 from html import unescape
 
-import pytest
-
-services = pytest.importorskip("solde.notifications.services")
+from solde.notifications import services
 
 
 def test_channels_recipients_and_history_for_real(logged, active_sp):

@@ -80,15 +80,6 @@ def test_another_sessions_payment_is_not_shown(logged, active_sp, other_sp, fake
     assert "Nous ne trouvons pas de paiement" in page
 
 
-def test_without_the_online_service_the_page_shows_other_ways(logged, active_sp, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "solde.topups.online", None)  # import fails
-    page = unescape(logged.get(URL.format(ean=active_sp.ean)).content.decode())
-    assert "pas disponible pour le moment" in page
-    assert active_sp.customer_reference in page
-
-
 def test_pending_account_cannot_pay_online_yet(
     client, make_supply_point, make_user, frozen, fake_online
 ):

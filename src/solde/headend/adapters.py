@@ -1,9 +1,12 @@
 """Head-end transports: MQTT (paho-mqtt, a real broker) and in-process (the embedded demo).
 
-Both offer the same three calls — `publish(topic, payload) -> bool` (True once the broker has
-the message), `subscribe(filters, handler)` and `close()`. A handler receives
-(topic, payload, ack): it must call `ack()` once the message is safely handled, so a message is
-never lost between the broker and the database (MQTT QoS 1 with manual acknowledgement).
+Both offer the same calls — `publish(topic, payload) -> bool` (True once the broker has
+the message), `subscribe(filters, handler)`, `redeliver()` and `close()`. A handler receives
+(topic, payload, ack): it must call `ack()` once the message is safely handled (its effect
+committed), so a message is never lost between the broker and the database (MQTT QoS 1 with
+manual acknowledgement). A message left unacknowledged comes back after `redeliver()`: MQTT
+3.1.1 resends unacknowledged messages only when the session reconnects, so the MQTT transport
+reconnects its persistent session; the in-process one re-sends what it holds.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class Transport(Protocol):
     def publish_many(self, messages: list[tuple[str, dict]]) -> list[bool]: ...
 
     def subscribe(self, filters: list[str], handler: Handler) -> None: ...
+
+    def redeliver(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -75,9 +80,15 @@ BROKER = InProcessBroker()
 
 
 class InProcessTransport:
+    """Like a QoS 1 session: what a subscriber has not acknowledged is kept and delivered again
+    by `redeliver()`."""
+
     def __init__(self, broker: InProcessBroker = BROKER) -> None:
         self.broker = broker
         self._handlers: list[Handler] = []
+        self._unacked: dict[int, tuple[str, dict, Handler]] = {}
+        self._tokens = iter(range(1, 2**62))
+        self._lock = threading.Lock()
 
     def publish(self, topic: str, payload: dict) -> bool:
         return self.broker.publish(topic, payload)
@@ -85,9 +96,35 @@ class InProcessTransport:
     def publish_many(self, messages: list[tuple[str, dict]]) -> list[bool]:
         return [self.broker.publish(t, p) for t, p in messages]
 
+    def _deliver(self, handler: Handler, topic: str, payload: dict) -> None:
+        with self._lock:
+            token = next(self._tokens)
+            self._unacked[token] = (topic, payload, handler)
+
+        def ack() -> None:
+            with self._lock:
+                self._unacked.pop(token, None)
+
+        handler(topic, payload, ack)
+
     def subscribe(self, filters: list[str], handler: Handler) -> None:
-        self._handlers.append(handler)
-        self.broker.subscribe(filters, handler)
+        def receive(topic: str, payload: dict, _ack: Callable[[], None]) -> None:
+            self._deliver(handler, topic, payload)
+
+        self._handlers.append(receive)
+        self.broker.subscribe(filters, receive)
+
+    @property
+    def unacknowledged(self) -> int:
+        with self._lock:
+            return len(self._unacked)
+
+    def redeliver(self) -> None:
+        with self._lock:
+            pending = sorted(self._unacked.items())
+            self._unacked.clear()
+        for _, (topic, payload, handler) in pending:
+            self._deliver(handler, topic, payload)
 
     def close(self) -> None:
         for h in self._handlers:
@@ -137,6 +174,9 @@ class MqttTransport:
         self._handler_lock = threading.Lock()
         self._early: list[tuple[str, dict, Callable[[], None]]] = []
         self._connected = threading.Event()
+        # Packet ids are per connection: an ack is sent only on the connection the message
+        # came on (after a reconnect the broker sends it again, with a fresh ack).
+        self._generation = 0
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"solde-{uuid.uuid4().hex[:12]}",
@@ -179,6 +219,7 @@ class MqttTransport:
         if reason_code.is_failure:
             log.warning("MQTT connection refused: %s", reason_code)
             return
+        self._generation += 1
         for f in self._filters:
             client.subscribe(f, qos=1)
         self._connected.set()
@@ -199,10 +240,10 @@ class MqttTransport:
             log.warning("MQTT connection lost (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
-        mid, qos = message.mid, message.qos
+        mid, qos, generation = message.mid, message.qos, self._generation
 
         def ack() -> None:
-            if qos > 0:
+            if qos > 0 and generation == self._generation and self._connected.is_set():
                 client.ack(mid, qos)
 
         try:
@@ -273,6 +314,17 @@ class MqttTransport:
                 if mid is not None:
                     self._subacks[mid] = done
             done.wait(self.publish_timeout)
+
+    def redeliver(self) -> None:
+        """Reconnect the session: the broker sends again every message we did not acknowledge
+        (MQTT 3.1.1 resends them only on a new connection), then what queued meanwhile."""
+        self._connected.clear()
+        self._generation += 1  # acks of the old connection are void from now on
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        self._connected.wait(5)
 
     def close(self) -> None:
         self.client.disconnect()

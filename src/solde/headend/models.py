@@ -41,3 +41,21 @@ class SimulatedMeter(models.Model):
             "payment_mode": self.payment_mode,
             "display": self.display,
         }
+
+
+class DeadLetter(models.Model):
+    """A message from the head-end that could not be applied although the database was up (a
+    bug, or a payload nothing can apply): kept here for an operator, then acknowledged so it
+    does not block the link. Messages that failed because the database was away are not
+    dead letters: they are left unacknowledged and the broker delivers them again."""
+
+    topic = models.CharField(max_length=255)
+    payload = models.JSONField()
+    error = models.TextField()  # the traceback
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.topic} at {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pgtrigger
 from django.db import models
+
+# Transactions and entries are append-only, enforced by the database itself (UPDATE and DELETE
+# raise; TRUNCATE, a table-wide maintenance statement, is left alone): pgtrigger on PostgreSQL,
+# plain triggers on SQLite (migration 0003, solde.ledger.triggers). See docs/decisions/0002.
+APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
 
 
 class AccountKind(models.TextChoices):
@@ -72,6 +78,7 @@ class Transaction(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["supply_point", "at"])]
+        triggers = [APPEND_ONLY]
 
     def __str__(self) -> str:
         return self.idempotency_key
@@ -85,3 +92,4 @@ class Entry(models.Model):
     class Meta:
         verbose_name_plural = "entries"
         indexes = [models.Index(fields=["account", "transaction"])]
+        triggers = [APPEND_ONLY]

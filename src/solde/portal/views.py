@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -39,6 +38,7 @@ from solde.prepayment.models import DayCharge, PrepaymentAccount
 from solde.prepayment.services import balance_view, set_low_credit_preferences
 from solde.registry.models import Customer, SupplyPoint
 from solde.spreadsheet import text_cell
+from solde.topups import online
 
 BANNER_ACTIVATED = "prepayment_activated"
 
@@ -205,14 +205,6 @@ def balance_panel(request: CustomerRequest, ean: str) -> HttpResponse:
 # --- Top-up ----------------------------------------------------------------------------------
 
 
-def _online():
-    """The online top-up service (topups app); None while it is not installed."""
-    try:
-        return importlib.import_module("solde.topups.online")
-    except ImportError:
-        return None
-
-
 def _payment_session_key(ean: str) -> str:
     return f"portal_payment:{ean}"
 
@@ -222,13 +214,12 @@ def _payment_session_key(ean: str) -> str:
 def topup(request: CustomerRequest, ean: str) -> HttpResponse:
     """ "Nouveau paiement": method, amount 5–250 €, remember, "Payer" → the provider."""
     sp = own_supply_point(request.customer, ean)
-    online = _online()
     form = TopupForm(request.POST or None)
-    can_pay = sp.account.state == "active" and online is not None
+    can_pay = sp.account.state == "active"
     if request.method == "POST" and form.is_valid() and can_pay:
         return_url = request.build_absolute_uri(reverse("portal:topup_done", args=[sp.ean]))
         try:
-            payment = online.start_payment(  # type: ignore[union-attr]
+            payment = online.start_payment(
                 sp.account,
                 form.cleaned_data["amount"],
                 form.cleaned_data["method"],
@@ -243,7 +234,6 @@ def topup(request: CustomerRequest, ean: str) -> HttpResponse:
     context = ean_context(request, sp, "topup") | {
         "form": form,
         "can_pay": can_pay,
-        "online_available": online is not None,
         "panel": account_panel(sp),
         "quick_amounts": [10, 20, 50, 100],
     }
@@ -255,9 +245,8 @@ def topup_done(request: CustomerRequest, ean: str) -> HttpResponse:
     """Back from the provider: ask it where the payment stands and show the new balance."""
     sp = own_supply_point(request.customer, ean)
     payment_id = request.session.get(_payment_session_key(sp.ean))
-    online = _online()
     payment = None
-    if payment_id and online is not None:
+    if payment_id:
         try:
             payment = online.refresh_payment(payment_id)
         except ObjectDoesNotExist:
@@ -548,8 +537,6 @@ def _refused(form, exc: ValidationError) -> None:
 def _handle_contact_forms(request: CustomerRequest, customer: Customer, forms: dict) -> bool:
     """Shared by "Mes alertes" and "Préférences de contact"; True when something was saved."""
     action = request.POST.get("action")
-    if not contact.available():
-        return False
     if action == "channels":
         form = forms["channels"] = ChannelsForm(request.POST, prefix="channel")
         if form.is_valid():
@@ -616,7 +603,6 @@ def alerts(request: CustomerRequest, ean: str) -> HttpResponse:
         "threshold_form": threshold_form,
         "dso_threshold": sp.dso.low_credit_threshold_cents,
         "dso_days": sp.dso.low_credit_days,
-        "contact_available": contact.available(),
         "recipients": contact.recipients(customer),
         **{f"{k}_form": v for k, v in forms.items()},
     }
@@ -628,7 +614,6 @@ def alerts_history(request: CustomerRequest, ean: str) -> HttpResponse:
     customer = request.customer
     sp = own_supply_point(customer, ean)
     context = ean_context(request, sp, "alerts") | {
-        "contact_available": contact.available(),
         "sent": contact.history(customer, ean=sp.ean),
     }
     return render(request, "portal/alerts_history.html", context)
@@ -646,7 +631,6 @@ def contact_preferences(request: CustomerRequest) -> HttpResponse:
         return redirect("portal:contact")
     context = {
         "section": "profile",
-        "contact_available": contact.available(),
         "recipients": contact.recipients(customer),
         "customer": customer,
         **{f"{k}_form": v for k, v in forms.items()},

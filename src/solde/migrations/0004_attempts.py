@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('solde', '0002_tick_schedule'),
+        ('solde', '0003_scheduled_run_failures'),
     ]
 
     operations = [
