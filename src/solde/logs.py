@@ -76,7 +76,9 @@ class RedactSecrets(logging.Filter):
 class AddRequestId(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = request_id.get()
+            # django.request logs after the middleware has returned: the request carries the id.
+            request = getattr(record, "request", None)
+            record.request_id = getattr(request, "request_id", None) or request_id.get()
         return True
 
 
