@@ -11,8 +11,6 @@ import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from stdnum import iban as stdnum_iban
-
 request_id: ContextVar[str] = ContextVar("solde_request_id", default="-")
 
 REDACTED = "[REDACTED]"
@@ -29,14 +27,16 @@ _PASSWORD = re.compile(
     (?:"[^"]*"|'[^']*'|[^\s&,;}\]]+)
     """
 )
-# IBAN candidates (with or without the groups' spaces); kept only when the check digits hold.
+# IBAN candidates (with or without the groups' spaces); masked when the ISO 13616 check digits
+# hold (not the national ones: a mistyped account number is still someone's data).
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,3})?\b")
 
 
 def _mask_iban(match: re.Match[str]) -> str:
     text = match.group(0)
     compact = text.replace(" ", "")
-    if not stdnum_iban.is_valid(compact):
+    rearranged = compact[4:] + compact[:4]
+    if int("".join(str(int(c, 36)) for c in rearranged)) % 97 != 1:
         return text
     return f"{compact[:2]}**…{compact[-4:]}"
 
@@ -67,9 +67,11 @@ class RedactSecrets(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
+        # Extras (django.db.backends' `sql` and `params`, a caller's `extra=`) are text once
+        # formatted: redact their text, whatever their type.
         for key, value in list(vars(record).items()):
-            if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, redact(value))
+            if key not in _STANDARD and not isinstance(value, int | float | bool | None):
+                setattr(record, key, redact(str(value)))
         return True
 
 
