@@ -192,22 +192,9 @@ Q_CLUSTER = {
 
 # --- Content Security Policy (django-csp 4) ---------------------------------------------------
 # No inline script or style anywhere: the portal and the admin pass it (tests/e2e/test_csp.py).
-# Forms may post to ourselves and to the payment provider's checkout (a redirect after a POST
-# counts as form-action in Chromium).
+# The top-up page adds the payment provider's checkout to form-action (portal.views.topup).
 from csp.constants import NONE, SELF  # noqa: E402
 
-
-def _origin(url: str) -> str:
-    from urllib.parse import urlparse
-
-    u = urlparse(url)
-    return f"{u.scheme}://{u.netloc}" if u.scheme and u.netloc else ""
-
-
-CHECKOUT_ORIGINS = env_list(
-    "SOLDE_CHECKOUT_ORIGINS",
-    "https://www.mollie.com" if PAYMENT_PROVIDER == "mollie" else _origin(PAYMENT_PROVIDER_URL),
-)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -219,7 +206,7 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [SELF],
         "frame-ancestors": [NONE],
-        "form-action": [SELF, *CHECKOUT_ORIGINS],
+        "form-action": [SELF],
     }
 }
 
