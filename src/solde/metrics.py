@@ -71,7 +71,7 @@ def close() -> Iterator[Metric]:
         "solde_close_last_day_timestamp_seconds",
         "The last day closed for every account (its local midnight, Unix time).",
     )
-    if run is not None:
+    if run is not None and run.finished_at is not None:
         duration.add_metric([], (run.finished_at - run.started_at).total_seconds())
         closed.add_metric(["closed"], run.closed)
         closed.add_metric(["waiting_for_data"], run.waiting_for_data)

@@ -24,7 +24,7 @@ class Command(TyperCommand):
         table.add_column("detail", overflow="fold")
         for r in results:
             table.add_row(r.name, f"[{STYLE[r.status]}]{r.status}[/]", r.detail)
-        console = Console(file=self.stdout, width=110)
+        console = Console(file=self.stdout, width=110)  # type: ignore[arg-type]
         console.print(table)
         if not health.ready(results):
             failed = ", ".join(r.name for r in results if r.status == health.FAIL)
