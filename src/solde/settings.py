@@ -242,6 +242,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("SOLDE_LOG_LEVEL", "WARNING")},
-    # Solde's own records (closes, imports, one access line per request) at INFO.
-    "loggers": {"solde": {"level": os.environ.get("SOLDE_LOG_LEVEL", "INFO")}},
+    # Solde's own records (closes, imports) at INFO; one access line per request in production
+    # (the demo's runserver prints its own).
+    "loggers": {
+        "solde": {"level": os.environ.get("SOLDE_LOG_LEVEL", "INFO")},
+        "solde.access": {"level": "INFO" if PRODUCTION else "WARNING"},
+    },
 }

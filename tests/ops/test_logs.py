@@ -28,7 +28,8 @@ def log_lines(settings):
     handler.setStream(buffer)
     handler.setFormatter(JsonFormatter())
     root.setLevel(logging.DEBUG)
-    loggers = [logging.getLogger(n) for n in ("solde", "django", "django.db.backends", "axes")]
+    names = ("solde", "solde.access", "django", "django.db.backends", "axes")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.DEBUG)
