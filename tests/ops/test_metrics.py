@@ -153,3 +153,17 @@ def test_alerting_rules_are_well_formed_and_use_real_metrics(db):
             assert expr.count("(") == expr.count(")"), expr
             used = set(re.findall(r"\b(solde_[a-z_]+|up)\b", expr))
             assert used and used <= exported, (rule["alert"], used - exported)
+
+
+def test_allowed_address_is_the_client_behind_a_trusted_proxy(client, db, settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_IPS = ["192.0.2.0/24"]
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    via_proxy = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.4, 192.0.2.9"}
+    assert client.get("/metrics", **via_proxy).status_code == 200
+    # The same header from a stranger is dropped: its own address counts.
+    forged = {"REMOTE_ADDR": "198.51.100.1", "HTTP_X_FORWARDED_FOR": "192.0.2.9"}
+    assert client.get("/metrics", **forged).status_code == 403
+    # A client address spoofed to the left of the proxy's own entry does not help either.
+    spoofed = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "192.0.2.9, 198.51.100.4"}
+    assert client.get("/metrics", **spoofed).status_code == 403
