@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # the API docs from our static files, not a CDN (Content Security Policy)
     "django_q",
     "csp",
     "axes",
