@@ -176,3 +176,18 @@ def test_rotating_the_hash_key_keeps_activation_codes_with_the_fallback(
         find_code(code)
     settings.HASH_KEY_FALLBACKS = ["hash-key-one"]
     assert find_code(code).supply_point == sp
+
+
+def test_solde_demo_is_a_local_instance_by_itself(monkeypatch):
+    import django.core.management
+
+    from solde import __main__ as entry
+
+    ran = []
+    monkeypatch.setattr(django.core.management, "execute_from_command_line", ran.append)
+    for argv, demo in ((["solde", "demo"], "1"), (["solde", "runserver"], None)):
+        monkeypatch.delenv("SOLDE_DEMO", raising=False)
+        monkeypatch.setattr(sys, "argv", argv)
+        entry.main()
+        assert os.environ.get("SOLDE_DEMO") == demo
+    assert ran == [["solde", "demo"], ["solde", "runserver"]]
