@@ -22,13 +22,15 @@ PRODUCTION_ENV = {
 }
 
 
+def operator_env() -> dict[str, str]:
+    """The environment without the test run's own SOLDE_* and DJANGO_* settings (the browser
+    tests set DJANGO_ALLOW_ASYNC_UNSAFE, which `check --deploy` rightly refuses)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SOLDE_", "DJANGO_"))}
+
+
 def solde(args: list[str], env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
     """Run `solde …` as an operator would: production unless the environment opts out."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SOLDE_") and k != "DJANGO_SETTINGS_MODULE"
-    }
+    base = operator_env()
     base.update(SOLDE_DATA_DIR=str(tmp_path), **env)
     return subprocess.run(
         [sys.executable, "-m", "solde", *args],
@@ -105,7 +107,7 @@ def test_production_redirects_to_https_and_believes_only_trusted_proxies(tmp_pat
     env = {**PRODUCTION_ENV, "SOLDE_TRUSTED_PROXIES": "10.0.0.0/8"}
     script = tmp_path / "probe.py"
     script.write_text(HTTP_PROBE)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SOLDE_")}
+    base = operator_env()
     base.update(env, SOLDE_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="solde.settings")
     run = subprocess.run(
         [sys.executable, str(script)], env=base, capture_output=True, text=True, timeout=120
