@@ -20,7 +20,7 @@ $(BIN)/solde: pyproject.toml
 venv: $(BIN)/solde  ## create the virtualenv and install Solde with its dev tools
 
 demo: venv  ## run the demo on an embedded SQLite database at http://127.0.0.1:8000
-	$(BIN)/solde demo
+	SOLDE_DEMO=1 $(BIN)/solde demo
 
 test: venv  ## run the tests on SQLite, then on PostgreSQL (mandatory when CI=true)
 	@$(MAKE) --no-print-directory test-sqlite

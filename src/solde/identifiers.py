@@ -87,7 +87,21 @@ def normalize_activation_code(text: str) -> str:
 
 
 def hash_secret(text: str) -> str:
-    """Keyed hash for high-entropy secrets we must look up (activation codes, API keys)."""
+    """Keyed hash for high-entropy secrets we must look up (activation codes, API keys), under
+    settings.HASH_KEY — its own key, so rotating SECRET_KEY leaves stored hashes valid."""
     from django.conf import settings
 
-    return hmac.new(settings.SECRET_KEY.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return _keyed(settings.HASH_KEY, text)
+
+
+def secret_hashes(text: str) -> list[str]:
+    """The hash under HASH_KEY, then under each of HASH_KEY_FALLBACKS: what a secret stored
+    before the last rotation of the hash key may have been hashed with."""
+    from django.conf import settings
+
+    keys = [settings.HASH_KEY, *settings.HASH_KEY_FALLBACKS]
+    return list(dict.fromkeys(_keyed(k, text) for k in keys))
+
+
+def _keyed(key: str, text: str) -> str:
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()

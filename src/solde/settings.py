@@ -16,18 +16,53 @@ def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("SOLDE_DEBUG", False)
-SECRET_KEY = os.environ.get("SOLDE_SECRET_KEY", "insecure-development-key-change-me-in-production")
-ALLOWED_HOSTS = os.environ.get("SOLDE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
-# Reverse proxies / load balancers in front of Solde (addresses or CIDR networks): only their
-# X-Forwarded-For is believed when counting attempts per client address.
-TRUSTED_PROXIES = [
-    p.strip() for p in os.environ.get("SOLDE_TRUSTED_PROXIES", "").split(",") if p.strip()
-]
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("SOLDE_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+def env_list(name: str, default: str = "") -> list[str]:
+    return [v.strip() for v in os.environ.get(name, default).split(",") if v.strip()]
 
-# The simulation clock (demo, simulator, black-box tests) can be set through the API.
+
+# --- Deployment mode --------------------------------------------------------------------------
+# Production is the default. Only the demo (SOLDE_DEMO=1, set by `solde demo`) and simulation
+# mode (SOLDE_SIMULATION=1: a settable clock for the simulator and black-box tests) opt out:
+# they serve plain HTTP on 127.0.0.1 with fakes allowed. In production the system checks of
+# solde/checks.py refuse to start on a default key, a fake provider or the in-process head-end.
 SIMULATION = env_bool("SOLDE_SIMULATION", False)
+DEMO = env_bool("SOLDE_DEMO", False)
+PRODUCTION = not (SIMULATION or DEMO)
+
+DEBUG = env_bool("SOLDE_DEBUG", False)
+# The demo's key is public: production must set SOLDE_SECRET_KEY (checked at start).
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-change-me-in-production"
+SECRET_KEY = os.environ.get("SOLDE_SECRET_KEY", "") or DEVELOPMENT_SECRET_KEY
+# Rotation: the new key signs; the old ones still verify sessions and reset links.
+SECRET_KEY_FALLBACKS = env_list("SOLDE_SECRET_KEY_FALLBACKS")
+# API keys and activation codes are stored as keyed hashes under their own key, so rotating
+# SECRET_KEY never invalidates them. Verification tries HASH_KEY, then each fallback. Unset, it
+# is the secret key (the demo; installations from before it existed) — production must set it.
+HASH_KEY = os.environ.get("SOLDE_HASH_KEY", "") or SECRET_KEY
+HASH_KEY_FALLBACKS = env_list("SOLDE_HASH_KEY_FALLBACKS")
+
+ALLOWED_HOSTS = env_list("SOLDE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("SOLDE_CSRF_TRUSTED_ORIGINS")
+
+# --- HTTPS (production only: the demo and simulation serve plain HTTP on 127.0.0.1) ----------
+# Reverse proxies whose X-Forwarded-Proto / X-Forwarded-For are believed (addresses or CIDR
+# networks); solde.middleware.TrustedProxies drops those headers from anyone else.
+TRUSTED_PROXIES = env_list("SOLDE_TRUSTED_PROXIES")
+if TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SOLDE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("SOLDE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SOLDE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SOLDE_HSTS_PRELOAD", True)
+# Probes and the metrics scraper talk to the process directly, often over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -38,7 +73,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # the API docs from our static files, not a CDN (Content Security Policy)
     "django_q",
+    "csp",
     "axes",
     "pgtrigger",  # the ledger's append-only triggers on PostgreSQL (docs/decisions/0002)
     "solde",
@@ -57,7 +94,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "solde.middleware.TrustedProxies",
+    "solde.middleware.RequestId",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -119,9 +159,9 @@ AXES_FAILURE_LIMIT = int(os.environ.get("SOLDE_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.5  # hours
 AXES_RESET_ON_SUCCESS = True
 # Locked per (account, address): a burst of wrong passwords from one address (or one load
-# balancer) never locks other people out; the address is the client's (solde.network).
+# balancer) never locks other people out; the address is the client's (solde.middleware).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_CLIENT_IP_CALLABLE = "solde.network.axes_client_ip"
+AXES_CLIENT_IP_CALLABLE = "solde.middleware.client_ip"
 AXES_LOCKOUT_TEMPLATE = "portal/locked.html"  # the portal's own "too many attempts" page
 LOGIN_URL = "/login/"
 # Sign-up and password reset answer no sooner than this, known address or not.
@@ -205,9 +245,62 @@ Q_CLUSTER = {
     "sync": env_bool("SOLDE_Q_SYNC", False),
 }
 
+# --- Content Security Policy (django-csp 4) ---------------------------------------------------
+# No inline script or style anywhere: the portal and the admin pass it (tests/e2e/test_csp.py).
+# The top-up page adds the payment provider's checkout to form-action (portal.views.topup).
+from csp.constants import NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
+
+# --- Health, metrics, logs (solde/health.py, solde/metrics.py, solde/logs.py) -----------------
+# /readyz turns red when one of these limits is passed.
+HEALTH_WORKER_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_WORKER_MAX_AGE", "300"))  # seconds
+HEALTH_CLOSE_DEADLINE = os.environ.get("SOLDE_HEALTH_CLOSE_DEADLINE", "07:00")  # local time
+HEALTH_ORDER_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_ORDER_MAX_AGE", "900"))
+HEALTH_MESSAGE_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_MESSAGE_MAX_AGE", "3600"))
+# /metrics answers a bearer token or the listed addresses/networks, no one else.
+METRICS_TOKEN = os.environ.get("SOLDE_METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("SOLDE_METRICS_ALLOWED_IPS")
+
+# JSON lines (one object per record, with the request id) in production; readable text in the
+# demo. Secrets are redacted from every record whatever the format.
+LOG_FORMAT = os.environ.get("SOLDE_LOG_FORMAT", "json" if PRODUCTION else "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "redact": {"()": "solde.logs.RedactSecrets"},
+        "request_id": {"()": "solde.logs.AddRequestId"},
+    },
+    "formatters": {
+        "json": {"()": "solde.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id", "redact"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("SOLDE_LOG_LEVEL", "WARNING")},
+    # Solde's own records (closes, imports) at INFO; one access line per request in production
+    # (the demo's runserver prints its own).
+    "loggers": {
+        "solde": {"level": os.environ.get("SOLDE_LOG_LEVEL", "INFO")},
+        "solde.access": {"level": "INFO" if PRODUCTION else "WARNING"},
+    },
 }

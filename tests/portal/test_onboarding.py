@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 
 from solde import clock
-from solde.notifications.models import Event
 from solde.models import Attempt
+from solde.notifications.models import Event
 
 from .conftest import PASSWORD
 
@@ -115,9 +115,7 @@ def test_wrong_codes_lock_code_entry(client, active_sp, settings):
     assert r.status_code == 302
 
 
-def test_an_email_already_in_use_is_not_revealed_and_its_owner_is_told(
-    client, active_sp, other_sp
-):
+def test_an_email_already_in_use_is_not_revealed_and_its_owner_is_told(client, active_sp, other_sp):
     client.post("/activation/", {"code": code_of(active_sp)})
     r = client.post("/activation/donnees/", details(email="AUTRE@example.org"))
     # The same answer as a successful sign-up; the code stays usable for its owner.

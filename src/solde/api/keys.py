@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from solde.api.models import ApiKey, Scope
-from solde.identifiers import hash_secret
+from solde.identifiers import hash_secret, secret_hashes
 
 PARTNER_CHANNELS = ("terminal", "retail", "cpas")
 
@@ -49,9 +49,11 @@ def find_key(plaintext: str) -> ApiKey | None:
     if len(parts) < 3 or parts[0] != "solde":
         return None
     key = ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
-    if key is None or not hmac.compare_digest(key.key_hash, hash_secret(plaintext)):
+    if key is None:
         return None
-    return key
+    # The current hash key first, then the fallbacks of a rotation in progress.
+    matches = [hmac.compare_digest(key.key_hash, h) for h in secret_hashes(plaintext)]
+    return key if any(matches) else None
 
 
 @transaction.atomic

@@ -25,7 +25,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from solde import network, throttle
+from solde import middleware, throttle
 from solde.portal import services
 from solde.portal.forms import (
     CodeForm,
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 def client_ip(request: HttpRequest) -> str:
-    return network.client_ip(request)
+    return middleware.client_ip(request) or "unknown"
 
 
 def _session_key(request: HttpRequest) -> str:

@@ -12,7 +12,12 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from solde import clock, throttle
-from solde.identifiers import hash_secret, new_activation_code, normalize_activation_code
+from solde.identifiers import (
+    hash_secret,
+    new_activation_code,
+    normalize_activation_code,
+    secret_hashes,
+)
 from solde.notifications.events import publish_many
 from solde.portal.models import ActivationCode, NoticeRead
 from solde.registry.models import Customer, SupplyPoint
@@ -131,7 +136,7 @@ def find_code(text: str) -> ActivationCode:
         raise PortalError(_("Introduisez le code d'activation reçu par courrier ou par e-mail."))
     code = (
         ActivationCode.objects.select_related("supply_point__customer", "supply_point__dso")
-        .filter(code_hash=hash_secret(normalized))
+        .filter(code_hash__in=secret_hashes(normalized))  # current hash key, then fallbacks
         .first()
     )
     if code is None:

@@ -237,7 +237,12 @@ def topup(request: CustomerRequest, ean: str) -> HttpResponse:
         "panel": account_panel(sp),
         "quick_amounts": [10, 20, 50, 100],
     }
-    return render(request, "portal/topup.html", context)
+    response = render(request, "portal/topup.html", context)
+    # The form's POST is redirected to the provider's checkout: allow it as a form target.
+    from solde.topups.providers import checkout_origins
+
+    response._csp_update = {"form-action": checkout_origins()}  # type: ignore[attr-defined]
+    return response
 
 
 @customer_required

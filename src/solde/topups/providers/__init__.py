@@ -33,12 +33,27 @@ def provider_name() -> str:
     return get_provider().name
 
 
+# Where the provider's hosted checkout lives: the top-up form's redirect goes there, so the
+# Content Security Policy's form-action must allow it (Chromium checks redirects after a POST).
+MOLLIE_CHECKOUT_ORIGIN = "https://www.mollie.com"
+
+
+def checkout_origins() -> list[str]:
+    from urllib.parse import urlparse
+
+    if settings.PAYMENT_PROVIDER == "mollie":
+        return [MOLLIE_CHECKOUT_ORIGIN]
+    url = urlparse(settings.PAYMENT_PROVIDER_URL)
+    return [f"{url.scheme}://{url.netloc}"] if url.scheme and url.netloc else []
+
+
 __all__ = [
     "PaymentProvider",
     "ProviderError",
     "ProviderPayment",
     "ProviderUnavailable",
     "UnknownPayment",
+    "checkout_origins",
     "get_provider",
     "provider_name",
 ]
