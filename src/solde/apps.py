@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class SoldeConfig(AppConfig):
     name = "solde"
     verbose_name = "Solde"
+
+    def ready(self) -> None:
+        from solde import work
+
+        work.register_job()

@@ -11,7 +11,6 @@ from solde.notifications.models import Event
 from solde.orders.models import Order
 from solde.prepayment import credit_control
 from solde.prepayment.models import CreditDecision, PrepaymentAccount
-from solde.prepayment.signals import day_closed
 from solde.registry.models import Dso
 
 from .conftest import move_balance, top_up
@@ -44,7 +43,7 @@ def test_exhausted_on_friday_evening_waits_for_monday_0800(make_account, at, win
     with clock.freeze(at("2026-12-04 18:00")):  # Friday
         schedule.run_due()
         acc = make_account(-1150)
-        day_closed.send(sender=None, account_ids=[acc.pk], day=clock.today())
+        credit_control.decide_closed_day([{"day": f"{clock.today()}", "accounts": [acc.pk]}])
         assert orders(acc, *RELAY) == []
         move_balance(acc, -200)  # the weekend's consumption, closed on Saturday
         result = credit_control.evaluate([acc.pk], "close")
@@ -184,7 +183,9 @@ def test_display_after_the_close_for_every_closed_account(make_account, at):
     with clock.freeze(at("2026-12-02 00:30")):
         ok = make_account(2345)
         emergency = make_account(-310)
-        day_closed.send(sender=None, account_ids=[ok.pk, emergency.pk], day=clock.today())
+        credit_control.decide_closed_day(
+            [{"day": f"{clock.today()}", "accounts": [ok.pk, emergency.pk]}]
+        )
     shown = {
         o.meter.supply_point_id: o.params
         for o in Order.objects.filter(kind="display_balance").select_related("meter")
