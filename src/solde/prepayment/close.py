@@ -45,7 +45,7 @@ from solde.registry.models import CHARGED_REGISTERS, Dso, GasConversionFactor, M
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000  # accounts per transaction
+CHUNK = int(os.environ.get("SOLDE_CLOSE_CHUNK", "5000"))  # accounts per transaction
 DEFAULT_GAS_FACTOR = Decimal("10.5")  # kWh/m³ when a DSO has no factor (RULES.md §4)
 ONE_DAY = timedelta(days=1)
 CREDIT_WORK = "credit.close"  # handled by credit_control.decide_closed_day
