@@ -266,3 +266,29 @@ def test_window_job_across_the_dst_weekends(make_account, at, window_job, friday
         schedule.run_due()
     order = Order.objects.get(kind="disconnect")
     assert order.created_at.astimezone(UTC).hour == utc_hour
+
+
+def test_a_run_whose_candidates_were_all_topped_up_meanwhile_issues_nothing(
+    make_account, at, monkeypatch
+):
+    """Every interruption candidate of a DSO was topped up between the run's read and its
+    lock: nothing is issued, and the run's other decisions are recorded as they are (this
+    crashed: the empty slice `decisions[-0:]` is the whole list)."""
+    with clock.freeze(at("2026-12-02 10:00")):  # a Wednesday in the window, in winter
+        gas = make_account(-1600, energy="gas", protected=True)  # no interruption: a decision
+        topped_up = make_account(0)
+        real_rows = credit_control._rows
+
+        def stale_rows(ids, with_last_delta):
+            rows = real_rows(ids, with_last_delta)
+            for row in rows:
+                if row.pk == topped_up.pk:
+                    row.balance = -1500  # as read before the top-up committed
+            return rows
+
+        monkeypatch.setattr(credit_control, "_rows", stale_rows)
+        result = credit_control.evaluate([gas.pk, topped_up.pk], "window")
+    assert result.interrupted == [] and result.no_interruption == [gas.pk]
+    assert decisions(gas) == ["no_interruption"]
+    assert decisions(topped_up) == []
+    assert Order.objects.filter(kind__in=RELAY).count() == 0

@@ -391,3 +391,31 @@ def test_scheduled_job_closes_yesterday_at_five(electricity):
     assert acc.last_closed_day == D("2026-11-27")  # the 28th has no closing index yet
     assert acc.waiting_reason == "no_data"
     assert CloseRun.objects.get().trigger == "schedule"
+
+
+def test_days_left_averages_the_dsos_own_number_of_closed_days(electricity):
+    """Dso.days_left_history (editable in the admin) is the forecast's window, not 14."""
+    from solde.prepayment.services import balance_view, refresh_credit_state
+
+    sp, acc = electricity
+    # Three closed days: a costly one, then two at 1 €; the balance is the 10 € advance.
+    for day, cents in (("2026-11-25", 1000), ("2026-11-26", 100), ("2026-11-27", 100)):
+        DayCharge.objects.create(
+            account=acc, day=D(day), charge_cents=cents, closed_at=clock.now()
+        )
+    PrepaymentAccount.objects.filter(pk=acc.pk).update(
+        last_closed_day=D("2026-11-27"), low_credit_threshold_cents=0, low_credit_days=10
+    )
+    acc = PrepaymentAccount.objects.select_related(
+        "supply_point__dso", "balance_account", "advance_account"
+    ).get(pk=acc.pk)
+    # (10 € + 12 € emergency credit) / mean of 14 days (4 €) = 5.5 days: low.
+    assert balance_view(acc).days_left == Decimal("5.5")
+    refresh_credit_state([acc.pk])
+    assert PrepaymentAccount.objects.get(pk=acc.pk).low_credit is True
+    Dso.objects.filter(code="RESA").update(days_left_history=2)
+    acc.supply_point.dso.refresh_from_db()
+    # The last two days only (1 € a day): 22 days left, not low any more.
+    assert balance_view(acc).days_left == Decimal("22.0")
+    refresh_credit_state([acc.pk])
+    assert PrepaymentAccount.objects.get(pk=acc.pk).low_credit is False
