@@ -400,9 +400,7 @@ def test_days_left_averages_the_dsos_own_number_of_closed_days(electricity):
     sp, acc = electricity
     # Three closed days: a costly one, then two at 1 €; the balance is the 10 € advance.
     for day, cents in (("2026-11-25", 1000), ("2026-11-26", 100), ("2026-11-27", 100)):
-        DayCharge.objects.create(
-            account=acc, day=D(day), charge_cents=cents, closed_at=clock.now()
-        )
+        DayCharge.objects.create(account=acc, day=D(day), charge_cents=cents, closed_at=clock.now())
     PrepaymentAccount.objects.filter(pk=acc.pk).update(
         last_closed_day=D("2026-11-27"), low_credit_threshold_cents=0, low_credit_days=10
     )
