@@ -263,8 +263,21 @@ def _dispatch_after_commit(order_ids: list[int]) -> None:
         return
     try:
         dispatch_due(order_ids=order_ids)
-    except Exception:
+    except Exception as exc:
         log.exception("dispatch after commit failed for orders %s; the sweep will retry", order_ids)
+        _record_dispatch_failure(order_ids, exc)
+
+
+def _record_dispatch_failure(order_ids: list[int], exc: Exception) -> None:
+    """Say on the orders (admin: detail) why they did not leave yet; the sweep resends them.
+    If even that cannot be written (database down), the log above is the record."""
+    try:
+        Order.objects.filter(pk__in=order_ids, status=OrderStatus.CREATED).update(
+            detail=f"dispatch failed, retried by the sweep: {type(exc).__name__}: {exc}"[:300],
+            updated_at=clock.now(),
+        )
+    except Exception:  # noqa: BLE001 — already logged with its traceback
+        log.exception("could not record the dispatch failure on orders %s", order_ids)
 
 
 @transaction.atomic
@@ -363,7 +376,7 @@ def _mark_sent(done: list[int], now: datetime) -> None:
             )
         )
         Order.objects.filter(pk__in=sent_now).update(
-            status=OrderStatus.SENT, sent_at=now, updated_at=now
+            status=OrderStatus.SENT, sent_at=now, updated_at=now, detail=""
         )
         resent = set(done) - set(sent_now)
         OrderEvent.objects.bulk_create(
