@@ -46,6 +46,15 @@ def require(service: str, available: bool) -> None:
     pytest.skip(f"{service} not available")
 
 
+def drain_work():
+    """Do every pending work item now, the close's settle delay included (solde.work): what the
+    worker does within minutes. Tests call it where the platform would leave the rest to the
+    worker, and after an injected crash."""
+    from solde import work
+
+    return work.drain(eager=True)
+
+
 def on_postgres() -> bool:
     from django.db import connection
 

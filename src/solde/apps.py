@@ -7,3 +7,6 @@ class SoldeConfig(AppConfig):
 
     def ready(self) -> None:
         from solde import checks  # noqa: F401 — registers the production system checks
+        from solde import work
+
+        work.register_job()

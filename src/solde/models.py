@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class SimulatedClock(models.Model):
@@ -46,3 +47,42 @@ class Attempt(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["scope", "key", "at"])]
+
+
+
+
+class WorkStatus(models.TextChoices):
+    PENDING = "pending", _("À faire")
+    DONE = "done", _("Fait")
+    DEAD = "dead", _("En échec (à relancer)")
+
+
+class WorkItem(models.Model):
+    """Durable internal work (see solde.work): written in the transaction of its cause, drained
+    by workers, done exactly once. A failure is kept with its traceback and retried with
+    backoff; after too many it is `dead` until an operator retries it from the admin."""
+
+    kind = models.CharField(max_length=60)
+    # The cause's idempotency key: the same cause never makes two items.
+    key = models.CharField(max_length=200, unique=True)
+    # Items of one group are handled together, in one call and one transaction.
+    group = models.CharField(max_length=200)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=7, choices=WorkStatus.choices, default=WorkStatus.PENDING)
+    attempts = models.IntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("tâche interne")
+        verbose_name_plural = _("tâches internes")
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["group", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} ({self.status})"

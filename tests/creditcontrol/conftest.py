@@ -17,7 +17,7 @@ _keys = count(1)
 
 def move_balance(acc: PrepaymentAccount, cents: int, kind: str = "charge") -> int:
     """Move money on the balance. `charge` stands in for the close's charges (credit control
-    hears about those through day_closed, not balance_changed)."""
+    hears about those through its "credit.close" work, not balance_changed)."""
     from solde.prepayment.services import credit
 
     counter = ledger_account("adjustments:test", AccountKind.ADJUSTMENTS)

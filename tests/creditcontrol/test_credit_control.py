@@ -11,7 +11,6 @@ from solde.notifications.models import Event
 from solde.orders.models import Order
 from solde.prepayment import credit_control
 from solde.prepayment.models import CreditDecision, PrepaymentAccount
-from solde.prepayment.signals import day_closed
 from solde.registry.models import Dso
 
 from .conftest import move_balance, top_up
@@ -44,7 +43,7 @@ def test_exhausted_on_friday_evening_waits_for_monday_0800(make_account, at, win
     with clock.freeze(at("2026-12-04 18:00")):  # Friday
         schedule.run_due()
         acc = make_account(-1150)
-        day_closed.send(sender=None, account_ids=[acc.pk], day=clock.today())
+        credit_control.decide_closed_day([{"day": f"{clock.today()}", "accounts": [acc.pk]}])
         assert orders(acc, *RELAY) == []
         move_balance(acc, -200)  # the weekend's consumption, closed on Saturday
         result = credit_control.evaluate([acc.pk], "close")
@@ -184,7 +183,9 @@ def test_display_after_the_close_for_every_closed_account(make_account, at):
     with clock.freeze(at("2026-12-02 00:30")):
         ok = make_account(2345)
         emergency = make_account(-310)
-        day_closed.send(sender=None, account_ids=[ok.pk, emergency.pk], day=clock.today())
+        credit_control.decide_closed_day(
+            [{"day": f"{clock.today()}", "accounts": [ok.pk, emergency.pk]}]
+        )
     shown = {
         o.meter.supply_point_id: o.params
         for o in Order.objects.filter(kind="display_balance").select_related("meter")
@@ -265,3 +266,29 @@ def test_window_job_across_the_dst_weekends(make_account, at, window_job, friday
         schedule.run_due()
     order = Order.objects.get(kind="disconnect")
     assert order.created_at.astimezone(UTC).hour == utc_hour
+
+
+def test_a_run_whose_candidates_were_all_topped_up_meanwhile_issues_nothing(
+    make_account, at, monkeypatch
+):
+    """Every interruption candidate of a DSO was topped up between the run's read and its
+    lock: nothing is issued, and the run's other decisions are recorded as they are (this
+    crashed: the empty slice `decisions[-0:]` is the whole list)."""
+    with clock.freeze(at("2026-12-02 10:00")):  # a Wednesday in the window, in winter
+        gas = make_account(-1600, energy="gas", protected=True)  # no interruption: a decision
+        topped_up = make_account(0)
+        real_rows = credit_control._rows
+
+        def stale_rows(ids, with_last_delta):
+            rows = real_rows(ids, with_last_delta)
+            for row in rows:
+                if row.pk == topped_up.pk:
+                    row.balance = -1500  # as read before the top-up committed
+            return rows
+
+        monkeypatch.setattr(credit_control, "_rows", stale_rows)
+        result = credit_control.evaluate([gas.pk, topped_up.pk], "window")
+    assert result.interrupted == [] and result.no_interruption == [gas.pk]
+    assert decisions(gas) == ["no_interruption"]
+    assert decisions(topped_up) == []
+    assert Order.objects.filter(kind__in=RELAY).count() == 0

@@ -288,6 +288,32 @@ def test_request_order_is_dispatched_right_after_the_commit(
     assert inprocess.sim.inbox.qsize() == 1
 
 
+def test_a_failed_dispatch_after_commit_is_written_on_the_order_and_the_sweep_resends(
+    inprocess, monday, account_with, django_capture_on_commit_callbacks, monkeypatch
+):
+    from solde.headend import adapters
+
+    acc = account_with(0)
+    meter = acc.supply_point.meters.get()
+    inprocess.start_fleet([meter.serial])
+
+    class Down:
+        def publish_many(self, messages):
+            raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(adapters, "publisher", Down)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = request_order(meter.pk, "reconnect", "top-up")  # the request still succeeds
+    order.refresh_from_db()
+    assert order.status == "created"
+    assert order.detail.startswith("dispatch failed, retried by the sweep: ConnectionError")
+    monkeypatch.undo()
+    clock.advance(timedelta(minutes=1))
+    sweep()
+    order.refresh_from_db()
+    assert order.status == "sent" and order.detail == ""
+
+
 def test_operator_cancels_pending_orders_in_the_admin(
     inprocess, monday, account_with, admin_client
 ):

@@ -52,7 +52,7 @@ def run(pg_url: str) -> str:
         f"PostgreSQL target (≤ {TARGET_SECONDS} s and ≤ {TARGET_RATIO}× the bare statement at "
         f"{PG_ACCOUNTS:,} accounts): the close's own work {pg_own:.1f} s, {pg_ratio:.1f}× → "
         + ("met" if pg_own <= TARGET_SECONDS and pg_ratio <= TARGET_RATIO else "NOT met")
-        + f"; with the `day_closed` listeners {pg['close_s']:.1f} s → "
+        + f"; with the credit-control work {pg['close_s']:.1f} s → "
         + ("under" if pg["close_s"] <= TARGET_SECONDS else "over")
         + f" {TARGET_SECONDS} s"
         + ("" if scale == 1 else f" (at scale {scale}, not the target size)")
@@ -68,7 +68,7 @@ def run(pg_url: str) -> str:
             "(transactions, entries, day charges, balances; foreign keys checked), rolled back; "
             "`compute` = the same "
             "charges computed only (SELECT). `close` = `close_day` (idempotency keys, exact "
-            "arithmetic, recovery, credit states, events) without its `day_closed` listeners; "
+            "arithmetic, recovery, credit states, events) without its credit-control work; "
             "`listeners` = what they add (credit control evaluates every closed account and "
             "orders its daily balance display). `rerun` = closing the same day again "
             "(nothing to do).",
@@ -466,17 +466,17 @@ def _bare() -> tuple[float, float, int]:
     return bare, compute, total
 
 
-class _TimedSignal:
-    """Times what `day_closed` listeners (credit control: a balance display order per meter)
-    add to the close, to report the close's own work apart."""
+class _TimedHandler:
+    """Times what the close's credit-control work (a decision and a balance display order per
+    meter) adds to the close, to report the close's own work apart."""
 
-    def __init__(self, signal) -> None:
-        self.signal, self.seconds = signal, 0.0
+    def __init__(self, handler) -> None:
+        self.handler, self.seconds = handler, 0.0
 
-    def send(self, *args, **kwargs):
+    def __call__(self, payloads):
         started = time.perf_counter()
         try:
-            return self.signal.send(*args, **kwargs)
+            return self.handler(payloads)
         finally:
             self.seconds += time.perf_counter() - started
 
@@ -495,10 +495,11 @@ def _worker(n: int) -> dict:
     _setup(n)
     setup_s = time.perf_counter() - t0
     bare_s, compute_s, bare_total = _bare()
-    from solde.prepayment import close as close_module
+    from solde import work
+    from solde.prepayment.close import CREDIT_WORK
 
-    listeners = _TimedSignal(close_module.day_closed)
-    close_module.day_closed = listeners  # type: ignore[assignment]
+    listeners = _TimedHandler(work.HANDLERS[CREDIT_WORK])
+    work.HANDLERS[CREDIT_WORK] = listeners
     with clock.freeze(datetime(2026, 11, 28, 5, tzinfo=clock.BRUSSELS)):
         t0 = time.perf_counter()
         result = close_day(DAY, trigger="bench")

@@ -7,7 +7,8 @@ in emergency credit, some exhausted, some interrupted, a few protected). Then, i
 - `baseline`: one plain set-based SELECT of what the run reads (balance, supply, meter, DSO
   settings) for the same accounts, plus one set-based UPDATE of their credit state — the floor
   any decision run pays to touch those rows;
-- `close run`: `credit_control.evaluate(ids, "close")` at 00:30 on a weekday: balance display
+- `close run`: `credit_control.evaluate(ids, "close", day=…)` (what the close's credit work
+  does, keyed per account-day) at 00:30 on a weekday: balance display
   orders for every account, friendly credit for the exhausted ones (outside a window), every
   decision recorded, interruption-coming events;
 - `window run`: the Monday 08:00 window job over the exhausted accounts (the guard set high so
@@ -22,7 +23,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,7 +244,8 @@ def main(n: int) -> None:
     with clock.freeze(datetime(2026, 12, 1, 0, 30, tzinfo=tz)):  # Tuesday, after the close
         started = time.perf_counter()
         with transaction.atomic():
-            close = credit_control.evaluate(ids, "close")
+            # As the close's work does it: keyed per account-day (decisions and orders).
+            close = credit_control.evaluate(ids, "close", day=date(2026, 11, 30))
         close_s = time.perf_counter() - started
     Dso.objects.update(mass_cut_percent=100)  # measure issuing, not holding
     exhausted = PrepaymentAccount.objects.filter(credit_state="exhausted", supply="connected")

@@ -15,8 +15,9 @@ from solde.notifications.models import Event
 from solde.prepayment import close as close_module
 from solde.prepayment.close import CloseError, close_day
 from solde.prepayment.models import CloseRun, DayCharge, PrepaymentAccount
-from solde.readings.signals import readings_accepted
+from solde.prepayment.tasks import catch_up_later
 from solde.registry.models import Dso, GasConversionFactor, Meter
+from tests.conftest import drain_work
 from tests.prepayment.helpers import (
     activated,
     add_readings,
@@ -100,7 +101,8 @@ def test_day_waits_for_its_midnight_index_then_catches_up_in_date_order(electric
     assert acc.last_closed_day == D("2026-11-25") and acc.waiting_reason == "no_data"
     # Late data: a reading two days later; the gap is spread over the days in proportion to time.
     add_readings(m, "1.8.1", [(midnight("2026-11-28"), 6000)])
-    readings_accepted.send(sender=None, supply_point_ids=[sp.pk])
+    catch_up_later([sp.pk])  # what ingestion leaves (tests see no commit: drain by hand)
+    drain_work()
     acc.refresh_from_db()
     assert acc.last_closed_day == D("2026-11-27")
     charges = list(DayCharge.objects.filter(account=acc).order_by("day"))
@@ -307,22 +309,19 @@ def test_credit_states_after_a_close(make_supply_point, make_tariff, frozen):
     assert {"low_credit", "emergency_credit_engaged"} <= kinds
 
 
-def test_day_closed_signal_names_the_closed_accounts(electricity):
+def test_the_close_leaves_credit_work_naming_the_closed_accounts_and_does_it(electricity):
+    from solde.models import WorkItem
+    from solde.prepayment.models import CreditDecision
+
     sp, acc = electricity
     _flat_account(sp, "2026-11-25", 1, 1000)
-    got = []
-
-    def listener(sender, account_ids, day, **kw):
-        got.append((list(account_ids), day))
-
-    from solde.prepayment.signals import day_closed
-
-    day_closed.connect(listener)
-    try:
-        close_day(D("2026-11-25"))
-    finally:
-        day_closed.disconnect(listener)
-    assert got == [([acc.pk], D("2026-11-25"))]
+    close_day(D("2026-11-25"))
+    item = WorkItem.objects.get(kind="credit.close")
+    assert item.payload == {"day": "2026-11-25", "accounts": [acc.pk]}
+    assert item.group == "credit.close:2026-11-25"
+    assert item.status == "done"  # the close decided at once, after the day's last chunk
+    decision = CreditDecision.objects.get(account=acc, decision="display")
+    assert decision.day == D("2026-11-25") and decision.order.key.startswith("close:2026-11-25:")
 
 
 def test_a_crash_mid_run_leaves_whole_days_and_a_rerun_completes(
@@ -372,7 +371,8 @@ def test_close_for_one_ean_only(make_supply_point, make_tariff, frozen):
 def test_late_readings_before_any_platform_close_do_nothing(electricity):
     sp, acc = electricity
     _flat_account(sp, "2026-11-25", 2, 1000)
-    readings_accepted.send(sender=None, supply_point_ids=[sp.pk])
+    catch_up_later([sp.pk])
+    assert drain_work().done == 1  # handled: nothing to charge yet
     assert DayCharge.objects.count() == 0
 
 
@@ -391,3 +391,29 @@ def test_scheduled_job_closes_yesterday_at_five(electricity):
     assert acc.last_closed_day == D("2026-11-27")  # the 28th has no closing index yet
     assert acc.waiting_reason == "no_data"
     assert CloseRun.objects.get().trigger == "schedule"
+
+
+def test_days_left_averages_the_dsos_own_number_of_closed_days(electricity):
+    """Dso.days_left_history (editable in the admin) is the forecast's window, not 14."""
+    from solde.prepayment.services import balance_view, refresh_credit_state
+
+    sp, acc = electricity
+    # Three closed days: a costly one, then two at 1 €; the balance is the 10 € advance.
+    for day, cents in (("2026-11-25", 1000), ("2026-11-26", 100), ("2026-11-27", 100)):
+        DayCharge.objects.create(account=acc, day=D(day), charge_cents=cents, closed_at=clock.now())
+    PrepaymentAccount.objects.filter(pk=acc.pk).update(
+        last_closed_day=D("2026-11-27"), low_credit_threshold_cents=0, low_credit_days=10
+    )
+    acc = PrepaymentAccount.objects.select_related(
+        "supply_point__dso", "balance_account", "advance_account"
+    ).get(pk=acc.pk)
+    # (10 € + 12 € emergency credit) / mean of 14 days (4 €) = 5.5 days: low.
+    assert balance_view(acc).days_left == Decimal("5.5")
+    refresh_credit_state([acc.pk])
+    assert PrepaymentAccount.objects.get(pk=acc.pk).low_credit is True
+    Dso.objects.filter(code="RESA").update(days_left_history=2)
+    acc.supply_point.dso.refresh_from_db()
+    # The last two days only (1 € a day): 22 days left, not low any more.
+    assert balance_view(acc).days_left == Decimal("22.0")
+    refresh_credit_state([acc.pk])
+    assert PrepaymentAccount.objects.get(pk=acc.pk).low_credit is False

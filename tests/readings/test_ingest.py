@@ -11,7 +11,6 @@ from solde.identifiers import make_ean
 from solde.prepayment.models import PrepaymentAccount
 from solde.readings.models import Reading, RejectedReading
 from solde.readings.services import ingest
-from solde.readings.signals import readings_accepted
 
 pytestmark = pytest.mark.django_db
 
@@ -339,34 +338,37 @@ def test_rejected_rows_do_not_activate(frozen, make_supply_point, row):
     assert PrepaymentAccount.objects.get(supply_point=sp).state == "pending"
 
 
-def test_readings_accepted_is_sent_after_commit(
-    frozen, make_supply_point, row, django_capture_on_commit_callbacks
+def test_accepted_readings_leave_the_catch_up_in_their_transaction_tried_after_commit(
+    frozen, make_supply_point, row, django_capture_on_commit_callbacks, monkeypatch
 ):
+    from solde import work
+    from solde.models import WorkItem
+    from solde.prepayment import tasks
+
     a, b = make_supply_point(), make_supply_point()
-    received = []
-
-    def listener(sender, supply_point_ids, **kwargs):
-        received.append(supply_point_ids)
-
-    readings_accepted.connect(listener)
-    try:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            ingest(
-                [
-                    row(b, "2026-11-28T08:00:00+01:00", "1"),
-                    row(a, "2026-11-28T08:00:00+01:00", "1"),
-                    row(a, "2026-11-28T08:00:00+01:00", "-1"),
-                ],
-                "test",
-            )
-            assert received == []  # nothing before the commit
-        for callback in callbacks:
-            callback()
-        with django_capture_on_commit_callbacks(execute=True):
-            ingest([row(a, "2026-11-28T08:00:00+01:00", "1")], "test")  # duplicate only
-    finally:
-        readings_accepted.disconnect(listener)
-    assert received == [sorted([a.pk, b.pk])]
+    handled: list[dict] = []
+    monkeypatch.setitem(work.HANDLERS, tasks.CATCH_UP, handled.extend)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ingest(
+            [
+                row(b, "2026-11-28T08:00:00+01:00", "1"),
+                row(a, "2026-11-28T08:00:00+01:00", "1"),
+                row(a, "2026-11-28T08:00:00+01:00", "-1"),
+            ],
+            "test",
+        )
+        # Written with the readings: a crash after the commit cannot lose it.
+        item = WorkItem.objects.get(kind=tasks.CATCH_UP)
+        assert item.payload == {"supply_points": sorted([a.pk, b.pk])}
+        assert handled == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    assert handled == [{"supply_points": sorted([a.pk, b.pk])}]
+    item.refresh_from_db()
+    assert item.status == "done"
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest([row(a, "2026-11-28T08:00:00+01:00", "1")], "test")  # duplicate only
+    assert WorkItem.objects.filter(kind=tasks.CATCH_UP).count() == 1
 
 
 def test_a_batch_costs_a_handful_of_queries(

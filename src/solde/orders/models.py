@@ -67,6 +67,9 @@ class Order(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Why it failed, was cancelled or held (meter error, guard of RULES.md §7, operator).
     detail = models.CharField(max_length=300, blank=True)
+    # Idempotency key of the decision that issued it (e.g. the balance display of one
+    # account-day: "close:2026-11-27:42:display_balance"); null for orders without one.
+    key = models.CharField(max_length=120, null=True, blank=True, unique=True)
 
     class Meta:
         indexes = [

@@ -33,7 +33,6 @@ from solde.orders.models import (
     OrderStatus,
     Relay,
 )
-from solde.prepayment import rules as policy
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +55,20 @@ def request_order(meter_id: int, kind: str, reason: str, params: dict | None = N
     return request_orders([(meter_id, kind, reason, params or {})])[0]
 
 
-def request_orders(requests: Sequence[tuple[int, str, str, dict | None]]) -> list[Order]:
+def request_orders(
+    requests: Sequence[tuple[int, str, str, dict | None]],
+    keys: Sequence[str] | None = None,
+) -> list[Order]:
     """The bulk form of `request_order`: (meter id, kind, reason, params) each, at most one per
-    meter and kind, in a few set-based statements. Returns the orders in the same order."""
+    meter and kind, in a few set-based statements. Returns the orders in the same order.
+
+    `keys`: one idempotency key per order (unique in the table: a decision issued twice fails
+    instead of ordering twice)."""
     if not requests:
         return []
     now = clock.now()
     reqs = [(m, OrderKind(k), r[:300], dict(p or {})) for m, k, r, p in requests]
+    order_keys: Sequence[str | None] = keys if keys is not None else [None] * len(reqs)
     with transaction.atomic():
         _default_limiter_amps(reqs)
         orders = Order.objects.bulk_create(
@@ -76,8 +82,9 @@ def request_orders(requests: Sequence[tuple[int, str, str, dict | None]]) -> lis
                     updated_at=now,
                     next_attempt_at=now,
                     expires_at=now + rules.LIFETIME[k],
+                    key=key,
                 )
-                for m, k, r, p in reqs
+                for (m, k, r, p), key in zip(reqs, order_keys, strict=True)
             ],
             batch_size=2000,
         )
@@ -256,8 +263,21 @@ def _dispatch_after_commit(order_ids: list[int]) -> None:
         return
     try:
         dispatch_due(order_ids=order_ids)
-    except Exception:
+    except Exception as exc:
         log.exception("dispatch after commit failed for orders %s; the sweep will retry", order_ids)
+        _record_dispatch_failure(order_ids, exc)
+
+
+def _record_dispatch_failure(order_ids: list[int], exc: Exception) -> None:
+    """Say on the orders (admin: detail) why they did not leave yet; the sweep resends them.
+    If even that cannot be written (database down), the log above is the record."""
+    try:
+        Order.objects.filter(pk__in=order_ids, status=OrderStatus.CREATED).update(
+            detail=f"dispatch failed, retried by the sweep: {type(exc).__name__}: {exc}"[:300],
+            updated_at=clock.now(),
+        )
+    except Exception:  # noqa: BLE001 — already logged with its traceback
+        log.exception("could not record the dispatch failure on orders %s", order_ids)
 
 
 @transaction.atomic
@@ -356,7 +376,7 @@ def _mark_sent(done: list[int], now: datetime) -> None:
             )
         )
         Order.objects.filter(pk__in=sent_now).update(
-            status=OrderStatus.SENT, sent_at=now, updated_at=now
+            status=OrderStatus.SENT, sent_at=now, updated_at=now, detail=""
         )
         resent = set(done) - set(sent_now)
         OrderEvent.objects.bulk_create(
@@ -423,10 +443,8 @@ def _claim(now: datetime, order_ids: list[int] | None) -> list[Outgoing]:
 
 
 def _apply_guards(orders: list[Order], now: datetime) -> list[Order]:
-    """RULES.md §7 checked again when an interruption is sent: never for a balance above
-    −limit, never a disconnect for a protected electricity customer, never a gas interruption
-    of a protected customer in winter (these are cancelled), never outside an allowed window
-    (held until it opens)."""
+    """RULES.md §7 checked again when an interruption is sent (`rules.send_verdict`): the
+    orders it refuses are cancelled, those outside an allowed window held until it opens."""
     risky = [o for o in orders if o.kind in INTERRUPTION_KINDS]
     if not risky:
         return orders
@@ -442,20 +460,22 @@ def _apply_guards(orders: list[Order], now: datetime) -> list[Order]:
     )
     cancel: dict[str, list[int]] = defaultdict(list)
     hold: list[int] = []
+    local_day = clock.local_date(now)
     for o in risky:
         sp = sps[o.meter.supply_point_id]
-        dso = sp.dso
-        limit = dso.emergency_credit_cents(sp.energy)
-        balance = balances.get(sp.pk)
-        if balance is None or balance > -limit:
-            cancel["balance above the emergency credit limit when sent"].append(o.pk)
-        elif sp.protected and sp.energy == "electricity" and o.kind == OrderKind.DISCONNECT:
-            cancel["protected electricity customer: limiter only, never a disconnect"].append(o.pk)
-        elif (
-            sp.protected and sp.energy == "gas" and policy.in_gas_winter(clock.local_date(now), dso)
-        ):
-            cancel["protected gas customer in the winter period"].append(o.pk)
-        elif not policy.in_allowed_window(now, dso):
+        verdict, why = rules.send_verdict(
+            o.kind,
+            balance_cents=balances.get(sp.pk),
+            limit_cents=sp.dso.emergency_credit_cents(sp.energy),
+            energy=sp.energy,
+            protected=sp.protected,
+            instant=now,
+            local_day=local_day,
+            dso=sp.dso,
+        )
+        if verdict == rules.CANCEL:
+            cancel[why].append(o.pk)
+        elif verdict == rules.HOLD:
             hold.append(o.pk)
     for detail, ids in cancel.items():
         _finish(ids, OrderStatus.CANCELLED, now, detail)

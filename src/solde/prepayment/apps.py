@@ -7,13 +7,11 @@ class PrepaymentConfig(AppConfig):
 
     def ready(self) -> None:
         from solde.prepayment import tasks
-        from solde.readings.signals import readings_accepted
 
-        readings_accepted.connect(tasks.on_readings_accepted, dispatch_uid="close-catch-up")
-        tasks.register_jobs()
+        tasks.register_jobs()  # the 05:00 close; the catch-up close's work handler
 
-        # Credit control listens to closes and balance changes, and runs at window openings;
-        # its admin attaches after the admin's autodiscovery.
+        # Credit control does the closes' work, listens to balance changes and runs at window
+        # openings; its admin attaches after the admin's autodiscovery.
         from solde.prepayment import credit_admin, credit_control
 
         credit_control.connect()

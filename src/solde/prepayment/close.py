@@ -2,7 +2,10 @@
 
 Set-based per day over every due account, in chunks: each chunk is one transaction, so a crash
 mid-run leaves whole days closed or not at all, and a rerun completes the rest. Every posting
-carries an idempotency key (`charge:{account}:{day}`, `recovery:{account}:{day}`).
+carries an idempotency key (`charge:{account}:{day}`, `recovery:{account}:{day}`). Each chunk
+also writes, in its transaction, the credit-control work for the accounts it closed
+("credit.close", solde.work): after a crash that work is still there and is done by the rerun
+or by a worker, once. The per-account arithmetic is `rules.close_account_day`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from fractions import Fraction
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q, QuerySet
 
-from solde import clock
+from solde import clock, faults, work
 from solde.bulk import copy_rows  # also registers the `any_of` lookup
 from solde.ledger.models import AccountKind, LedgerAccount, TransactionKind
 from solde.ledger.services import Posting, account, post_many
@@ -36,15 +39,19 @@ from solde.prepayment.models import (
     WaitingReason,
 )
 from solde.prepayment.services import refresh_credit_state
-from solde.prepayment.signals import balance_changed, day_closed
+from solde.prepayment.signals import balance_changed
 from solde.readings.indexes import Neighbours, Probe, neighbours
 from solde.registry.models import CHARGED_REGISTERS, Dso, GasConversionFactor, Meter, Tariff
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000  # accounts per transaction
+CHUNK = int(os.environ.get("SOLDE_CLOSE_CHUNK", "5000"))  # accounts per transaction
 DEFAULT_GAS_FACTOR = Decimal("10.5")  # kWh/m³ when a DSO has no factor (RULES.md §4)
 ONE_DAY = timedelta(days=1)
+CREDIT_WORK = "credit.close"  # handled by credit_control.decide_closed_day
+# A day's credit work waits this long for a worker (the close itself does it at once after
+# the day's last chunk): a worker never decides on half a day while the close still runs.
+SETTLE = timedelta(minutes=5)
 
 Progress = Callable[[date, int, int], object]  # (day, accounts done that day, due that day)
 
@@ -60,6 +67,7 @@ class CloseResult:
     waiting_for_data: int = 0  # accounts whose next day still lacks a midnight index
     waiting_for_price: int = 0  # accounts whose next day has consumption and no price
     missing_prices: set[tuple[str, str, str, str]] = field(default_factory=set)
+    credit_failed: int = 0  # credit-control work items that failed (retried; see the admin)
 
 
 def close_day(
@@ -76,8 +84,11 @@ def close_day(
         if acc is None:
             raise CloseError(f"No prepayment account for EAN {ean}.")
         account_ids = [acc.pk]
+    # First what a killed run left undone: the credit decisions of days it closed.
+    leftover = work.drain([CREDIT_WORK], eager=True)
     run = CloseRun.objects.create(day=day, ean=ean or "", trigger=trigger, started_at=clock.now())
-    result = _close_up_to(day, account_ids, progress)
+    result = _close_up_to(day, account_ids, progress, SETTLE)
+    result.credit_failed += leftover.failed
     run.finished_at = clock.now()
     run.closed = result.closed
     run.waiting_for_data = result.waiting_for_data
@@ -107,7 +118,7 @@ def catch_up(supply_point_ids: Iterable[int]) -> CloseResult | None:
     )
     if not ids:
         return None
-    return _close_up_to(last, ids, None)
+    return _close_up_to(last, ids, None, timedelta(0))
 
 
 def _due(base: QuerySet, day: date) -> QuerySet:
@@ -117,7 +128,7 @@ def _due(base: QuerySet, day: date) -> QuerySet:
 
 
 def _close_up_to(
-    day: date, account_ids: list[int] | None, progress: Progress | None
+    day: date, account_ids: list[int] | None, progress: Progress | None, settle: timedelta
 ) -> CloseResult:
     result = CloseResult(day)
     base = PrepaymentAccount.objects.filter(
@@ -145,7 +156,7 @@ def _close_up_to(
         done = 0
         closed_today: list[int] = []
         for size, (closed, waiting) in zip(
-            map(len, chunks), _run_chunks(current, chunks, ctx, result), strict=True
+            map(len, chunks), _run_chunks(current, chunks, ctx, result, settle), strict=True
         ):
             blocked.update(waiting)
             closed_today += closed
@@ -153,15 +164,14 @@ def _close_up_to(
             if progress:
                 progress(current, done, len(due))
         result.closed += len(closed_today)
+        faults.point("close.after_day_commit")
         if closed_today:
-            # Once per run and day with every account closed (credit control's mass-cut guard
-            # counts a run as a whole), in its own transaction.
+            # The day's credit work now, as one run over every account closed (credit
+            # control's mass-cut guard counts a run as a whole). A failure stays on the work
+            # items (retried by the worker, shown in the admin); the close goes on.
             started = time.perf_counter()
-            with transaction.atomic():
-                day_closed.send(sender=PrepaymentAccount, account_ids=closed_today, day=current)
-            log.debug(
-                "day_closed listeners for %s took %.2f s", current, time.perf_counter() - started
-            )
+            result.credit_failed += work.drain(groups=[_credit_group(current)], eager=True).failed
+            log.debug("credit control for %s took %.2f s", current, time.perf_counter() - started)
         current += ONE_DAY
     result.waiting_for_data = sum(1 for r in blocked.values() if r == WaitingReason.NO_DATA)
     result.waiting_for_price = sum(1 for r in blocked.values() if r == WaitingReason.NO_PRICE)
@@ -184,27 +194,31 @@ def _workers() -> int:
     return max(1, int(os.environ.get("SOLDE_CLOSE_WORKERS", "2")))
 
 
+def _credit_group(day: date) -> str:
+    return f"{CREDIT_WORK}:{day}"
+
+
 def _timed(
-    day: date, chunk: list[int], ctx: _Context, result: CloseResult
+    day: date, chunk: list[int], ctx: _Context, result: CloseResult, settle: timedelta
 ) -> tuple[list[int], dict[int, str]]:
     started = time.perf_counter()
-    out = _close_chunk(day, chunk, ctx, result)
+    out = _close_chunk(day, chunk, ctx, result, settle)
     log.debug("closed %s for %d accounts in %.2f s", day, len(chunk), time.perf_counter() - started)
     return out
 
 
 def _run_chunks(
-    day: date, chunks: list[list[int]], ctx: _Context, result: CloseResult
+    day: date, chunks: list[list[int]], ctx: _Context, result: CloseResult, settle: timedelta
 ) -> Iterator[tuple[list[int], dict[int, str]]]:
     workers = min(_workers(), len(chunks))
     if workers <= 1:
         for chunk in chunks:
-            yield _timed(day, chunk, ctx, result)
+            yield _timed(day, chunk, ctx, result, settle)
         return
 
     def in_worker(chunk: list[int]) -> tuple[list[int], dict[int, str]]:
         try:
-            return _timed(day, chunk, ctx, result)
+            return _timed(day, chunk, ctx, result, settle)
         finally:
             connection.close()  # the worker thread's own connection
 
@@ -299,9 +313,10 @@ def _segments(
 
 
 def _close_chunk(
-    day: date, ids: list[int], ctx: _Context, result: CloseResult
+    day: date, ids: list[int], ctx: _Context, result: CloseResult, settle: timedelta
 ) -> tuple[list[int], dict[int, str]]:
-    """Close `day` for these accounts in one transaction. Returns (closed ids, {id: waiting})."""
+    """Close `day` for these accounts in one transaction, with the credit-control work for
+    them. Returns (closed ids, {id: waiting})."""
     day_start, day_end = clock.day_bounds(day)
     now = clock.now()
     with transaction.atomic():
@@ -364,41 +379,24 @@ def _close_chunk(
         waiting: dict[int, str] = {}
         for acc in accounts:
             energy = acc.energy
-            units = _consumption(segments[acc.pk], found)
-            if units is None:
-                waiting[acc.pk] = WaitingReason.NO_DATA
-                continue
-            # Thousandths → kWh (electricity) or m³ → kWh with the factor in force (gas).
-            factor = (
-                rules.factor_in_force(ctx.factors.get(acc.dso_id, []), day, DEFAULT_GAS_FACTOR)
-                if energy == "gas"
-                else Decimal(1)
+            outcome = rules.close_account_day(
+                _consumption(segments[acc.pk], found),
+                energy=energy,
+                day=day,
+                tariff=ctx.prices.get((acc.dso_id, energy, acc.tariff_category), []),
+                gas_factors=ctx.factors.get(acc.dso_id, []),
+                default_gas_factor=DEFAULT_GAS_FACTOR,
+                activation_day=acc.activation_day,
+                advance_outstanding_cents=-acc.advance_cents,
+                recovery_per_day_cents=ctx.recovery_per_day[acc.dso_id],
+                interrupted=acc.supply in INTERRUPTED_SUPPLY,
             )
-            # kWh in thousandths (exact): the units themselves for electricity.
-            kwh_milli = (
-                units
-                if energy != "gas"
-                else {r: Fraction(u) * Fraction(factor) for r, u in units.items()}
-            )
-            prices: dict[str, Decimal] = {}
-            tariff = ctx.prices.get((acc.dso_id, energy, acc.tariff_category), [])
-            for reg, value in kwh_milli.items():
-                price = rules.price_in_force(tariff, reg, day)
-                if price is not None:
-                    prices[reg] = price
-                elif value:
+            if isinstance(outcome, rules.Waiting):
+                waiting[acc.pk] = outcome.reason
+                for reg in outcome.missing_registers:
                     result.missing_prices.add((acc.dso_id, energy, acc.tariff_category, reg))
-            if any(v and r not in prices for r, v in kwh_milli.items()):
-                waiting[acc.pk] = WaitingReason.NO_PRICE
                 continue
-            charge = rules.daily_charge_cents_milli(
-                {r: v for r, v in kwh_milli.items() if v}, prices
-            )
-            details: dict = {"kwh": {r: rules.milli_text(m) for r, m in kwh_milli.items()}}
-            if energy == "gas":
-                details["m3"] = {r: rules.milli_text(u) for r, u in units.items()}
-                details["kwh_per_m3"] = str(factor)
-            details["prices"] = {r: str(p) for r, p in prices.items()}
+            charge, recovery = outcome.charge_cents, outcome.recovery_cents
             if charge:
                 postings.append(
                     Posting(
@@ -412,42 +410,35 @@ def _close_chunk(
                         day=day,
                         supply_point_id=acc.supply_point_id,
                         reference=f"{day}",
-                        details=details,
+                        details=outcome.details,
                     )
                 )
-            recovery = 0
-            if acc.activation_day and day > acc.activation_day:
-                outstanding = -acc.advance_cents
-                recovery = rules.recovery_cents(
-                    outstanding,
-                    ctx.recovery_per_day[acc.dso_id],
-                    acc.supply in INTERRUPTED_SUPPLY,
-                )
-                if recovery:
-                    postings.append(
-                        Posting(
-                            key=f"recovery:{acc.pk}:{day}",
-                            kind=TransactionKind.ADVANCE_RECOVERY,
-                            entries=[
-                                (acc.balance_account_id, -recovery),
-                                (acc.advance_account_id, recovery),
-                            ],
-                            at=now,
-                            day=day,
-                            supply_point_id=acc.supply_point_id,
-                            reference=f"{day}",
-                        )
+            if recovery:
+                postings.append(
+                    Posting(
+                        key=f"recovery:{acc.pk}:{day}",
+                        kind=TransactionKind.ADVANCE_RECOVERY,
+                        entries=[
+                            (acc.balance_account_id, -recovery),
+                            (acc.advance_account_id, recovery),
+                        ],
+                        at=now,
+                        day=day,
+                        supply_point_id=acc.supply_point_id,
+                        reference=f"{day}",
                     )
-                    if recovery == outstanding:
-                        events.append(
-                            (
-                                "advance_repaid",
-                                acc.supply_point_id,
-                                f"advance_repaid:{acc.pk}",
-                                {"day": f"{day}"},
-                            )
-                        )
-            day_charges.append((acc.pk, day, _json_texts(details["kwh"]), charge, recovery, now))
+                )
+            if outcome.advance_repaid:
+                events.append(
+                    (
+                        "advance_repaid",
+                        acc.supply_point_id,
+                        f"advance_repaid:{acc.pk}",
+                        {"day": f"{day}"},
+                    )
+                )
+            kwh = _json_texts(outcome.details["kwh"])
+            day_charges.append((acc.pk, day, kwh, charge, recovery, now))
             closed.append(acc.pk)
 
         # The energy-sales accounts are shared by every chunk: lock them in one order so
@@ -480,6 +471,16 @@ def _close_chunk(
         if closed:
             refresh_credit_state(closed)
             balance_changed.send(sender=PrepaymentAccount, account_ids=closed, reason="close")
+            # An account-day closes once (DayCharge is unique), so its smallest id names the
+            # chunk's work for good.
+            work.enqueue(
+                CREDIT_WORK,
+                f"{_credit_group(day)}:{closed[0]}",
+                {"day": f"{day}", "accounts": closed},
+                group=_credit_group(day),
+                delay=settle,
+            )
+    faults.point("close.after_chunk_commit")
     return closed, waiting
 
 

@@ -1,6 +1,7 @@
 """Credit control (RULES.md §7 and the balance display of §9).
 
-After each daily close, each balance change (top-up, adjustment) and at the start of each allowed
+After each daily close (the "credit.close" work each closed chunk leaves, see solde.work), each
+balance change (top-up, adjustment) and at the start of each allowed
 window, `evaluate` reads the accounts whose state may change in one set-based pass and decides,
 per account: nothing, an interruption (limiter or disconnect, only when exhausted and inside an
 allowed window), friendly credit (exhausted outside a window: wait for the next window), a
@@ -22,7 +23,7 @@ from django.db.models import Count, JSONField, Model, OuterRef, Q, Subquery
 from django.utils.translation import gettext
 from psycopg.types.json import Jsonb
 
-from solde import clock, schedule
+from solde import bulk, clock, faults, schedule, work  # noqa: F401 — bulk: the `any_of` lookup
 from solde.ledger.models import Entry
 from solde.money import format_eur
 from solde.notifications.events import publish_many
@@ -36,7 +37,6 @@ from solde.prepayment.models import (
     HeldRun,
     HeldRunStatus,
     PrepaymentAccount,
-    Supply,
 )
 from solde.registry.models import Dso, Meter
 
@@ -86,6 +86,9 @@ class _Row:
     exhausted_since: datetime | None
     meter_id: int | None
     last_delta: int | None
+
+
+Candidates = dict[str, list[tuple[_Row, str, int]]]  # per DSO: (row, interruption, limit)
 
 
 def _rows(ids: list[int], with_last_delta: bool) -> list[_Row]:
@@ -140,18 +143,6 @@ def _held_accounts(ids: list[int]) -> set[int]:
     )
 
 
-def _interruption(row: _Row, pending: set[str]) -> str | None:
-    """How the account is interrupted now (reported by the meter or ordered): "limit", "cut"
-    or None."""
-    if row.supply == Supply.LIMITED or OrderKind.LIMIT_POWER in pending:
-        return "limit"
-    if row.supply in (Supply.DISCONNECTED, Supply.READY_FOR_RECONNECTION) or (
-        OrderKind.DISCONNECT in pending
-    ):
-        return "cut"
-    return None
-
-
 def _meter(row: _Row) -> int:
     assert row.meter_id is not None  # rows without a meter never reach an order
     return row.meter_id
@@ -168,46 +159,50 @@ def display_params(balance: int, limit: int, updated_at: datetime | None) -> dic
     }
 
 
-def _decision(
-    row: _Row,
-    now: datetime,
-    decision: str,
-    trigger: str,
-    rule: str,
-    limit: int,
-    in_window: bool,
-    **extra,
-) -> CreditDecision:
-    return CreditDecision(
-        account_id=row.pk,
-        at=now,
-        decision=decision,
-        trigger=trigger,
-        rule=rule,
-        balance_cents=row.balance,
-        limit_cents=limit,
-        in_window=in_window,
-        **extra,
-    )
-
-
 # Inside the caller's transaction (a top-up's) without a savepoint round trip: an error here
 # fails the caller's transaction as a whole anyway.
 @transaction.atomic(savepoint=False)
-def evaluate(account_ids: Iterable[int], reason: str, at: datetime | None = None) -> RunResult:
+def evaluate(
+    account_ids: Iterable[int], reason: str, at: datetime | None = None, *, day: date | None = None
+) -> RunResult:
     """Decide for these accounts, issue the orders and record every decision.
 
     `reason` is the trigger: "close" (balance display for each), "window", or a balance change
     ("topup", "adjustment", …: display when the account is or was in emergency credit, or is
     interrupted). Windows are checked at the issuing instant `clock.now()`, never at `at` (when
     the trigger fell due), so a late catch-up never interrupts outside a window.
+
+    `day`: the closed day a "close" run answers. Its decisions and orders carry it as their
+    idempotency key (one of each per account-day), and accounts already decided for it are
+    left out, so running it again after a crash decides only what is missing.
     """
-    return _run(list(dict.fromkeys(account_ids)), reason, at)
+    ids = list(dict.fromkeys(account_ids))
+    if day is not None:
+        ids = _not_decided(ids, day)
+    return _run(ids, reason, at, day=day)
+
+
+def _not_decided(ids: list[int], day: date) -> list[int]:
+    decided: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        decided.update(
+            CreditDecision.objects.filter(
+                day=day, account_id__any_of=ids[start : start + _CHUNK]
+            ).values_list("account_id", flat=True)
+        )
+    return [pk for pk in ids if pk not in decided] if decided else ids
 
 
 def _run(
-    ids: list[int], trigger: str, at: datetime | None, held_run: HeldRun | None = None
+    ids: list[int],
+    trigger: str,
+    at: datetime | None,
+    held_run: HeldRun | None = None,
+    day: date | None = None,
 ) -> RunResult:
+    """Read the accounts set-based, ask the rules (`rules.credit_verdict`,
+    `rules.display_rule`, `rules.confirm_skip_reason`) per account, then write the decisions,
+    orders and events in a few statements."""
     now = clock.now()
     result = RunResult()
     if not ids:
@@ -218,11 +213,25 @@ def _run(
     )
     decisions: list[CreditDecision] = []
     events: list[tuple[str, int, str, dict]] = []
-    reconnects: list[tuple[_Row, str, CreditDecision]] = []
+    reconnects: list[tuple[_Row, dict, CreditDecision]] = []
     displays: list[tuple[_Row, dict, CreditDecision]] = []
-    candidates: dict[str, list[tuple[_Row, str, int]]] = defaultdict(list)
+    candidates: Candidates = defaultdict(list)
     window_open = {code: rules.in_allowed_window(now, d) for code, d in dsos.items()}
     today = clock.local_date(now)
+
+    def record(row: _Row, decision: str, rule: str, limit: int, in_window: bool, **extra):
+        return CreditDecision(
+            account_id=row.pk,
+            at=now,
+            decision=decision,
+            trigger=trigger,
+            rule=rule,
+            balance_cents=row.balance,
+            limit_cents=limit,
+            in_window=in_window,
+            day=day,
+            **extra,
+        )
 
     for start in range(0, len(ids), _CHUNK):
         rows = _rows(ids[start : start + _CHUNK], with_last_delta=display_mode == "change")
@@ -234,106 +243,81 @@ def _run(
             limit = dso.emergency_credit_cents(row.energy)
             in_window = window_open[row.dso_id]
             mine = pending.get(row.meter_id, set()) if row.meter_id else set()
-            interrupted = _interruption(row, mine)
             if held_run is not None:
-                _confirm_one(
-                    row,
-                    dso,
-                    limit,
-                    in_window,
-                    interrupted,
-                    held_run,
-                    now,
-                    today,
-                    candidates,
-                    decisions,
-                    result,
-                )
+                action, why = _confirm_one(row, dso, limit, in_window, mine, today)
+                if action is not None:
+                    candidates[row.dso_id].append((row, action, limit))
+                else:
+                    decisions.append(
+                        record(
+                            row, Decision.RELEASE_SKIPPED, why, limit, in_window, held_run=held_run
+                        )
+                    )
+                    result.skipped.append(row.pk)
                 continue
             if row.meter_id is None:
                 continue  # no meter in place: nothing to order (operators see it in registry)
-            if interrupted and row.balance >= 0:
-                restore: str = (
-                    OrderKind.REMOVE_LIMIT if interrupted == "limit" else OrderKind.RECONNECT
+            verdict = rules.credit_verdict(
+                balance_cents=row.balance,
+                limit_cents=limit,
+                supply=row.supply,
+                pending_kinds=mine,
+                held=row.pk in held,
+                energy=row.energy,
+                protected=row.protected,
+                local_day=today,
+                in_window=in_window,
+                dso=dso,
+            )
+            if verdict is None:
+                pass
+            elif verdict.decision == Decision.RECONNECT:
+                d = record(
+                    row, Decision.RECONNECT, verdict.rule, limit, in_window, action=verdict.action
                 )
-                armed = row.supply == Supply.READY_FOR_RECONNECTION and not mine & {
-                    OrderKind.DISCONNECT
-                }
-                if not armed and restore not in mine:
-                    rule = "§7: balance back to ≥ 0 on an interrupted account, restore at once"
-                    d = _decision(
-                        row,
-                        now,
-                        Decision.RECONNECT,
-                        trigger,
-                        rule,
-                        limit,
-                        in_window,
-                        action=restore,
+                reconnects.append((row, {}, d))
+            elif verdict.decision == Decision.NO_INTERRUPTION:
+                decisions.append(
+                    record(row, Decision.NO_INTERRUPTION, verdict.rule, limit, in_window)
+                )
+                result.no_interruption.append(row.pk)
+            else:  # interrupt (a candidate) or friendly credit: the customer is told first
+                opens = now if in_window else rules.next_window_start(now, dso)
+                stamp = int((row.exhausted_since or now).timestamp())
+                events.append(
+                    (
+                        "interruption_coming",
+                        row.supply_point_id,
+                        f"interruption_coming:{row.pk}:{stamp}",
+                        {
+                            "action": verdict.action,
+                            "at": opens.isoformat() if opens else None,
+                            "balance_cents": row.balance,
+                        },
                     )
-                    reconnects.append((row, restore, d))
-            elif interrupted is None and row.balance <= -limit and row.pk not in held:
-                action = rules.interruption_action(row.energy, row.protected, today, dso)
-                if action is None:
-                    rule = "§7: protected gas customer in the winter period, no interruption"
-                    decisions.append(
-                        _decision(
-                            row, now, Decision.NO_INTERRUPTION, trigger, rule, limit, in_window
-                        )
-                    )
-                    result.no_interruption.append(row.pk)
+                )
+                if verdict.decision == Decision.INTERRUPT:
+                    candidates[row.dso_id].append((row, verdict.action, limit))
                 else:
-                    opens = now if in_window else rules.next_window_start(now, dso)
-                    stamp = int((row.exhausted_since or now).timestamp())
-                    events.append(
-                        (
-                            "interruption_coming",
-                            row.supply_point_id,
-                            f"interruption_coming:{row.pk}:{stamp}",
-                            {
-                                "action": action,
-                                "at": opens.isoformat() if opens else None,
-                                "balance_cents": row.balance,
-                            },
+                    decisions.append(
+                        record(
+                            row,
+                            Decision.FRIENDLY_CREDIT,
+                            verdict.rule,
+                            limit,
+                            False,
+                            action=verdict.action,
+                            next_window_at=opens,
                         )
                     )
-                    if in_window:
-                        candidates[row.dso_id].append((row, action, limit))
-                    else:
-                        rule = "§7: exhausted outside an allowed window, friendly credit"
-                        decisions.append(
-                            _decision(
-                                row,
-                                now,
-                                Decision.FRIENDLY_CREDIT,
-                                trigger,
-                                rule,
-                                limit,
-                                False,
-                                action=action,
-                                next_window_at=opens,
-                            )
-                        )
-                        result.friendly_credit.append(row.pk)
-            if display_mode == CLOSE or (
-                display_mode == "change"
-                and (
-                    row.balance < 0
-                    or interrupted
-                    or (row.last_delta is not None and row.balance - row.last_delta < 0)
-                )
-            ):
+                    result.friendly_credit.append(row.pk)
+            interrupted = rules.interruption_state(row.supply, mine) is not None
+            rule = rules.display_rule(display_mode, row.balance, interrupted, row.last_delta)
+            if rule is not None:
                 params = display_params(row.balance, limit, row.updated_at)
-                rule = (
-                    "§9: daily balance display after the close"
-                    if display_mode == CLOSE
-                    else "§9: balance display after a top-up in emergency or interrupted"
-                )
-                d = _decision(
+                d = record(
                     row,
-                    now,
                     Decision.DISPLAY,
-                    trigger,
                     rule,
                     limit,
                     in_window,
@@ -342,68 +326,42 @@ def _run(
                 displays.append((row, params, d))
 
     if candidates:
-        _interrupt(candidates, dsos, trigger, now, held_run, decisions, result)
-    restored = request_orders(
-        [(_meter(row), restore, f"credit control: {trigger}", {}) for row, restore, _ in reconnects]
-    )
-    for (row, _, d), order in zip(reconnects, restored, strict=True):
-        d.order = order
-        decisions.append(d)
-        result.reconnected.append(row.pk)
-    if displays:
-        orders = request_orders(
-            [
-                (_meter(row), OrderKind.DISPLAY_BALANCE, f"balance display: {trigger}", params)
-                for row, params, _ in displays
-            ]
+        decisions += _interrupt(candidates, dsos, trigger, now, held_run, day, record, result)
+    # Reconnections first, in a call of their own: a handful leaves right after the commit.
+    for group, reason in ((reconnects, "credit control"), (displays, "balance display")):
+        issued = request_orders(
+            [(_meter(row), d.action, f"{reason}: {trigger}", params) for row, params, d in group],
+            keys=[_order_key(day, row.pk, d.action) for row, _, d in group] if day else None,
         )
-        for (_, _, d), order in zip(displays, orders, strict=True):
+        for (_, _, d), order in zip(group, issued, strict=True):
             d.order = order
             decisions.append(d)
-        result.displayed = len(displays)
+    result.reconnected = [row.pk for row, _, _ in reconnects]
+    result.displayed = len(displays)
     _insert(decisions)
     publish_many(events, at=now)
     return result
 
 
-Candidates = dict[str, list[tuple[_Row, str, int]]]
-
-
 def _confirm_one(
-    row: _Row,
-    dso: Dso,
-    limit: int,
-    in_window: bool,
-    interrupted: str | None,
-    held_run: HeldRun,
-    now: datetime,
-    today: date,
-    candidates: Candidates,
-    decisions: list[CreditDecision],
-    result: RunResult,
-) -> None:
-    """Re-check one held account when an operator confirms its run."""
+    row: _Row, dso: Dso, limit: int, in_window: bool, pending: set[str], today: date
+) -> tuple[str | None, str]:
+    """Re-check one held account when an operator confirms its run: (the interruption to
+    issue, "") or (None, why it is skipped)."""
     action = rules.interruption_action(row.energy, row.protected, today, dso)
-    why = ""
-    if row.meter_id is None:
-        why = "no meter in place"
-    elif row.balance > -limit:
-        why = "§7: balance above −limit now, not interrupted"
-    elif interrupted:
-        why = "already interrupted or ordered"
-    elif action is None:
-        why = "§7: protected gas customer in the winter period, no interruption"
-    elif not in_window:
-        why = "§7: outside an allowed window"
-    if not why and action is not None:
-        candidates[row.dso_id].append((row, action, limit))
-        return
-    decisions.append(
-        _decision(
-            row, now, Decision.RELEASE_SKIPPED, CONFIRM, why, limit, in_window, held_run=held_run
-        )
+    why = rules.confirm_skip_reason(
+        has_meter=row.meter_id is not None,
+        balance_cents=row.balance,
+        limit_cents=limit,
+        interrupted=rules.interruption_state(row.supply, pending) is not None,
+        action=action,
+        in_window=in_window,
     )
-    result.skipped.append(row.pk)
+    return (None, why) if why or action is None else (action, "")
+
+
+def _order_key(day: date | None, account_id: int, kind: str) -> str:
+    return f"close:{day}:{account_id}:{kind}"
 
 
 def _interrupt(
@@ -412,10 +370,12 @@ def _interrupt(
     trigger: str,
     now: datetime,
     held_run: HeldRun | None,
-    decisions: list[CreditDecision],
+    day: date | None,
+    record,
     result: RunResult,
-) -> None:
+) -> list[CreditDecision]:
     """Issue the interruptions of this run — or hold them per DSO over the mass-cut guard.
+    Returns the decisions.
 
     The candidates' rows are locked and their balances read again first, so a top-up that
     committed meanwhile is seen, and one arriving later waits for this transaction and then
@@ -441,12 +401,15 @@ def _interrupt(
             .values_list("supply_point__dso_id")
             .annotate(n=Count("pk"))
         )
+    decisions: list[CreditDecision] = []
+    issued: list[tuple[int, str, str, dict]] = []
+    issued_decisions: list[CreditDecision] = []
     for dso_code, rows in candidates.items():
         dso = dsos[dso_code]
         still = []
         for row, action, limit in rows:
             row.balance = fresh.get(row.pk, row.balance)
-            if row.balance <= -limit:
+            if rules.is_exhausted(row.balance, limit):
                 still.append((row, action, limit))
         if held_run is None and rules.mass_cut_exceeded(len(still), active.get(dso_code, 0), dso):
             run = HeldRun.objects.create(
@@ -462,49 +425,32 @@ def _interrupt(
             )
             for row, action, limit in still:
                 decisions.append(
-                    _decision(
-                        row,
-                        now,
-                        Decision.HELD,
-                        trigger,
-                        rule,
-                        limit,
-                        True,
-                        action=action,
-                        held_run=run,
-                    )
+                    record(row, Decision.HELD, rule, limit, True, action=action, held_run=run)
                 )
             result.held_runs.append(run.pk)
             continue
-        issued: list[tuple[int, str, str, dict]] = []
         for row, action, limit in still:
-            kind: str = (
-                OrderKind.LIMIT_POWER if action == rules.LIMIT_POWER else OrderKind.DISCONNECT
-            )
-            params = {"amps": dso.limiter_amps} if kind == OrderKind.LIMIT_POWER else {}
-            issued.append((_meter(row), kind, f"credit exhausted: {trigger}", params))
-            rule = (
-                "§7: exhausted in an allowed window, power limiter (protected)"
-                if kind == OrderKind.LIMIT_POWER
-                else "§7: exhausted in an allowed window, disconnect"
-            )
-            decisions.append(
-                _decision(
+            params = {"amps": dso.limiter_amps} if action == OrderKind.LIMIT_POWER else {}
+            issued.append((_meter(row), action, f"credit exhausted: {trigger}", params))
+            issued_decisions.append(
+                record(
                     row,
-                    now,
                     Decision.INTERRUPT,
-                    trigger,
-                    rule,
+                    rules.interrupt_rule(action),
                     limit,
                     True,
-                    action=kind,
+                    action=action,
                     held_run=held_run,
                 )
             )
             result.interrupted.append(row.pk)
-        # One set-based call for the run's interruptions (one order per meter).
-        for d, order in zip(decisions[-len(issued) :], request_orders(issued), strict=True):
-            d.order = order
+    # One set-based call for the run's interruptions (one order per meter). The orders pair
+    # with their own decisions, never with the run's earlier ones: when every candidate was
+    # topped up meanwhile, nothing is issued and nothing is paired.
+    keys = [_order_key(day, d.account_id, d.action) for d in issued_decisions] if day else None
+    for d, order in zip(issued_decisions, request_orders(issued, keys=keys), strict=True):
+        d.order = order
+    return decisions + issued_decisions
 
 
 M = TypeVar("M", bound=Model)
@@ -632,13 +578,23 @@ def reject_held_run(run_id: int, user=None) -> int:
 # --- Hooks and the window job --------------------------------------------------------------
 
 
-def on_day_closed(sender, account_ids, day, **kwargs) -> None:
-    evaluate(account_ids, CLOSE)
+DECIDE_CLOSED_DAY = "credit.close"
+
+
+def decide_closed_day(payloads: list[dict]) -> None:
+    """The work the close leaves for each closed chunk ({"day", "accounts"}): one run per day
+    over every account closed that day (the mass-cut guard counts a run as a whole)."""
+    by_day: dict[str, list[int]] = defaultdict(list)
+    for p in payloads:
+        by_day[p["day"]] += p["accounts"]
+    for day, ids in sorted(by_day.items()):
+        evaluate(ids, CLOSE, day=date.fromisoformat(day))
+        faults.point("credit.after_decide")
 
 
 def on_balance_changed(sender, account_ids, reason, **kwargs) -> None:
     if reason in ("close", "charge"):
-        return  # the close sends day_closed for the same accounts
+        return  # the close leaves "credit.close" work for the same accounts
     evaluate(account_ids, reason)
 
 
@@ -688,8 +644,8 @@ WINDOW_JOB = schedule.Job("credit_control.window_start", window_starts_due, run_
 
 def connect() -> None:
     """Called from PrepaymentConfig.ready()."""
-    from solde.prepayment.signals import balance_changed, day_closed
+    from solde.prepayment.signals import balance_changed
 
-    day_closed.connect(on_day_closed, dispatch_uid="credit_control.day_closed")
+    work.handler(DECIDE_CLOSED_DAY)(decide_closed_day)
     balance_changed.connect(on_balance_changed, dispatch_uid="credit_control.balance_changed")
     schedule.register(WINDOW_JOB)

@@ -179,11 +179,21 @@ class CreditDecision(models.Model):
     held_run = models.ForeignKey(
         HeldRun, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
     )
+    # The closed day a decision after the close answers (null for other triggers): one decision
+    # of each kind per account-day, whatever the crashes and reruns.
+    day = models.DateField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["account", "at"]),
             models.Index(fields=["held_run", "decision"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "account", "decision"],
+                condition=models.Q(day__isnull=False),
+                name="uniq_decision_per_account_day",
+            )
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -301,3 +301,207 @@ def mass_cut_exceeded(count: int, active_accounts: int, dso: MassCutSettings) ->
     mass_cut_minimum interruptions in one run need an operator's confirmation."""
     over_share = Decimal(count) * 100 > Decimal(active_accounts) * Decimal(dso.mass_cut_percent)
     return over_share and count > dso.mass_cut_minimum
+
+
+# --- Credit-control decisions (RULES.md §7, the balance display of §9) ------------------------
+# One copy of each rule: credit control (evaluate, the held-run confirmation) and the order
+# dispatcher's send-time check call these; they read no database.
+
+# Order kinds (the same values as orders.models.OrderKind), named here to keep the rules pure.
+RECONNECT = "reconnect"
+REMOVE_LIMIT = "remove_limit"
+DISPLAY_BALANCE = "display_balance"
+# Supply states reported by the meter (prepayment.models.Supply).
+LIMITED = "limited"
+CUT_SUPPLY = ("disconnected", "ready_for_reconnection")
+READY_FOR_RECONNECTION = "ready_for_reconnection"
+
+
+def is_exhausted(balance_cents: int, limit_cents: int) -> bool:
+    """Exhausted when the balance is at or below −limit (§6)."""
+    return balance_cents <= -limit_cents
+
+
+def interruption_state(supply: str, pending_kinds: Collection[str]) -> str | None:
+    """How an account is interrupted now, reported by the meter or already ordered:
+    "limit", "cut" or None."""
+    if supply == LIMITED or LIMIT_POWER in pending_kinds:
+        return "limit"
+    if supply in CUT_SUPPLY or DISCONNECT in pending_kinds:
+        return "cut"
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What credit control decides for one account: the decision (the values of
+    prepayment.models.Decision), the order kind it implies and the rule, for the operator."""
+
+    decision: str
+    action: str = ""
+    rule: str = ""
+
+
+def interrupt_rule(action: str) -> str:
+    if action == LIMIT_POWER:
+        return "§7: exhausted in an allowed window, power limiter (protected)"
+    return "§7: exhausted in an allowed window, disconnect"
+
+
+def credit_verdict(
+    *,
+    balance_cents: int,
+    limit_cents: int,
+    supply: str,
+    pending_kinds: Collection[str],
+    held: bool,
+    energy: str,
+    protected: bool,
+    local_day: date,
+    in_window: bool,
+    dso: InterruptionSettings,
+) -> Verdict | None:
+    """§7 for one account with a meter: restore an interrupted account back at ≥ 0 at once
+    (unless the reconnection is already armed or ordered); interrupt an exhausted one inside an
+    allowed window (limiter for a protected electricity customer, nothing for a protected gas
+    customer in winter); friendly credit outside a window. None: nothing to decide.
+
+    "interrupt" is a candidate: the mass-cut guard and a fresh balance still have their say."""
+    interrupted = interruption_state(supply, pending_kinds)
+    if interrupted and balance_cents >= 0:
+        restore = REMOVE_LIMIT if interrupted == "limit" else RECONNECT
+        armed = supply == READY_FOR_RECONNECTION and DISCONNECT not in pending_kinds
+        if armed or restore in pending_kinds:
+            return None
+        return Verdict(
+            "reconnect",
+            restore,
+            "§7: balance back to ≥ 0 on an interrupted account, restore at once",
+        )
+    if interrupted or held or not is_exhausted(balance_cents, limit_cents):
+        return None
+    action = interruption_action(energy, protected, local_day, dso)
+    if action is None:
+        return Verdict(
+            "no_interruption",
+            "",
+            "§7: protected gas customer in the winter period, no interruption",
+        )
+    if in_window:
+        return Verdict("interrupt", action, interrupt_rule(action))
+    return Verdict(
+        "friendly_credit", action, "§7: exhausted outside an allowed window, friendly credit"
+    )
+
+
+def display_rule(
+    mode: str | None,
+    balance_cents: int,
+    interrupted: bool,
+    last_delta_cents: int | None,
+) -> str | None:
+    """§9: whether the meter shows the balance now, and why. `mode`: "close" (once a day
+    after the close), "change" (a top-up or adjustment: only for an account in emergency
+    credit or interrupted, now or just before the change), None (no display)."""
+    if mode == "close":
+        return "§9: daily balance display after the close"
+    if mode != "change":
+        return None
+    was_negative = last_delta_cents is not None and balance_cents - last_delta_cents < 0
+    if balance_cents < 0 or interrupted or was_negative:
+        return "§9: balance display after a top-up in emergency or interrupted"
+    return None
+
+
+def confirm_skip_reason(
+    *,
+    has_meter: bool,
+    balance_cents: int,
+    limit_cents: int,
+    interrupted: bool,
+    action: str | None,
+    in_window: bool,
+) -> str:
+    """§7 again when an operator confirms a held run: why one account is no longer
+    interrupted ("" = interrupt it)."""
+    if not has_meter:
+        return "no meter in place"
+    if not is_exhausted(balance_cents, limit_cents):
+        return "§7: balance above −limit now, not interrupted"
+    if interrupted:
+        return "already interrupted or ordered"
+    if action is None:
+        return "§7: protected gas customer in the winter period, no interruption"
+    if not in_window:
+        return "§7: outside an allowed window"
+    return ""
+
+
+# --- One account's closed day (RULES.md §4–§6), for the close's chunk ------------------------
+
+NO_DATA = "no_data"  # prepayment.models.WaitingReason
+NO_PRICE = "no_price"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The day cannot be closed yet: no midnight index, or consumption without a price."""
+
+    reason: str
+    missing_registers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClosedDay:
+    charge_cents: int
+    recovery_cents: int
+    advance_repaid: bool  # this day's recovery is the last of the advance
+    details: dict  # kWh per register (and m³ and the factor for gas), the prices applied
+
+
+def close_account_day(
+    units: Mapping[str, Fraction | int] | None,
+    *,
+    energy: str,
+    day: date,
+    tariff: list[tuple[str, date, Decimal]],
+    gas_factors: list[tuple[date, Decimal]],
+    default_gas_factor: Decimal,
+    activation_day: date | None,
+    advance_outstanding_cents: int,
+    recovery_per_day_cents: int,
+    interrupted: bool,
+) -> ClosedDay | Waiting:
+    """What closing `day` means for one account, from what its registers counted (thousandths;
+    None while a midnight index is missing): the charge at the prices in force (gas converted
+    with the factor in force), and the advance recovery from the day after activation."""
+    if units is None:
+        return Waiting(NO_DATA)
+    factor = (
+        factor_in_force(gas_factors, day, default_gas_factor) if energy == "gas" else Decimal(1)
+    )
+    # kWh in thousandths (exact): the units themselves for electricity.
+    kwh_milli = (
+        units if energy != "gas" else {r: Fraction(u) * Fraction(factor) for r, u in units.items()}
+    )
+    prices: dict[str, Decimal] = {}
+    missing = []
+    for reg, value in kwh_milli.items():
+        price = price_in_force(tariff, reg, day)
+        if price is not None:
+            prices[reg] = price
+        elif value:
+            missing.append(reg)
+    if missing:
+        return Waiting(NO_PRICE, tuple(missing))
+    charge = daily_charge_cents_milli({r: v for r, v in kwh_milli.items() if v}, prices)
+    details: dict = {"kwh": {r: milli_text(m) for r, m in kwh_milli.items()}}
+    if energy == "gas":
+        details["m3"] = {r: milli_text(u) for r, u in units.items()}
+        details["kwh_per_m3"] = str(factor)
+    details["prices"] = {r: str(p) for r, p in prices.items()}
+    recovery = 0
+    if activation_day and day > activation_day:
+        recovery = recovery_cents(advance_outstanding_cents, recovery_per_day_cents, interrupted)
+    repaid = bool(recovery) and recovery == advance_outstanding_cents
+    return ClosedDay(charge, recovery, repaid, details)

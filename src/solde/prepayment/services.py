@@ -192,7 +192,13 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
                 "exhausted_since",
             )
         )
-        history = recent_daily_cents([r[0] for r in rows], 14)
+        # Each DSO sets how many closed days the forecast averages (Dso.days_left_history).
+        per_length: dict[int, list[int]] = defaultdict(list)
+        for r in rows:
+            per_length[dsos[r[2]].days_left_history].append(r[0])
+        history: dict[int, list[int]] = {}
+        for length, pks in per_length.items():
+            history.update(recent_daily_cents(pks, length))
         for (
             pk,
             sp_id,
@@ -278,7 +284,7 @@ def balance_view(account: PrepaymentAccount) -> BalanceView:
     sp = account.supply_point
     balance = account.balance_account.balance_cents
     limit = sp.dso.emergency_credit_cents(sp.energy)
-    history = recent_daily_cents([account.pk], 14).get(account.pk, [])
+    history = recent_daily_cents([account.pk], sp.dso.days_left_history).get(account.pk, [])
     last_update = account.balance_account.entries.aggregate(m=Max("transaction__at"))["m"]
     return BalanceView(
         ean=sp.ean,

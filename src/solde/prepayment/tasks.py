@@ -1,12 +1,16 @@
-"""Scheduled and triggered work of the daily close."""
+"""Scheduled and triggered work of the daily close: the 05:00 close, and the catch-up close
+after late readings (durable work, see solde.work)."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from solde import clock, schedule
+from django.db import transaction
+
+from solde import clock, faults, schedule, work
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +35,37 @@ def close_yesterday(at: datetime) -> object:
 
 def register_jobs() -> None:
     schedule.register(schedule.Job("close-day", schedule.daily_at(CLOSE_HOUR, 0), close_yesterday))
+    work.handler(CATCH_UP)(catch_up)
 
 
-def on_readings_accepted(sender: object, supply_point_ids: Iterable[int], **kwargs: object) -> None:
-    """Late readings: charge the days they complete, up to the platform's last closed day."""
-    from solde.prepayment.close import catch_up
+CATCH_UP = "close.catch_up"
 
-    try:
-        result = catch_up(supply_point_ids)
-    except Exception:  # the readings are committed; the next close retries these days
-        log.exception("Catch-up close after late readings failed")
+
+def catch_up_later(supply_point_ids: Iterable[int]) -> None:
+    """Late readings were accepted for these supply points: leave the catch-up close as work in
+    the caller's transaction (the ingestion's), and try it right after the commit. If that try
+    fails or the process dies, the work item is still there for the worker."""
+    ids = sorted(set(supply_point_ids))
+    if not ids:
         return
+    work.enqueue(CATCH_UP, f"{CATCH_UP}:{uuid.uuid4().hex}", {"supply_points": ids}, group=CATCH_UP)
+    transaction.on_commit(_drain_catch_up)
+
+
+def _drain_catch_up() -> None:
+    try:
+        work.drain([CATCH_UP])
+    except Exception:  # the readings and the work item are committed: the worker retries
+        log.exception("Catch-up close after late readings could not run; the worker retries it")
+
+
+def catch_up(payloads: list[dict]) -> None:
+    """Charge the days late readings complete, up to the platform's last closed day, for every
+    supply point of the pending catch-up items at once."""
+    from solde.prepayment.close import catch_up as close_catch_up
+
+    ids = sorted({sp for p in payloads for sp in p["supply_points"]})
+    result = close_catch_up(ids)
+    faults.point("catch_up.after_close")
     if result and result.closed:
         log.info("Late readings: %d day(s) charged up to %s", result.closed, result.day)

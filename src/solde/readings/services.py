@@ -31,7 +31,6 @@ from solde.identifiers import InvalidIdentifier, validate_ean
 from solde.readings import rules
 from solde.readings.models import Reading, RejectedReading, RejectReason
 from solde.readings.rules import FIELDS, Malformed
-from solde.readings.signals import readings_accepted
 from solde.registry.models import ENERGY_REGISTERS, REGISTER_UNIT, Meter, SupplyPoint
 
 # A concurrent writer can slip a reading of the same key in between our read and our write:
@@ -406,9 +405,9 @@ def _commit(
         activate({sp: rules.from_epoch_us(t) for sp, t in first_at.items()})
     supply_point_ids = sorted(first_at)
     if supply_point_ids:
-        transaction.on_commit(
-            lambda: readings_accepted.send(sender=Reading, supply_point_ids=supply_point_ids)
-        )
+        from solde.prepayment.tasks import catch_up_later
+
+        catch_up_later(supply_point_ids)  # the days these readings complete are charged
     return IngestResult(
         accepted=accepted,
         duplicates=duplicates,

@@ -51,6 +51,12 @@ class Command(TyperCommand):
             f"{result.waiting_for_data} account(s) waiting for data, "
             f"{result.waiting_for_price} waiting for a price."
         )
+        if result.credit_failed:
+            self.stderr.write(
+                f"{result.credit_failed} credit-control work item(s) failed: the days are "
+                "closed and their decisions are retried by the worker; see `solde work failed` "
+                "or the admin (Tâches internes)."
+            )
         for dso, energy, category, register in sorted(result.missing_prices):
             self.stderr.write(
                 f"No price in force for {dso} {energy} {category} {register}: "
