@@ -188,6 +188,7 @@ def run(pg_url: str) -> str:
     setup_s = time.perf_counter() - started
     seed = json.loads(seed_file.read_text())
     results = {}
+    load_before = os.getloadavg()[0]
     for server in SERVERS:
         print(f"   {server}", flush=True)
         port = _free_port()
@@ -196,6 +197,7 @@ def run(pg_url: str) -> str:
             results[server] = _measure(port, seed, scale, lambda m: print(m, flush=True))
         finally:
             stop_server(proc)
+    load_after = os.getloadavg()[0]
     stored = _count_topups(env)
     answered = sum(r["topups_201"] for r in results.values())
     workers = os.cpu_count() or 1
@@ -210,7 +212,9 @@ def run(pg_url: str) -> str:
         f"{max(4.0, 10 * scale):.0f} s, stopping after two missed steps. **The load generator "
         f"(one Python process), the server and PostgreSQL share this machine's {workers} "
         "cores**: absolute figures are pessimistic; the ratio to `/healthz` (the server and "
-        "Django without the database) is the comparable figure.\n\n",
+        "Django without the database) is the comparable figure. Load average (1 min) when "
+        f"the runs began: {load_before:.1f}, when they ended: {load_after:.1f} (other work on "
+        "the machine counts in it).\n\n",
     ]
     for server, r in results.items():
         h, b = r["healthz"], r["balance"]
