@@ -55,18 +55,19 @@ def _recreate(pg_url: str) -> str:
 
 
 def start_server(env: dict, server: str, port: int, log: Path) -> subprocess.Popen:
-    """`solde serve` on 127.0.0.1:port; returns once /healthz answers (60 s at most)."""
+    """`solde serve` on 127.0.0.1:port; returns once /healthz answers (120 s at most). The API
+    needs no static files: no collect."""
     import requests
 
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "solde"), "serve", "--server", server,
-         "--bind", f"127.0.0.1:{port}"],
+         "--bind", f"127.0.0.1:{port}", "--no-collectstatic"],
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"solde serve exited: {log.read_text()[-2000:]}")
@@ -77,7 +78,7 @@ def start_server(env: dict, server: str, port: int, log: Path) -> subprocess.Pop
             pass
         time.sleep(0.2)
     stop_server(proc)
-    raise RuntimeError(f"solde serve did not answer within 60 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"solde serve did not answer within 120 s: {log.read_text()[-2000:]}")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -186,13 +187,17 @@ def run(pg_url: str) -> str:
         cwd=ROOT, env=env, check=True,
     )  # fmt: skip
     setup_s = time.perf_counter() - started
-    seed = json.loads(seed_file.read_text())
+    return measure(env, json.loads(seed_file.read_text()), n, setup_s, scale)
+
+
+def measure(env: dict, seed: dict, n: int, setup_s: float, scale: float) -> str:
+    """Both servers on the prepared database; the Markdown section."""
     results = {}
     load_before = os.getloadavg()[0]
     for server in SERVERS:
         print(f"   {server}", flush=True)
         port = _free_port()
-        proc = start_server(env, server, port, work / f"{server}.log")
+        proc = start_server(env, server, port, Path(env["SOLDE_DATA_DIR"]) / f"{server}.log")
         try:
             results[server] = _measure(port, seed, scale, lambda m: print(m, flush=True))
         finally:
