@@ -192,12 +192,14 @@ def highest_rate(
     p99_ms: float,
     check: Callable[[int, bytes], bool] | None = None,
     log: Callable[[str], None] = print,
+    settle: Callable[[], None] = lambda: time.sleep(1),
 ) -> tuple[Result | None, list[Result]]:
     """Step through `rates` (ascending); the highest one held with p99 < `p99_ms` and no
     error, and every step's result. Stops at the second step that misses."""
     best, steps, misses = None, [], 0
     offset = 0
     for rate in rates:
+        settle()  # a step that fell behind leaves queued requests: let the server drain them
         res = run(port, rate, seconds, lambda i, o=offset: make_request(o + i), check)
         offset += res.sent
         steps.append(res)
@@ -209,5 +211,4 @@ def highest_rate(
             misses += 1
             if misses == 2:
                 break
-        time.sleep(1)  # let the server drain between steps
     return best, steps
