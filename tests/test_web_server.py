@@ -100,7 +100,7 @@ def test_200_concurrent_api_requests_through_solde_serve_no_500_connections_boun
                 peak["connections"] = max(peak["connections"], cur.fetchone()[0])
 
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded 2-core machine starts slowly
         while time.monotonic() < deadline:
             try:
                 if requests.get(f"{site}/healthz", timeout=1).ok:
