@@ -61,6 +61,21 @@ def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _plain_static_files():
+    """Tests render pages straight from the apps' static folders; the hashed manifest is what
+    `solde serve` collects (tested through the served demo in tests/test_demo_processes.py)."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests flush the database: put the DSOs of migration 0002 back."""

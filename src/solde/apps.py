@@ -6,7 +6,9 @@ class SoldeConfig(AppConfig):
     verbose_name = "Solde"
 
     def ready(self) -> None:
-        from solde import checks  # noqa: F401 — registers the production system checks
-        from solde import work
+        from solde import (
+            checks,  # noqa: F401 — registers the production system checks
+            work,
+        )
 
         work.register_job()

@@ -4,8 +4,6 @@ before serving and in `solde check`; an Error stops runserver, migrate and the w
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
@@ -61,14 +59,13 @@ def production_settings(app_configs=None, **kwargs) -> list[Error]:
                 "Set SOLDE_PAYMENT_PROVIDER=mollie and SOLDE_MOLLIE_API_KEY.",
             )
         )
-    sms_provider = getattr(settings, "SMS_PROVIDER", "")
-    sms_host = urlparse(getattr(settings, "SMS_GATEWAY_URL", "")).hostname or ""
-    if sms_provider == "fake" or (sms_provider in ("", "gateway") and sms_host in LOOPBACK):
+    if settings.SMS_PROVIDER == "fake":
         errors.append(
             _error(
                 "E005",
-                "SMS go to the local fake gateway: customers would receive none.",
-                "Configure a real SMS provider (see docs/configuration.md).",
+                "SMS go to the local fake Twilio: customers would receive none.",
+                "Set SOLDE_SMS_PROVIDER=twilio with SOLDE_TWILIO_ACCOUNT_SID, "
+                "SOLDE_TWILIO_AUTH_TOKEN and SOLDE_TWILIO_FROM (see docs/operations.md).",
             )
         )
     if settings.HEADEND_URL == "inprocess":

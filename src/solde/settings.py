@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "solde.middleware.TrustedProxies",
     "solde.middleware.RequestId",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # hashed static files, no separate server
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -130,8 +131,24 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("SOLDE_DATABASE_URL", f"sqlite:///{DATA_DIR / 'solde.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg 3's pool, one per process: a request borrows a connection and gives it back, so
+    # connections = processes × SOLDE_DB_POOL_MAX whatever the load (docs/decisions/0002).
+    # SOLDE_DB_POOL_MAX=0 turns the pool off (then SOLDE_DB_CONN_MAX_AGE applies, e.g. pgbouncer).
+    _pool_max = int(os.environ.get("SOLDE_DB_POOL_MAX", "4"))
+    if _pool_max > 0:
+        DATABASES["default"]["OPTIONS"] = {
+            "pool": {
+                "min_size": min(int(os.environ.get("SOLDE_DB_POOL_MIN", "1")), _pool_max),
+                "max_size": _pool_max,
+                # A request waits this long for a free connection before failing.
+                "timeout": float(os.environ.get("SOLDE_DB_POOL_TIMEOUT", "10")),
+            }
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("SOLDE_DB_CONN_MAX_AGE", "0"))
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and IMMEDIATE transactions: readers never block the writer, writers queue cleanly.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
@@ -180,7 +197,13 @@ MAX_BODY_BYTES = int(os.environ.get("SOLDE_MAX_BODY_BYTES", str(4 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 STATIC_URL = "/static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(os.environ.get("SOLDE_STATIC_ROOT", DATA_DIR / "static"))
+# Hashed, compressed names written by `solde collectstatic` (run by `solde serve`), served by
+# whitenoise with far-future caching. Tests override this with the plain storage (conftest).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 MEDIA_ROOT = DATA_DIR / "media"
 
 EMAIL_HOST = os.environ.get("SOLDE_SMTP_HOST", "127.0.0.1")
@@ -278,6 +301,13 @@ METRICS_ALLOWED_IPS = env_list("SOLDE_METRICS_ALLOWED_IPS")
 # JSON lines (one object per record, with the request id) in production; readable text in the
 # demo. Secrets are redacted from every record whatever the format.
 LOG_FORMAT = os.environ.get("SOLDE_LOG_FORMAT", "json" if PRODUCTION else "text")
+
+# `solde serve`: the production web server (docs/decisions/0002-serving.md).
+WEB_BIND = os.environ.get("SOLDE_BIND", "127.0.0.1:8000")
+WEB_SERVER = os.environ.get("SOLDE_WEB_SERVER", "gunicorn")
+WEB_WORKERS = int(os.environ.get("SOLDE_WEB_WORKERS", "0"))  # 0: sized from the cores
+WEB_THREADS = int(os.environ.get("SOLDE_WEB_THREADS", "0"))  # 0: the server's default for us
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -7,7 +7,7 @@ and models the relay (connected / disconnected / ready_for_reconnection until th
 pressed), the power limiter (load capped at the limit) and the balance display (94.32.2).
 
 State lives in `SimulatedMeter` rows so `solde meter show/press` work beside a running
-simulator. For the embedded demo: `start_in_background(meters=50)` (in-process head-end).
+simulator. The demo runs it as a process (`solde simulate`, Procfile.demo) over MQTT.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from solde import clock
 from solde.headend import topics
@@ -550,43 +550,3 @@ def display_pages(serial: str) -> list[tuple[str, str]]:
     pages.append(("relay", relay.get(m.relay, m.relay)))
     pages.append(("limiter", f"{m.limiter_amps} A" if m.limiter_amps else "--"))
     return pages
-
-
-# ---------------------------------------------------------------------------------------------
-# The embedded demo
-# ---------------------------------------------------------------------------------------------
-
-
-def start_in_background(
-    meters: int = 50, failure_rate: float = 0.0, interval: float = 1.0
-) -> tuple[threading.Thread, threading.Event]:
-    """Run the fleet, the head-end listener and the dispatcher in a daemon thread of this
-    process over the in-process head-end (no broker). Returns (thread, stop event)."""
-    from solde.headend.adapters import InProcessTransport
-    from solde.headend.listener import Listener
-    from solde.orders import services as orders
-
-    stop = threading.Event()
-
-    def loop() -> None:
-        sim = Simulator(InProcessTransport(), failure_rate=failure_rate)
-        listener = Listener(InProcessTransport(), source="headend:inprocess")
-        tick = 0
-        while not stop.is_set():
-            try:
-                close_old_connections()
-                if tick % 30 == 0:
-                    sim.setup(meters)  # meters added since start join the fleet
-                sim.step()
-                while listener.process():
-                    pass
-                if tick % 5 == 0:
-                    orders.dispatch_due()
-            except Exception:
-                log.exception("demo fleet step failed")
-            tick += 1
-            stop.wait(interval)
-
-    thread = threading.Thread(target=loop, name="solde-meter-fleet", daemon=True)
-    thread.start()
-    return thread, stop

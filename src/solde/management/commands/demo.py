@@ -1,43 +1,31 @@
-"""`solde demo`: migrate the embedded database, seed demo data once, run the platform's scheduled
-work in the background, print the logins and serve on http://127.0.0.1:8000."""
+"""`solde demo`: migrate the embedded database, seed demo data once, catch the scheduled work
+up, print the logins, then run the demo's process model (Procfile.demo) with honcho: the
+production processes (`solde serve`, the django-q2 worker, `solde headend listen`) plus a local
+MQTT broker, the simulated meters and the fake providers. No server to install."""
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import signal
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from django.conf import settings
 from django.core.management import call_command
-from django.db import close_old_connections, connection
+from django.core.management.base import CommandError
+from django.db import connection
 from django_typer.management import TyperCommand
 
 from solde import clock
 
-log = logging.getLogger("solde.demo")
-TICK_SECONDS = 10.0
-
-
-def scheduler_loop(stop: threading.Event, lookback: timedelta, tick: float = TICK_SECONDS) -> None:
-    """Run what fell due (daily closes, windows, displays…) every `tick` seconds until `stop`.
-
-    The first run of a job reaches back over the seeded history, so the demo's past days are
-    closed as they would have been. A failing job is logged and retried at the next tick: the
-    web server never goes down with it.
-    """
-    from solde import schedule
-
-    while not stop.is_set():
-        try:
-            close_old_connections()
-            schedule.run_due(first_run_lookback=lookback)
-        except Exception:  # noqa: BLE001 — keep the demo serving; the log says what failed
-            log.exception("Scheduled work failed; trying again in %s s", tick)
-        finally:
-            connection.close()
-        stop.wait(tick)
+PROCFILE = "Procfile.demo"
+DEMO_MQTT_PORT = 18830  # not 1883: a Mosquitto on the machine keeps its port
 
 
 def seeded_lookback() -> timedelta:
@@ -52,56 +40,107 @@ def seeded_lookback() -> timedelta:
     return clock.now() - first + timedelta(days=1)
 
 
+def procfile() -> Path:
+    """Procfile.demo at the root of the source tree (`make demo` runs from there)."""
+    for folder in (Path.cwd(), *Path(__file__).resolve().parents):
+        if (folder / PROCFILE).is_file():
+            return folder / PROCFILE
+    raise CommandError(f"{PROCFILE} not found: run `make demo` from the Solde source tree.")
+
+
+def write_logins() -> str:
+    """The admin and API keys (made once: keys are shown once) and, fresh at every start, the
+    customer portal login and a new activation code; kept in var/demo-logins.txt."""
+    from solde.portal.demo import make_portal_logins
+    from solde.registry.demo import make_logins
+
+    path = settings.DATA_DIR / "demo-logins.txt"
+    kept = path.read_text() if path.exists() else make_logins() + "\n"
+    lines = [line for line in kept.splitlines() if not line.startswith("Portal:")]
+    text = "\n".join([*lines, make_portal_logins()])
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return text
+
+
 class Command(TyperCommand):
-    help = "Run the demo: migrate, seed demo data on first run, serve on http://127.0.0.1:8000."
+    help = "Run the demo: migrate, seed on first run, then the demo's processes (Procfile.demo)."
 
     def handle(
         self,
         port: Annotated[int, typer.Option(help="The port to serve on.")] = 8000,
         supply_points: Annotated[int, typer.Option(help="Fleet size on the first run.")] = 300,
         days: Annotated[int, typer.Option(help="Days of history on the first run.")] = 60,
-        scheduler: Annotated[
-            bool, typer.Option(help="Run scheduled work in the background.")
-        ] = True,
+        mqtt_port: Annotated[
+            int, typer.Option(help="Port of the demo's MQTT broker (127.0.0.1).")
+        ] = DEMO_MQTT_PORT,
+        meters: Annotated[int, typer.Option(help="Simulated meters answering orders.")] = 50,
     ) -> None:
+        from solde import schedule
         from solde.registry.models import SupplyPoint
 
+        honcho = shutil.which("honcho", path=str(Path(sys.executable).parent))
+        if honcho is None:
+            raise CommandError("honcho is not installed: run `make venv`.")
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         self.stdout.write("Preparing the database…")
         call_command("migrate", verbosity=0)
         if not SupplyPoint.objects.exists():
             self.stdout.write(f"First run: seeding {supply_points} supply points, {days} days.")
             call_command("seed-demo", supply_points=supply_points, days=days)
-        logins_path = settings.DATA_DIR / "demo-logins.txt"
-        if not logins_path.exists():
-            from solde.registry.demo import make_logins
-
-            make_logins()
-        if scheduler:
-            stop = threading.Event()
-            thread = threading.Thread(
-                target=scheduler_loop,
-                args=(stop, seeded_lookback()),
-                name="solde-scheduler",
-                daemon=True,
-            )
-            thread.start()
-        _start_fake_payment_provider(self.stdout)
-        _start_meter_fleet(self.stdout)
-        _start_fake_sms_gateway(self.stdout)
-        _start_mail_catcher(self.stdout)
+        # The scheduled work due since the seeded history began (first run) or since the demo
+        # last ran, before the worker's one-minute ticks take over.
+        self.stdout.write("Catching up the scheduled work (daily closes, credit control…)")
+        # Orders decided now wait for the head-end, which starts below: don't warn about them.
+        orders_log = logging.getLogger("solde.orders.services")
+        level = orders_log.level
+        orders_log.setLevel(logging.ERROR)
+        try:
+            schedule.run_due(first_run_lookback=seeded_lookback())
+        finally:
+            orders_log.setLevel(level)
+        logins = write_logins()
         connection.close()
+        site = f"http://127.0.0.1:{port}"
         self.stdout.write("")
-        self.stdout.write(f"Solde demo on http://127.0.0.1:{port}/")
-        self.stdout.write(
-            logins_path.read_text().replace(settings.SITE_URL, f"http://127.0.0.1:{port}")
-        )
+        self.stdout.write(f"Solde demo on {site}/")
+        self.stdout.write(logins.replace(settings.SITE_URL, site))
         self.stdout.write(
             "Phone line: `solde phoneline <reference>`; the telephony webhook is "
-            f"POST http://127.0.0.1:{port}/phoneline/voice/ (signed by the provider)."
+            f"POST {site}/phoneline/voice/ (signed by the provider)."
         )
-        self.stdout.write("Stop with Ctrl-C.")
-        call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, insecure_serving=True)
+        self.stdout.write(
+            f"Processes ({PROCFILE}, run by honcho): broker (MQTT on 127.0.0.1:{mqtt_port}), "
+            f"web, worker, headend, meters ({meters} simulated: `solde meter show SERIAL`, "
+            "`solde meter press SERIAL`), fakes (payment provider, fake Twilio, mail catcher "
+            f"writing {settings.DATA_DIR / 'mail'}/*.eml). Stop with Ctrl-C."
+        )
+        self.stdout.flush()
+        env = os.environ
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env["SOLDE_DATA_DIR"] = str(settings.DATA_DIR)
+        env["SOLDE_DEMO"] = "1"  # every process of the demo opts out of production's checks
+        env["SOLDE_BIND"] = f"127.0.0.1:{port}"
+        env["SOLDE_SITE_URL"] = site
+        env["SOLDE_HEADEND_URL"] = f"mqtt://127.0.0.1:{mqtt_port}"
+        env["SOLDE_DEMO_METERS"] = str(meters)
+        env["SOLDE_DEMO_MQTT_PORT"] = str(mqtt_port)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        path = procfile()
+        os.execv(honcho, [honcho, "-f", str(path), "-d", str(Path.cwd()), "start"])
+
+
+class _Stop:
+    """Wait for SIGTERM/SIGINT (honcho stops its processes with SIGTERM)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: self.event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.event.set())
+
+    def wait(self) -> None:
+        while not self.event.wait(1):
+            pass
 
 
 def _start_fake_payment_provider(out) -> None:
@@ -119,24 +158,6 @@ def _start_fake_payment_provider(out) -> None:
         out.write(f"Fake payment provider not started: {settings.PAYMENT_PROVIDER_URL} is busy.")
         return
     out.write(f"Fake payment provider on {server.url}/")
-
-
-def _start_meter_fleet(out, meters: int = 50) -> None:
-    """The first meters of the demo fleet live: they send readings, execute orders and answer,
-    over the in-process head-end (no broker to install)."""
-    if settings.HEADEND_URL != "inprocess":
-        out.write(
-            f"Head-end {settings.HEADEND_URL}: run `solde headend listen` and `solde simulate` "
-            "beside the demo."
-        )
-        return
-    from solde.headend.simulator import start_in_background
-
-    start_in_background(meters=meters)
-    out.write(
-        f"Meters: {meters} simulated meters answer orders; `solde meter show SERIAL` shows a "
-        "display, `solde meter press SERIAL` presses its button."
-    )
 
 
 def _start_fake_sms_gateway(out):
