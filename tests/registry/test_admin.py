@@ -6,7 +6,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from solde.registry.models import SupplyPoint
+from solde.registry.models import Supplier, SupplyPoint
 
 
 @pytest.fixture
@@ -99,6 +99,9 @@ def test_add_supply_point_in_admin_gets_reference_ogm_and_account(admin_client, 
             "number": "1",
             "postcode": "4000",
             "city": "Liège",
+            "supplier": Supplier.objects.get(code="SUPPLIER-A").pk,
+            "meter_serial": "ADM-1",
+            "meter_registers": "1.8.1, 1.8.2",
             "supplier_history-TOTAL_FORMS": "0",
             "supplier_history-INITIAL_FORMS": "0",
             "meters-TOTAL_FORMS": "0",
@@ -109,6 +112,8 @@ def test_add_supply_point_in_admin_gets_reference_ogm_and_account(admin_client, 
     sp = SupplyPoint.objects.get(ean=ean)
     assert sp.customer_reference == ean[-13:] and sp.structured_communication
     assert sp.account.state == "pending"
+    assert sp.meters.get().registers == ["1.8.1", "1.8.2"]
+    assert sp.supplier_history.get().supplier.code == "SUPPLIER-A"
 
 
 def test_admin_add_refuses_a_bad_ean(admin_client, fleet):

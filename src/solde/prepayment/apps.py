@@ -10,6 +10,12 @@ class PrepaymentConfig(AppConfig):
         from solde.readings.signals import readings_accepted
 
         readings_accepted.connect(tasks.on_readings_accepted, dispatch_uid="close-catch-up")
+
+        # Every new supply point gets its pending account in the registry's transaction.
+        from solde.prepayment.services import on_supply_points_created
+        from solde.registry.signals import supply_points_created
+
+        supply_points_created.connect(on_supply_points_created, dispatch_uid="open-accounts")
         tasks.register_jobs()
 
         # Credit control listens to closes and balance changes, and runs at window openings;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -40,6 +40,54 @@ def open_account(supply_point: SupplyPoint) -> PrepaymentAccount:
     return PrepaymentAccount.objects.create(
         supply_point=supply_point, balance_account=balance, advance_account=advance
     )
+
+
+def open_accounts(supply_point_ids: Sequence[int]) -> int:
+    """Open the pending accounts of new supply points set-based (one query per table).
+
+    Called by the registry's `supply_points_created` signal inside its transaction; a supply
+    point that already has an account is skipped. Returns how many were opened."""
+    have = set(
+        PrepaymentAccount.objects.filter(supply_point_id__in=supply_point_ids).values_list(
+            "supply_point_id", flat=True
+        )
+    )
+    todo = list(
+        SupplyPoint.objects.filter(pk__in=[i for i in supply_point_ids if i not in have])
+        .order_by("pk")
+        .values_list("pk", "ean")
+    )
+    if not todo:
+        return 0
+    ledger_accounts = LedgerAccount.objects.bulk_create(
+        [
+            LedgerAccount(kind=kind, code=f"{prefix}:{ean}")
+            for _pk, ean in todo
+            for kind, prefix in (
+                (AccountKind.CUSTOMER_BALANCE, "balance"),
+                (AccountKind.ADVANCE, "advance"),
+            )
+        ]
+    )
+    by_code = {a.code: a.pk for a in ledger_accounts if a.pk is not None}
+    if len(by_code) != len(ledger_accounts):  # backends that do not return ids
+        codes = [a.code for a in ledger_accounts]
+        by_code = dict(LedgerAccount.objects.filter(code__in=codes).values_list("code", "pk"))
+    PrepaymentAccount.objects.bulk_create(
+        [
+            PrepaymentAccount(
+                supply_point_id=pk,
+                balance_account_id=by_code[f"balance:{ean}"],
+                advance_account_id=by_code[f"advance:{ean}"],
+            )
+            for pk, ean in todo
+        ]
+    )
+    return len(todo)
+
+
+def on_supply_points_created(sender, supply_point_ids: Sequence[int], **kwargs) -> None:
+    open_accounts(supply_point_ids)
 
 
 def activate(first_reading_at: Mapping[int, datetime]) -> int:

@@ -32,6 +32,7 @@ from solde.readings import rules
 from solde.readings.models import Reading, RejectedReading, RejectReason
 from solde.readings.rules import FIELDS, Malformed
 from solde.readings.signals import readings_accepted
+from solde.registry import services as registry_services
 from solde.registry.models import ENERGY_REGISTERS, REGISTER_UNIT, Meter, SupplyPoint
 
 # A concurrent writer can slip a reading of the same key in between our read and our write:
@@ -851,34 +852,26 @@ def exchange_meter(
     so consumption continues across the exchange. Nothing is written if anything is wrong."""
     if at.tzinfo is None:
         raise ExchangeError(_("The exchange instant needs a time zone."))
-    now = clock.now()
-    if at > now + rules.FUTURE_TOLERANCE:
-        raise ExchangeError(_("The exchange instant %(at)s is in the future.") % {"at": _local(at)})
     old = (
         Meter.objects.select_for_update()
         .filter(serial=old_serial, supply_point=supply_point)
         .first()
     )
-    if old is None:
-        raise ExchangeError(
-            _("Meter %(serial)s is not a meter of EAN %(ean)s.")
-            % {"serial": old_serial, "ean": supply_point.ean}
-        )
-    if old.removed_at is not None:
-        raise ExchangeError(
-            _("Meter %(serial)s was already removed at %(when)s.")
-            % {"serial": old_serial, "when": _local(old.removed_at)}
-        )
-    if old.installed_at is not None and at <= old.installed_at:
-        raise ExchangeError(
-            _("Meter %(serial)s was installed at %(when)s: the exchange must come after that.")
-            % {"serial": old_serial, "when": _local(old.installed_at)}
-        )
-    if set(final_indexes) != set(old.registers):
-        raise ExchangeError(
-            _("Give a final index for each register of meter %(serial)s: %(registers)s.")
-            % {"serial": old_serial, "registers": ", ".join(old.registers)}
-        )
+    if old is not None and old.removed_at is None:
+        if set(final_indexes) != set(old.registers):
+            raise ExchangeError(
+                _("Give a final index for each register of meter %(serial)s: %(registers)s.")
+                % {"serial": old_serial, "registers": ", ".join(old.registers)}
+            )
+        later = Reading.objects.filter(meter=old, at__gt=at).order_by("at").first()
+        if later is not None:
+            raise ExchangeError(
+                _(
+                    "Meter %(serial)s already has a reading at %(when)s, after the exchange "
+                    "instant: the exchange happened later."
+                )
+                % {"serial": old_serial, "when": _local(later.at)}
+            )
     allowed = ENERGY_REGISTERS[supply_point.energy]
     bad = [r for r in new_registers if r not in allowed]
     if not new_registers or bad or len(set(new_registers)) != len(new_registers):
@@ -891,28 +884,14 @@ def exchange_meter(
             _("Give a start index for each register of the new meter: %(registers)s.")
             % {"registers": ", ".join(new_registers)}
         )
-    if not new_serial or Meter.objects.filter(serial=new_serial).exists():
-        raise ExchangeError(
-            _("Meter serial '%(serial)s' is empty or already registered.") % {"serial": new_serial}
+    # The meter rows change in the registry's one exchange service (same rules as the API's
+    # upsert); this adds the technician's indexes.
+    try:
+        new = registry_services.exchange_meter(
+            supply_point, new_serial, list(new_registers), at=at, old_serial=old_serial
         )
-    later = Reading.objects.filter(meter=old, at__gt=at).order_by("at").first()
-    if later is not None:
-        raise ExchangeError(
-            _(
-                "Meter %(serial)s already has a reading at %(when)s, after the exchange instant: "
-                "the exchange happened later."
-            )
-            % {"serial": old_serial, "when": _local(later.at)}
-        )
-
-    old.removed_at = at
-    old.save(update_fields=["removed_at"])
-    new = Meter.objects.create(
-        serial=new_serial,
-        supply_point=supply_point,
-        registers=list(new_registers),
-        installed_at=at,
-    )
+    except registry_services.InvalidInput as exc:
+        raise ExchangeError(exc.detail) from None
     instant = at.isoformat()
     rows = [
         (supply_point.ean, old_serial, reg, instant, _decimal_text(value), REGISTER_UNIT[reg])

@@ -74,7 +74,7 @@ class Command(TyperCommand):
             call_command("seed-demo", supply_points=supply_points, days=days)
         logins_path = settings.DATA_DIR / "demo-logins.txt"
         if not logins_path.exists():
-            from solde.registry.demo import make_logins
+            from solde.demo.fleet import make_logins
 
             make_logins()
         if scheduler:
