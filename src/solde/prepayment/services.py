@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from solde import clock
-from solde.ledger.models import AccountKind, LedgerAccount, TransactionKind
+from solde.ledger.models import AccountKind, LedgerAccount, Transaction, TransactionKind
 from solde.ledger.services import Posting, post_many
 from solde.notifications.events import publish_many
 from solde.prepayment import rules
@@ -90,6 +90,21 @@ def on_supply_points_created(sender, supply_point_ids: Sequence[int], **kwargs) 
     open_accounts(supply_point_ids)
 
 
+def carried_credit(supply_point_ids: Iterable[int]) -> set[int]:
+    """The supply points that opened with a positive balance carried from a budget meter."""
+    ids = list(supply_point_ids)
+    found: set[int] = set()
+    for i in range(0, len(ids), 2000):
+        found.update(
+            Transaction.objects.filter(
+                kind=TransactionKind.CARRIED_BALANCE,
+                supply_point_id__in=ids[i : i + 2000],
+                details__credit=True,
+            ).values_list("supply_point_id", flat=True)
+        )
+    return found
+
+
 def activate(first_reading_at: Mapping[int, datetime]) -> int:
     """Activate pending accounts at their first reading and credit the starting advance.
 
@@ -106,26 +121,33 @@ def activate(first_reading_at: Mapping[int, datetime]) -> int:
     if not accounts:
         return 0
     postings, events = [], []
+    carried = carried_credit(acc.supply_point_id for acc in accounts)
     for acc in accounts:
         at = first_reading_at[acc.supply_point_id]
         acc.state = AccountState.ACTIVE
         acc.activated_at = at
         acc.activation_day = clock.local_date(at)
         sp = acc.supply_point
-        advance = sp.dso.advance_cents(sp.energy)
-        postings.append(
-            Posting(
-                key=f"advance:{acc.pk}",
-                kind=TransactionKind.ADVANCE,
-                entries=[(acc.balance_account_id, advance), (acc.advance_account_id, -advance)],
-                at=at,
-                supply_point_id=sp.pk,
-                reference="starting advance",
+        # A budget-meter customer who brought credit along starts with it, not an advance.
+        advance = 0 if sp.pk in carried else sp.dso.advance_cents(sp.energy)
+        if advance:
+            postings.append(
+                Posting(
+                    key=f"advance:{acc.pk}",
+                    kind=TransactionKind.ADVANCE,
+                    entries=[
+                        (acc.balance_account_id, advance),
+                        (acc.advance_account_id, -advance),
+                    ],
+                    at=at,
+                    supply_point_id=sp.pk,
+                    reference="starting advance",
+                )
             )
-        )
-        events.append(
-            ("prepayment_activated", sp.pk, f"activated:{acc.pk}", {"advance_cents": advance})
-        )
+        if advance:  # (the migration letter told a budget-meter customer about the credit)
+            events.append(
+                ("prepayment_activated", sp.pk, f"activated:{acc.pk}", {"advance_cents": advance})
+            )
     PrepaymentAccount.objects.bulk_update(
         accounts, ["state", "activated_at", "activation_day"], batch_size=2000
     )

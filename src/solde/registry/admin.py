@@ -42,7 +42,7 @@ class DsoAdmin(admin.ModelAdmin):
     inlines = [GasConversionFactorInline]
     # Grouped as RULES.md groups the defaults, so an operator finds each one where the rule is.
     fieldsets = [
-        (None, {"fields": ["code", "name"]}),
+        (None, {"fields": ["code", "name", "ean_prefixes"]}),
         (
             _("Compte de prépaiement (§6) — montants en centimes"),
             {

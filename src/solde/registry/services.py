@@ -321,7 +321,8 @@ def create_supply_points(items: list[NewSupplyPoint]) -> list[tuple[SupplyPoint,
             if taken:
                 raise InvalidInput(
                     "ean",
-                    f"Another EAN already ends with {taken}; the customer reference must be unique.",
+                    f"Another EAN already ends with {taken}; the customer reference must be "
+                    "unique.",
                 )
         for chunk in _chunks(sorted(serials)):
             taken = Meter.objects.filter(serial__in=chunk).values_list("serial", flat=True).first()
@@ -462,7 +463,11 @@ def exchange_meter(
                 _("Meter %(serial)s was installed at %(when)s: the exchange must come after that.")
                 % {"serial": active.serial, "when": _local(active.installed_at)},
             )
-        if not new_serial or len(new_serial) > 40 or Meter.objects.filter(serial=new_serial).exists():
+        if (
+            not new_serial
+            or len(new_serial) > 40
+            or Meter.objects.filter(serial=new_serial).exists()
+        ):
             raise InvalidInput(
                 "meter.serial",
                 _("Meter serial '%(serial)s' is empty or already registered.")
@@ -549,7 +554,10 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
                 meter_installed_at=installed_at,
                 tariff_category=category,
                 protected=data.protected,
-                **address,
+                street=address["street"],
+                number=address["number"],
+                postcode=address["postcode"],
+                city=address["city"],
             )
         )
         return UpsertResult(supply_point=created_sp, created=True, changes=[])

@@ -542,13 +542,12 @@ def record_past_topups(items: list[PastTopup]) -> int:
             )
         post_many(postings)
         tx_ids = dict(
-            Transaction.objects.filter(
-                idempotency_key__in=[p.key for p in postings]
-            ).values_list("idempotency_key", "pk")
+            Transaction.objects.filter(idempotency_key__in=[p.key for p in postings]).values_list(
+                "idempotency_key", "pk"
+            )
         )
-        # The balance after each top-up, replayed from today's stored balance backwards is
-        # not knowable without the charges of those days: the balance after = the balance
-        # now for the last one of each account, the running sum of top-ups before it.
+        # The balance after each top-up as the ledger holds it now (the charges of those past
+        # days are posted later, by the daily close): today's balance less the later top-ups.
         now_balance = balances({i.account.balance_account_id for _, i in todo})
         later: dict[int, int] = {}
         after: dict[str, int] = {}
@@ -556,7 +555,9 @@ def record_past_topups(items: list[PastTopup]) -> int:
             acc = item.account.balance_account_id
             after[key] = now_balance.get(acc, 0) - later.get(acc, 0)
             later[acc] = later.get(acc, 0) + item.amount_cents
-        suppliers = _suppliers_on({(i.account.supply_point_id, clock.local_date(i.at)) for _, i in todo})
+        suppliers = _suppliers_on(
+            {(i.account.supply_point_id, clock.local_date(i.at)) for _, i in todo}
+        )
         topups = Topup.objects.bulk_create(
             [
                 Topup(
@@ -620,7 +621,7 @@ def record_past_topups(items: list[PastTopup]) -> int:
     return len(todo)
 
 
-def _suppliers_on(pairs: set[tuple[int, object]]) -> dict[tuple[int, object], int]:
+def _suppliers_on(pairs: set[tuple[int, object]]) -> dict[tuple[int, object], int | None]:
     """The supplier of each (supply point, local day), from the supplier history, set-based."""
     from solde.registry.models import SupplierAssignment
 
