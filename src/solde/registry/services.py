@@ -429,10 +429,10 @@ def exchange_meter(
         now = clock.now()
         at = at or now
         if at.tzinfo is None:
-            raise InvalidInput("at", _("The exchange instant needs a time zone."))
+            raise InvalidInput("at", _("L'instant de l'échange doit avoir un fuseau horaire."))
         if at > now + EXCHANGE_FUTURE_TOLERANCE:
             raise InvalidInput(
-                "at", _("The exchange instant %(at)s is in the future.") % {"at": _local(at)}
+                "at", _("L'instant de l'échange %(at)s est dans le futur.") % {"at": _local(at)}
             )
         registers = validate_registers(sp.energy, registers)
         new_serial = clean_text(new_serial, "meter.serial")
@@ -447,20 +447,20 @@ def exchange_meter(
             if old is None:
                 raise InvalidInput(
                     "meter.serial",
-                    _("Meter %(serial)s is not a meter of EAN %(ean)s.")
+                    _("Le compteur %(serial)s n'est pas un compteur de l'EAN %(ean)s.")
                     % {"serial": old_serial, "ean": sp.ean},
                 )
             if old.removed_at is not None:
                 raise InvalidInput(
                     "meter.serial",
-                    _("Meter %(serial)s was already removed at %(when)s.")
+                    _("Le compteur %(serial)s a déjà été retiré le %(when)s.")
                     % {"serial": old_serial, "when": _local(old.removed_at)},
                 )
             active = old
         if active is not None and active.installed_at is not None and at <= active.installed_at:
             raise InvalidInput(
                 "at",
-                _("Meter %(serial)s was installed at %(when)s: the exchange must come after that.")
+                _("Le compteur %(serial)s a été posé le %(when)s : l'échange doit venir après.")
                 % {"serial": active.serial, "when": _local(active.installed_at)},
             )
         if (
@@ -470,7 +470,7 @@ def exchange_meter(
         ):
             raise InvalidInput(
                 "meter.serial",
-                _("Meter serial '%(serial)s' is empty or already registered.")
+                _("Le numéro de compteur « %(serial)s » est vide ou déjà enregistré.")
                 % {"serial": new_serial},
             )
         if active is not None:

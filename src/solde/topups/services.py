@@ -99,13 +99,16 @@ def open_account_for(sp: SupplyPoint) -> PrepaymentAccount:
     if acc is None or acc.state == AccountState.PENDING:
         raise AccountNotOpen(
             _(
-                "This supply point's prepayment is not active yet: do not take the payment; "
-                "the customer can top up once the meter communicates."
+                "Le prépaiement de ce point de fourniture n'est pas encore actif : n'encaissez "
+                "pas le paiement ; le client pourra recharger dès que le compteur communique."
             )
         )
     if acc.state == AccountState.CLOSED:
         raise AccountNotOpen(
-            _("This supply point's prepayment account is closed: do not take the payment.")
+            _(
+                "Le compte de prépaiement de ce point de fourniture est clôturé : n'encaissez pas "
+                "le paiement."
+            )
         )
     return acc
 
