@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.utils import translation
 import requests
+from django.utils import translation
 
 from solde import schedule
 from solde.topups import online, services
