@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
@@ -25,6 +26,7 @@ from solde.portal.forms import (
     PersonalDataForm,
 )
 from solde.portal.models import ActivationCode
+from solde.registry.models import Customer
 
 SESSION_CODE = "portal_activation_code"
 
@@ -171,6 +173,26 @@ class LoginView(auth_views.LoginView):
     authentication_form = EmailLoginForm
     redirect_authenticated_user = True
     next_page = reverse_lazy("portal:dashboard")  # type: ignore[assignment]
+
+    def form_valid(self, form):
+        """The portal speaks the customer's saved language from the login on (the language
+        picker still changes it for the session); the language cookie is set as Django's
+        set_language view sets it."""
+        response = super().form_valid(form)
+        customer = Customer.objects.filter(user=form.get_user()).first()
+        if customer is not None and customer.language in dict(settings.LANGUAGES):
+            translation.activate(customer.language)
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                customer.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        return response
 
 
 class LogoutView(auth_views.LogoutView):
