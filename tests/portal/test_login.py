@@ -84,3 +84,15 @@ def test_login_of_a_german_speaker_after_an_english_page(client, user):
     r = client.post("/login/", {"username": user.email, "password": PASSWORD})
     assert r.cookies["django_language"].value == "de"
     assert client.get("/espace/").headers["Content-Language"] == "de"
+
+
+def test_password_reset_mail_is_text_and_html_in_the_customers_language(client, user):
+    user.customer.language = "de"
+    user.customer.save()
+    client.post("/mot-de-passe/oublie/", {"email": user.email})
+    (message,) = mail.outbox
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html" and '<html lang="de">' in html
+    link = re.search(r"http://testserver/mot-de-passe/\S+/", message.body).group(0)
+    assert f'href="{link}"' in html
+    assert "Passwort" in message.subject + message.body

@@ -18,6 +18,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from solde.notifications.render import email_html
 from solde.portal import services
 from solde.portal.forms import (
     CodeForm,
@@ -115,7 +116,7 @@ def send_confirmation(request: HttpRequest, user) -> None:
         context = {"user": user, "link": link}
         subject = render_to_string("portal/email/confirm_subject.txt", context).strip()
         body = render_to_string("portal/email/confirm_body.txt", context)
-    send_mail(subject, body, None, [user.email])
+    send_mail(subject, body, None, [user.email], html_message=email_html(subject, body, language))
 
 
 @require_http_methods(["GET", "POST"])
