@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -163,6 +165,15 @@ class ChoosePasswordView(auth_views.PasswordResetConfirmView):
     template_name = "portal/choose_password.html"
     form_class = SetPasswordForm  # type: ignore[assignment]
     success_url = reverse_lazy("portal:activation_ready")
+
+
+def accessibility(request: HttpRequest) -> HttpResponse:
+    """The statement of accessibility the web accessibility directive requires, linked from
+    every page's footer."""
+    return render(request, "portal/accessibility.html", {"statement_date": STATEMENT_DATE})
+
+
+STATEMENT_DATE = date(2026, 11, 30)  # the last full check of every page (update with it)
 
 
 def activation_ready(request: HttpRequest) -> HttpResponse:
