@@ -225,3 +225,32 @@ def test_an_unreadable_file_writes_nothing(ready, data):
 )
 def test_amounts(text, cents):
     assert parse_amount(text) == cents
+
+
+def test_the_daily_close_recovers_a_carried_debt_at_the_dsos_daily_amount(ready, make_tariff):
+    from solde.prepayment.close import close_day
+    from solde.prepayment.models import DayCharge
+    from tests.prepayment.helpers import activated, meter_of, midnight
+    from tests.prepayment.test_close import D, daily
+
+    make_tariff("0.10")
+    Dso.objects.filter(code="RESA").update(
+        advance_electricity_cents=250, advance_recovery_cents_per_day=100
+    )
+    data, rows = make_file(n=1, bad=False)
+    row = rows[2]
+    row["balance_eur"] = "-1,50"
+    data = (HEADER + "\n" + ";".join(row.values()) + "\n").encode()
+    services.migrate(data, "RESA")
+    sp = SupplyPoint.objects.get(ean=row["ean"])
+    acc = activated(sp, midnight("2026-11-22"))
+    assert acc.advance_account.balance_cents == -250 - 150  # advance and debt outstanding
+    daily(meter_of(sp), "1.8.1", "2026-11-22", [0] * 7)
+    daily(meter_of(sp), "1.8.2", "2026-11-22", [0] * 7)
+    close_day(D("2026-11-27"))
+    recoveries = list(DayCharge.objects.order_by("day").values_list("recovery_cents", flat=True))
+    assert recoveries == [0, 100, 100, 100, 100, 0]  # 1 €/day until 4 € are back
+    acc.refresh_from_db()
+    assert acc.advance_account.balance_cents == 0
+    assert acc.balance_account.balance_cents == 250 - 400
+    assert verify().ok
