@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SOLDE_PG_URL ?= postgres://postgres@127.0.0.1:5432/solde
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help venv demo test test-sqlite test-postgres lint bench restore-drill clean
+.PHONY: help venv e2e-tools demo test test-sqlite test-postgres lint bench restore-drill clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,6 +19,13 @@ $(BIN)/solde: pyproject.toml
 
 venv: $(BIN)/solde  ## create the virtualenv and install Solde with its dev tools
 
+# axe-core for the browser tests' accessibility checks, pinned by the committed lock file.
+tests/e2e/node_modules/axe-core/axe.min.js: tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund
+	@touch $@
+
+e2e-tools: tests/e2e/node_modules/axe-core/axe.min.js  ## install the browser tests' npm tools (axe-core)
+
 demo: venv  ## run the demo on an embedded SQLite database at http://127.0.0.1:8000
 	SOLDE_DEMO=1 $(BIN)/solde demo
 
@@ -26,10 +33,10 @@ test: venv  ## run the tests on SQLite, then on PostgreSQL (mandatory when CI=tr
 	@$(MAKE) --no-print-directory test-sqlite
 	@$(MAKE) --no-print-directory test-postgres
 
-test-sqlite: venv
+test-sqlite: venv e2e-tools
 	$(BIN)/pytest
 
-test-postgres: venv
+test-postgres: venv e2e-tools
 	@if pg_isready -q -d "$(SOLDE_PG_URL)" 2>/dev/null || $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(SOLDE_PG_URL)'.rsplit('/',1)[0]+'/postgres').close()" 2>/dev/null; then \
 		SOLDE_DATABASE_URL="$(SOLDE_PG_URL)" $(BIN)/pytest; \
 	elif [ "$$CI" = "true" ]; then echo "PostgreSQL is required in CI and is not reachable at $(SOLDE_PG_URL)"; exit 1; \
@@ -47,4 +54,4 @@ restore-drill: venv  ## back up a small seeded PostgreSQL database, restore it i
 	SOLDE=$(BIN)/solde bash deploy/restore-drill.sh --seed "$(SOLDE_PG_URL)"
 
 clean:  ## remove the virtualenv and local data
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var tests/e2e/node_modules

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -118,18 +118,10 @@ def new_ean(dso_prefix: str = "5414488") -> str:
 
 @pytest.fixture
 def make_supply_point(db):
-    """Create a supply point with customer, meter and pending prepayment account."""
-    from solde.identifiers import customer_reference, structured_communication
-    from solde.prepayment.services import open_account
-    from solde.registry.models import (
-        ENERGY_REGISTERS,
-        Customer,
-        Dso,
-        Meter,
-        Supplier,
-        SupplierAssignment,
-        SupplyPoint,
-    )
+    """Create a supply point with customer, meter and pending prepayment account, through the
+    registry's one creation service (what the API, the admin and the demo use)."""
+    from solde.registry.models import ENERGY_REGISTERS, Customer, Dso, Supplier, SupplyPoint
+    from solde.registry.services import NewSupplyPoint, create_supply_points
 
     def make(
         energy: str = "electricity",
@@ -144,37 +136,34 @@ def make_supply_point(db):
         email: str = "client@example.org",
     ) -> SupplyPoint:
         ean = ean or new_ean()
-        customer = Customer.objects.create(
-            first_name="Maurice",
-            last_name="Dupont",
-            email=email,
-            phone="+32470123456",
-            language=language,
-        )
-        sp = SupplyPoint.objects.create(
-            ean=ean,
-            dso=Dso.objects.get(code=dso),
-            energy=energy,
-            customer=customer,
-            tariff_category=category,
-            protected=protected,
-            customer_reference=customer_reference(ean),
-            street="Rue Paradis",
-            number="62",
-            postcode="4000",
-            city="Liège",
-        )
-        sp.structured_communication = structured_communication(sp.pk)
-        sp.save(update_fields=["structured_communication"])
         sup, _ = Supplier.objects.get_or_create(code=supplier, defaults={"name": supplier})
-        SupplierAssignment.objects.create(supply_point=sp, supplier=sup, valid_from="2000-01-01")
-        Meter.objects.create(
-            serial=serial or f"M{sp.pk:07d}",
-            supply_point=sp,
-            registers=registers or list(ENERGY_REGISTERS[energy]),
+        [(sp, _meter)] = create_supply_points(
+            [
+                NewSupplyPoint(
+                    ean=ean,
+                    dso=Dso.objects.get(code=dso),
+                    energy=energy,
+                    customer=Customer(
+                        first_name="Maurice",
+                        last_name="Dupont",
+                        email=email,
+                        phone="+32470123456",
+                        language=language,
+                    ),
+                    supplier=sup,
+                    supplier_since=date(2000, 1, 1),
+                    meter_serial=serial or f"M{next(_serial):07d}",
+                    registers=registers or list(ENERGY_REGISTERS[energy]),
+                    tariff_category=category,
+                    protected=protected,
+                    street="Rue Paradis",
+                    number="62",
+                    postcode="4000",
+                    city="Liège",
+                )
+            ]
         )
-        open_account(sp)
-        return sp
+        return SupplyPoint.objects.get(pk=sp.pk)
 
     return make
 

@@ -49,8 +49,6 @@ class Attempt(models.Model):
         indexes = [models.Index(fields=["scope", "key", "at"])]
 
 
-
-
 class WorkStatus(models.TextChoices):
     PENDING = "pending", _("À faire")
     DONE = "done", _("Fait")

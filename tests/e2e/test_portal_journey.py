@@ -104,7 +104,7 @@ def test_customer_journey(
     # A live server needs a transactional database, flushed between tests: the DSO rows of the
     # data migration may be gone.
     Dso.objects.get_or_create(code="RESA", defaults={"name": "RESA"})
-    sp = make_supply_point(email="maurice.dupont@example.org")
+    sp = make_supply_point(email="maurice.dupont@example.org", language=lang)
     with transaction.atomic():
         activate({sp.pk: clock.now() - timedelta(days=41)})
     sp.account.refresh_from_db()

@@ -39,7 +39,7 @@ def test_online_topup_through_the_provider(
     from solde.registry.models import Dso
 
     Dso.objects.get_or_create(code="RESA", defaults={"name": "RESA"})
-    sp = make_supply_point()
+    sp = make_supply_point(language=lang)  # the login switches to the saved language
     with transaction.atomic():
         activate({sp.pk: clock.now() - timedelta(days=2)})
     email = f"pay.{lang}.{viewport}@example.org"

@@ -29,9 +29,17 @@ def test_email_is_delivered_to_the_smtp_server_in_the_customers_language(
     assert rcpts == ["client@example.org"]
     assert mail["Subject"] == "Opwaardering van € 25,00 ontvangen"
     assert mail["Content-Language"] == "nl"
-    body = mail.get_content()
+    # multipart/alternative: the plain text, then the same words as HTML, both in Dutch.
+    assert mail.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    body = mail.get_body(("plain",)).get_content()
     assert body.startswith("Beste Maurice Dupont,")
     assert "Uw saldo bedraagt nu € 31,20." in body
+    html = mail.get_body(("html",)).get_content()
+    assert '<html lang="nl">' in html and "<p" in html
+    assert "Beste Maurice Dupont," in html and "Uw saldo bedraagt nu € 31,20." in html
+    assert "<title>Opwaardering van € 25,00 ontvangen</title>" in html
+    assert 'href="http' in html  # the portal's address is a link
     m = Message.objects.get()
     assert m.status == MessageStatus.SENT and m.sent_at == clock.now() and m.attempts == 1
     assert services.send_due()["sent"] == 0  # once
@@ -162,7 +170,8 @@ def test_activation_email_erased_after_sending(frozen, customer_sp, smtp_server)
     services.render_events()
     services.send_due()
     ((_, mail),) = smtp_server.messages
-    assert "Your activation code is PP23456789." in mail.get_content()
+    assert "Your activation code is PP23456789." in mail.get_body(("plain",)).get_content()
+    assert "Your activation code is PP23456789." in mail.get_body(("html",)).get_content()
     assert "PP23456789" not in Message.objects.get().body
 
 

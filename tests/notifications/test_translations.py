@@ -31,14 +31,8 @@ def parse_po(path: Path) -> list[tuple[str, str, bool]]:
 
 
 def _unescape(s: str) -> str:
-    return (
-        s.encode("latin-1", "backslashreplace")
-        .decode("unicode_escape")
-        .encode("latin-1")
-        .decode("utf-8")
-        if "\\" in s
-        else s
-    )
+    # PO escapes (a backslash before n, t, a quote or a backslash); the rest is UTF-8 text.
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), s)
 
 
 @pytest.mark.parametrize("lang", ["fr", "nl", "de", "en"])

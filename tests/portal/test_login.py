@@ -63,3 +63,36 @@ def test_password_reset_by_email(client, user):
 def test_password_reset_for_unknown_address_reveals_nothing(client, db):
     r = client.post("/mot-de-passe/oublie/", {"email": "personne@example.org"})
     assert r.status_code == 302 and len(mail.outbox) == 0
+
+
+def test_login_takes_the_customers_saved_language(client, user):
+    user.customer.language = "nl"
+    user.customer.save()
+    # The visitor browsed the login page in French (default, or picked).
+    assert "Se connecter" in unescape(client.get("/login/").content.decode())
+    r = client.post("/login/", {"username": user.email, "password": PASSWORD})
+    assert r.status_code == 302 and r.cookies["django_language"].value == "nl"
+    page = client.get(r.url)
+    assert page.headers["Content-Language"] == "nl"
+    assert '<html lang="nl"' in page.content.decode()
+
+
+def test_login_of_a_german_speaker_after_an_english_page(client, user):
+    user.customer.language = "de"
+    user.customer.save()
+    client.cookies["django_language"] = "en"
+    r = client.post("/login/", {"username": user.email, "password": PASSWORD})
+    assert r.cookies["django_language"].value == "de"
+    assert client.get("/espace/").headers["Content-Language"] == "de"
+
+
+def test_password_reset_mail_is_text_and_html_in_the_customers_language(client, user):
+    user.customer.language = "de"
+    user.customer.save()
+    client.post("/mot-de-passe/oublie/", {"email": user.email})
+    (message,) = mail.outbox
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html" and '<html lang="de">' in html
+    link = re.search(r"http://testserver/mot-de-passe/\S+/", message.body).group(0)
+    assert f'href="{link}"' in html
+    assert "Passwort" in message.subject + message.body

@@ -54,6 +54,8 @@ def test_the_whole_onboarding(client, active_sp):
     message = mail.outbox[0]
     assert message.to == ["jg.maurice@example.org"]
     link = re.search(r"http://testserver(/activation/mot-de-passe/\S+/)", message.body).group(1)
+    html, mimetype = message.alternatives[0]  # the same e-mail as HTML, its link clickable
+    assert mimetype == "text/html" and f'href="http://testserver{link}"' in html
     r = client.get(link, follow=True)
     assert "Choisissez votre mot de passe" in unescape(r.content.decode())
     r = client.post(r.redirect_chain[-1][0], {"new_password1": PASSWORD, "new_password2": PASSWORD})

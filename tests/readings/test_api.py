@@ -144,7 +144,7 @@ def test_meter_exchange_through_the_api(frozen, make_supply_point, api):
     assert Reading.objects.count() == 2
     wrong = call("post", url, json={**body, "new_meter": "OTHER"})
     assert wrong.status_code == 422
-    assert "already removed" in wrong.json()["detail"]
+    assert "déjà été retiré" in wrong.json()["detail"]
     missing = call("post", "/api/v1/supply-points/541448800000000017/meter-exchange", json=body)
     assert missing.status_code == 404
     assert api("readings")("post", url, json=body).status_code == 403

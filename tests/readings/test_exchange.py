@@ -71,15 +71,15 @@ def test_readings_continue_on_the_new_meter(exchanged, row):
         (1, "unknown_meter"),
         (2, "unknown_meter"),
     ]
-    assert "was removed from EAN" in result.rejected[0].detail
-    assert "was installed on EAN" in result.rejected[1].detail
+    assert "a été retiré de l'EAN" in result.rejected[0].detail
+    assert "a été posé sur l'EAN" in result.rejected[1].detail
 
 
 def test_final_index_below_the_last_reading_is_refused(frozen, make_supply_point, at, row):
     sp = make_supply_point(registers=["1.8.1"])
     old = sp.meters.get().serial
     ingest([row(sp, "2026-11-28T09:00:00+01:00", "1000")], "test")
-    with pytest.raises(ExchangeError, match="lower than the index 1000.000"):
+    with pytest.raises(ExchangeError, match="inférieur à l'index 1000.000"):
         exchange_meter(
             sp,
             old,
@@ -98,19 +98,19 @@ def test_final_index_below_the_last_reading_is_refused(frozen, make_supply_point
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"old_serial": "NOPE"}, "is not a meter of EAN"),
-        ({"final_indexes": {"1.8.1": Decimal("1")}}, "final index for each register"),
+        ({"old_serial": "NOPE"}, "n'est pas un compteur de l'EAN"),
+        ({"final_indexes": {"1.8.1": Decimal("1")}}, "index final pour chaque registre"),
         (
             {"new_registers": ["24.2.3"], "start_indexes": {"24.2.3": Decimal("0")}},
-            "must be distinct registers",
+            "registres distincts",
         ),
-        ({"start_indexes": {"1.8.1": Decimal("0")}}, "start index for each register"),
-        ({"new_serial": "TAKEN"}, "already registered"),
-        ({"at": "2026-11-28 08:00"}, "already has a reading"),
-        ({"at": "2026-11-28 13:00"}, "in the future"),
+        ({"start_indexes": {"1.8.1": Decimal("0")}}, "index de départ pour chaque registre"),
+        ({"new_serial": "TAKEN"}, "déjà enregistré"),
+        ({"at": "2026-11-28 08:00"}, "a déjà un relevé"),
+        ({"at": "2026-11-28 13:00"}, "dans le futur"),
         (
             {"final_indexes": {"1.8.1": Decimal("1000.0001"), "1.8.2": Decimal("0")}},
-            "more than 3 decimals",
+            "plus de 3 décimales",
         ),
     ],
 )
@@ -136,7 +136,7 @@ def test_exchange_refusals(frozen, make_supply_point, at, row, kwargs, message):
 
 def test_a_removed_meter_cannot_be_exchanged_twice(exchanged, at):
     sp, old = exchanged
-    with pytest.raises(ExchangeError, match="already removed"):
+    with pytest.raises(ExchangeError, match="déjà été retiré"):
         exchange_meter(
             sp,
             old,
@@ -185,7 +185,7 @@ def test_meter_exchanged_between_reading_and_writing_a_batch(frozen, make_supply
     with transaction.atomic():
         result = _commit(prepared, "test", lambda pos: pos)
     assert [r.reason for r in result.rejected] == ["unknown_meter"]
-    assert "was removed" in result.rejected[0].detail
+    assert "a été retiré" in result.rejected[0].detail
 
 
 def test_exchange_from_the_command_line(frozen, make_supply_point, row):
@@ -217,7 +217,7 @@ def test_exchange_from_the_command_line(frozen, make_supply_point, row):
     assert f"Meter {old} replaced by NEW-7" in out.getvalue()
     assert Meter.objects.get(serial="NEW-7").registers == ["1.8.1", "1.8.2"]
     assert Reading.objects.filter(meter__serial=old).get(register="1.8.1").value_milli == 12_500
-    with pytest.raises(CommandError, match="already removed"):
+    with pytest.raises(CommandError, match="déjà été retiré"):
         call_command(
             "exchange-meter",
             sp.ean,

@@ -48,7 +48,7 @@ def test_exact_duplicate_is_ignored_and_other_value_is_a_conflict(frozen, make_s
     )
     assert (result.accepted, result.duplicates) == (0, 1)
     assert reasons(result) == [(1, "conflict")]
-    assert "already has the index 100.000 kWh" in result.rejected[0].detail
+    assert "a déjà l'index 100.000 kWh" in result.rejected[0].detail
     assert stored(sp) == [("08:00", 100_000)]
 
 
@@ -120,7 +120,7 @@ def test_index_lower_than_an_earlier_one(frozen, make_supply_point, row):
     ingest([row(sp, "2026-11-28T08:00:00+01:00", "100")], "test")
     result = ingest([row(sp, "2026-11-28T09:00:00+01:00", "99.999")], "test")
     assert reasons(result) == [(0, "index_decrease")]
-    assert "lower than the index 100.000 kWh" in result.rejected[0].detail
+    assert "inférieur à l'index 100.000 kWh" in result.rejected[0].detail
 
 
 def test_index_higher_than_a_later_one(frozen, make_supply_point, row):
@@ -134,7 +134,7 @@ def test_index_higher_than_a_later_one(frozen, make_supply_point, row):
         "test",
     )
     assert reasons(result) == [(0, "index_decrease")]
-    assert "higher than the later index 200.000 kWh" in result.rejected[0].detail
+    assert "supérieur à l'index suivant 200.000 kWh" in result.rejected[0].detail
     assert stored(sp) == [("09:30", 199_000), ("10:00", 200_000)]
 
 
@@ -202,22 +202,22 @@ def test_dso_limit_is_a_setting(frozen, make_supply_point, row):
 @pytest.mark.parametrize(
     ("change", "reason", "in_detail"),
     [
-        ({"ean": make_ean("54144880099999999")}, "unknown_ean", "not a supply point"),
+        ({"ean": make_ean("54144880099999999")}, "unknown_ean", "n'est pas un point de fourniture"),
         ({"ean": "5414488"}, "invalid", "18 digits"),
-        ({"meter": "NOPE"}, "unknown_meter", "is not a meter of EAN"),
-        ({"register": "1.8.9"}, "unknown_register", "has no register 1.8.9"),
-        ({"unit": "m3"}, "unit_mismatch", "read in kWh"),
-        ({"at": "2026-11-28T12:15:01+01:00"}, "future", "more than 15 minutes"),
-        ({"at": "2026-11-28T08:00:00"}, "invalid", "no offset"),
-        ({"at": "28/11/2026 08:00"}, "invalid", "not an ISO 8601 instant"),
-        ({"at": "2026-11-28"}, "invalid", "no offset"),
-        ({"value": "1.2345"}, "invalid", "more than 3 decimals"),
-        ({"value": "-1"}, "invalid", "negative"),
-        ({"value": "abc"}, "invalid", "not a number"),
-        ({"value": "NaN"}, "invalid", "not a number"),
-        ({"value": None}, "invalid", "'value' is missing"),
-        ({"unit": ""}, "invalid", "'unit' is missing"),
-        ({"meter": 5437948}, "invalid", "'meter' must be a string"),
+        ({"meter": "NOPE"}, "unknown_meter", "n'est pas un compteur de l'EAN"),
+        ({"register": "1.8.9"}, "unknown_register", "n'a pas de registre 1.8.9"),
+        ({"unit": "m3"}, "unit_mismatch", "se relève en kWh"),
+        ({"at": "2026-11-28T12:15:01+01:00"}, "future", "plus de 15 minutes"),
+        ({"at": "2026-11-28T08:00:00"}, "invalid", "n'a pas de décalage"),
+        ({"at": "28/11/2026 08:00"}, "invalid", "n'est pas un instant ISO 8601"),
+        ({"at": "2026-11-28"}, "invalid", "n'a pas de décalage"),
+        ({"value": "1.2345"}, "invalid", "plus de 3 décimales"),
+        ({"value": "-1"}, "invalid", "est négative"),
+        ({"value": "abc"}, "invalid", "n'est pas un nombre"),
+        ({"value": "NaN"}, "invalid", "n'est pas un nombre"),
+        ({"value": None}, "invalid", "« value » manque"),
+        ({"unit": ""}, "invalid", "« unit » manque"),
+        ({"meter": 5437948}, "invalid", "« meter » doit être du texte"),
     ],
 )
 def test_every_rejection_reason(frozen, make_supply_point, row, change, reason, in_detail):
@@ -238,7 +238,7 @@ def test_missing_key_and_non_object_rows_are_invalid(frozen, make_supply_point, 
     del partial["at"]
     result = ingest([partial, ["not", "an", "object"]], "test")
     assert reasons(result) == [(0, "invalid"), (1, "invalid")]
-    assert "'at' is missing" in result.rejected[0].detail
+    assert "« at » manque" in result.rejected[0].detail
 
 
 def test_future_is_measured_against_the_platform_clock(frozen, make_supply_point, row):

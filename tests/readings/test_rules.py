@@ -37,15 +37,15 @@ def test_values_are_read_exactly(text, milli):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("1.2345", "more than 3 decimals"),
-        ("-0.001", "negative"),
-        ("x", "not a number"),
-        ("inf", "not a number"),
-        ("", "missing"),
-        (None, "missing"),
-        (True, "decimal string"),
-        ("1" * 17, "too large"),
-        ("١٢", "not a number"),
+        ("1.2345", "plus de 3 décimales"),
+        ("-0.001", "est négative"),
+        ("x", "n'est pas un nombre"),
+        ("inf", "n'est pas un nombre"),
+        ("", "manque"),
+        (None, "manque"),
+        (True, "nombre décimal en texte"),
+        ("1" * 17, "trop grande"),
+        ("١٢", "n'est pas un nombre"),
     ],
 )
 def test_malformed_values(text, message):

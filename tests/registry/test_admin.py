@@ -6,7 +6,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from solde.registry.models import SupplyPoint
+from solde.registry.models import Supplier, SupplyPoint
 
 
 @pytest.fixture
@@ -99,6 +99,9 @@ def test_add_supply_point_in_admin_gets_reference_ogm_and_account(admin_client, 
             "number": "1",
             "postcode": "4000",
             "city": "Liège",
+            "supplier": Supplier.objects.get(code="SUPPLIER-A").pk,
+            "meter_serial": "ADM-1",
+            "meter_registers": "1.8.1, 1.8.2",
             "supplier_history-TOTAL_FORMS": "0",
             "supplier_history-INITIAL_FORMS": "0",
             "meters-TOTAL_FORMS": "0",
@@ -109,6 +112,8 @@ def test_add_supply_point_in_admin_gets_reference_ogm_and_account(admin_client, 
     sp = SupplyPoint.objects.get(ean=ean)
     assert sp.customer_reference == ean[-13:] and sp.structured_communication
     assert sp.account.state == "pending"
+    assert sp.meters.get().registers == ["1.8.1", "1.8.2"]
+    assert sp.supplier_history.get().supplier.code == "SUPPLIER-A"
 
 
 def test_admin_add_refuses_a_bad_ean(admin_client, fleet):
@@ -134,3 +139,40 @@ def test_admin_says_it_is_solde(client, admin_client, db):
     assert "Solde — administration" in client.get("/admin/login/").content.decode()
     page = admin_client.get("/admin/").content.decode()
     assert "Solde — administration" in page and 'href="/api/v1/docs"' in page
+
+
+def change_form(sp, **extra):
+    data = {
+        "ean": sp.ean,
+        "dso": sp.dso_id,
+        "energy": sp.energy,
+        "customer": sp.customer_id,
+        "tariff_category": sp.tariff_category,
+        "street": sp.street,
+        "number": sp.number,
+        "postcode": sp.postcode,
+        "city": sp.city,
+        "supplier_history-TOTAL_FORMS": "0",
+        "supplier_history-INITIAL_FORMS": "0",
+        "meters-TOTAL_FORMS": "0",
+        "meters-INITIAL_FORMS": "0",
+    }
+    return {**data, **extra}
+
+
+def test_admin_exchanges_a_meter_through_the_one_exchange_service(admin_client, fleet, frozen):
+    from solde import clock
+
+    url = f"/admin/registry/supplypoint/{fleet.pk}/change/"
+    r = admin_client.post(url, change_form(fleet, meter_serial="SER-456"))
+    assert r.status_code == 302, r.content[:3000]
+    old, new = fleet.meters.order_by("pk")
+    assert old.serial == "SER-123" and old.removed_at == clock.now()
+    assert new.serial == "SER-456" and new.installed_at == clock.now() and new.removed_at is None
+    assert new.registers == old.registers
+    # A serial already registered is refused with the reason, and nothing changes.
+    r = admin_client.post(url, change_form(fleet, meter_serial="SER-123"))
+    assert r.status_code == 200 and "déjà enregistré" in r.content.decode()
+    assert fleet.meters.count() == 2
+    # Meters are not added or edited one by one any more.
+    assert admin_client.get("/admin/registry/meter/add/").status_code == 403

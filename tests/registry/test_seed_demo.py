@@ -111,3 +111,35 @@ def test_refuses_to_seed_twice(seeded):
     with pytest.raises(CommandError, match="already holds 40 supply points"):
         call_command("seed-demo", supply_points=5, days=1, stdout=StringIO())
     assert SupplyPoint.objects.count() == 40
+
+
+def test_seeded_top_ups_are_top_ups_with_channels_bank_lines_and_statements(
+    db, frozen, settings, tmp_path
+):
+    from solde.settlement.models import Statement
+    from solde.settlement.services import settle
+    from solde.topups.models import BankLine, Topup
+
+    settings.DATA_DIR = tmp_path
+    call_command("seed-demo", supply_points=80, days=12, stdout=StringIO())
+    topups = list(Topup.objects.select_related("partner", "transaction"))
+    # Every credit on a balance is a top-up record the screens and the settlement read.
+    assert len(topups) == Transaction.objects.filter(kind="topup").count() > 0
+    channels = {t.channel for t in topups}
+    assert {"online", "retail", "terminal", "transfer"} <= channels
+    for t in topups:
+        assert t.supplier_id is not None and t.transaction.at == t.credited_at
+        if t.channel in ("retail", "terminal", "cpas"):
+            assert t.partner is not None and t.partner.channel == t.channel
+        if t.channel == "transfer":
+            line = BankLine.objects.get(topup=t)
+            assert line.amount_cents == t.amount_cents and line.booking_date == t.day
+            assert line.structured == t.supply_point.structured_communication
+    # The past week is settled and issued; this week's top-ups wait for `solde settle`.
+    last_sunday = clock.today() - timedelta(days=clock.today().weekday() + 1)
+    issued = Statement.objects.filter(status="issued")
+    assert issued.exists() and all(s.period_end <= last_sunday for s in issued)
+    assert sum(s.lines.count() for s in issued) == sum(t.day <= last_sunday for t in topups)
+    report = settle("week", clock.today())
+    assert report.new_lines == sum(t.day > last_sunday for t in topups) > 0
+    assert verify().ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from django.utils import translation
 
 from solde import schedule
 from solde.topups import online, services
@@ -125,7 +126,7 @@ def test_unpaid_outcomes_credit_nothing(active_sp, fake_provider, client, status
 @pytest.mark.parametrize("cents", [499, 25001, -100])
 def test_online_amount_limits(active_sp, fake_provider, cents):
     sp = active_sp()
-    with pytest.raises(ValueError, match="5.00 and 250.00|must be positive"):
+    with pytest.raises(ValueError, match="comprise entre|doit être positif"):
         online.start_payment(sp.account, cents, "bancontact", "http://portal.test/back")
     assert not OnlinePayment.objects.exists()
 
@@ -160,9 +161,13 @@ def test_remember_stores_a_provider_customer(active_sp, fake_provider):
 def test_provider_down_when_starting_tells_the_payer(active_sp, fake_provider):
     sp = active_sp()
     fake_provider.down = True
-    with pytest.raises(ValueError, match="nothing was charged"):
+    with pytest.raises(ValueError, match="rien n'a été débité"):
         online.start_payment(sp.account, 2000, "bancontact", "http://portal.test/back")
-    assert OnlinePayment.objects.get().status == "failed"
+    # The same refusal in the payer's language when the page is in Dutch or English.
+    for language, words in (("nl", "niets aangerekend"), ("en", "nothing was charged")):
+        with translation.override(language), pytest.raises(ValueError, match=words):
+            online.start_payment(sp.account, 2000, "bancontact", "http://portal.test/back")
+    assert set(OnlinePayment.objects.values_list("status", flat=True)) == {"failed"}
     assert balance(sp) == 1000
 
 

@@ -111,9 +111,9 @@ def test_unknown_closed_or_pending_ean_is_refused(active_sp, make_supply_point, 
     r = shop("post", "/api/v1/topups", json=body(pending, reference="1234567890123"))
     assert r.status_code == 404
     r = shop("post", "/api/v1/topups", json=body(pending, tx="p"))
-    assert r.status_code == 409 and "not active" in r.json()["detail"]
+    assert r.status_code == 409 and "pas encore actif" in r.json()["detail"]
     r = shop("post", "/api/v1/topups", json=body(closed, tx="c"))
-    assert r.status_code == 409 and "closed" in r.json()["detail"]
+    assert r.status_code == 409 and "clôturé" in r.json()["detail"]
     assert shop("get", f"/api/v1/topups/lookup?reference={closed.ean}").status_code == 409
     assert not Topup.objects.exists()
 

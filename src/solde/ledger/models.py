@@ -24,6 +24,8 @@ class AccountKind(models.TextChoices):
     ADJUSTMENTS = "adjustments", "Operator adjustments"
     REFUNDS = "refunds", "Refunds paid out"
     CASH = "cash", "Money paid out"
+    # Per DSO: balances carried over from the budget (card) meters at migration.
+    CARRIED = "carried", "Balances carried from budget meters"
 
 
 # Platform-wide counterparts that every top-up of a channel posts to ("collections:retail"…):
@@ -57,6 +59,8 @@ class TransactionKind(models.TextChoices):
     REFUND = "refund", "Refund"
     SETTLEMENT = "settlement", "Settlement"
     SUSPENSE = "suspense", "Suspense"
+    # A budget-meter customer's remaining credit (or debt) carried into Solde, once per EAN.
+    CARRIED_BALANCE = "carried_balance", "Balance carried from a budget meter"
 
 
 class Transaction(models.Model):

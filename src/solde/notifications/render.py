@@ -134,3 +134,20 @@ def render(
 def kind_label(kind: str) -> str:
     text = TEXTS.get(kind)
     return gettext(text.label) if text else kind
+
+
+def email_html(subject: str, body: str, language: str) -> str:
+    """The HTML part of an e-mail, from its plain-text body (the same words, one paragraph per
+    blank-line-separated block, links clickable, the "-- " signature block as a footer)."""
+    from django.template.loader import render_to_string
+
+    text, _sep, footer = body.partition("\n\n-- \n")
+    return render_to_string(
+        "notifications/email.html",
+        {
+            "language": language,
+            "subject": subject,
+            "paragraphs": [p for p in text.split("\n\n") if p.strip()],
+            "footer": footer.strip(),
+        },
+    )

@@ -9,7 +9,7 @@ the StatusCallback URL (views.sms_status), signed with X-Twilio-Signature.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -31,7 +31,11 @@ def email_connection():
 def send_email(
     connection, to: str, subject: str, body: str, language: str, message_id: int
 ) -> None:
-    mail = EmailMessage(
+    """One e-mail as multipart/alternative: the plain text first, its HTML rendering second
+    (mail clients show the last part they can), both in the reader's language."""
+    from solde.notifications.render import email_html
+
+    mail = EmailMultiAlternatives(
         subject=subject,
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
@@ -39,6 +43,7 @@ def send_email(
         connection=connection,
         headers={"Content-Language": language, "X-Solde-Message": str(message_id)},
     )
+    mail.attach_alternative(email_html(subject, body, language), "text/html")
     try:
         mail.send()
     except Exception as exc:  # smtplib, socket and anymail errors alike: retry later

@@ -92,6 +92,31 @@ class CustomerPasswordResetForm(PasswordResetForm):
         users = get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
         return (u for u in users if u.has_usable_password() or hasattr(u, "customer"))
 
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        """In the customer's saved language, as text and HTML (like every Solde e-mail)."""
+        from django.core.mail import EmailMultiAlternatives
+        from django.template.loader import render_to_string
+        from django.utils import translation
+
+        from solde.notifications.render import email_html
+
+        customer = getattr(context.get("user"), "customer", None)
+        language = getattr(customer, "language", None) or translation.get_language() or "fr"
+        with translation.override(language):
+            subject = "".join(render_to_string(subject_template_name, context).splitlines())
+            body = render_to_string(email_template_name, context)
+            mail = EmailMultiAlternatives(subject, body, from_email, [to_email])
+            mail.attach_alternative(email_html(subject, body, language), "text/html")
+        mail.send()
+
 
 class TopupForm(forms.Form):
     METHODS = [("bancontact", "Bancontact"), ("creditcard", _("Carte de crédit"))]

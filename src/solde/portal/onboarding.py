@@ -7,7 +7,7 @@ import smtplib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from solde import middleware, throttle
+from solde.notifications.render import email_html
 from solde.portal import services
 from solde.portal.forms import (
     CodeForm,
@@ -34,6 +35,7 @@ from solde.portal.forms import (
     PersonalDataForm,
 )
 from solde.portal.models import ActivationCode
+from solde.registry.models import Customer
 
 SESSION_CODE = "portal_activation_code"
 RESET_PER_EMAIL = throttle.Limit("password-reset", 3, timedelta(hours=1))
@@ -131,23 +133,24 @@ def send_confirmation(request: HttpRequest, user) -> None:
         context = {"user": user, "link": link}
         subject = render_to_string("portal/email/confirm_subject.txt", context).strip()
         body = render_to_string("portal/email/confirm_body.txt", context)
-    _send_or_log(subject, body, user.email)
+    _send_or_log(subject, body, user.email, language)
 
 
 def send_address_in_use(request: HttpRequest, email: str) -> None:
     """Sign-up with an address that has a login already: tell the address's owner, and show the
     person signing up exactly what a successful sign-up shows (no account enumeration)."""
     context = {"reset_link": request.build_absolute_uri(reverse("portal:password_reset"))}
+    language = translation.get_language() or "fr"
     subject = render_to_string("portal/email/address_in_use_subject.txt", context).strip()
     body = render_to_string("portal/email/address_in_use_body.txt", context)
-    _send_or_log(subject, body, email)
+    _send_or_log(subject, body, email, language)
 
 
-def _send_or_log(subject: str, body: str, to: str) -> bool:
+def _send_or_log(subject: str, body: str, to: str, language: str) -> bool:
     """An onboarding e-mail can be asked again (« Mot de passe oublié ? »): a mail server that
     is down is logged for operators, never a server error after the account was created."""
     try:
-        send_mail(subject, body, None, [to])
+        send_mail(subject, body, None, [to], html_message=email_html(subject, body, language))
     except (smtplib.SMTPException, OSError):
         log.error("portal e-mail could not be sent (mail server unavailable)", exc_info=True)
         return False
@@ -215,6 +218,15 @@ class ChoosePasswordView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("portal:activation_ready")
 
 
+def accessibility(request: HttpRequest) -> HttpResponse:
+    """The statement of accessibility the web accessibility directive requires, linked from
+    every page's footer."""
+    return render(request, "portal/accessibility.html", {"statement_date": STATEMENT_DATE})
+
+
+STATEMENT_DATE = date(2026, 11, 30)  # the last full check of every page (update with it)
+
+
 def activation_ready(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/activation_ready.html")
 
@@ -224,6 +236,26 @@ class LoginView(auth_views.LoginView):
     authentication_form = EmailLoginForm
     redirect_authenticated_user = True
     next_page = reverse_lazy("portal:dashboard")  # type: ignore[assignment]
+
+    def form_valid(self, form):
+        """The portal speaks the customer's saved language from the login on (the language
+        picker still changes it for the session); the language cookie is set as Django's
+        set_language view sets it."""
+        response = super().form_valid(form)
+        customer = Customer.objects.filter(user=form.get_user()).first()
+        if customer is not None and customer.language in dict(settings.LANGUAGES):
+            translation.activate(customer.language)
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                customer.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        return response
 
 
 class LogoutView(auth_views.LogoutView):

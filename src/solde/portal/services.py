@@ -62,10 +62,13 @@ def _code_rows(supply_points: list[SupplyPoint]) -> tuple[list[ActivationCode], 
     return rows, plain
 
 
-def issue_activation_codes(supply_points: Iterable[SupplyPoint]) -> dict[int, str]:
+def issue_activation_codes(
+    supply_points: Iterable[SupplyPoint], notify: bool = True
+) -> dict[int, str]:
     """Issue one code per supply point, set-based, and publish `activation_code_issued` with the
     plain code (the notifications app renders the letter or e-mail). Runs inside the caller's
-    transaction. Returns supply point id → plain code."""
+    transaction. Returns supply point id → plain code. `notify=False`: the caller delivers the
+    code itself (the budget-meter migration prints it in its batch of letters)."""
     sps = list(supply_points)
     if not sps:
         return {}
@@ -80,6 +83,8 @@ def issue_activation_codes(supply_points: Iterable[SupplyPoint]) -> dict[int, st
             break
         except IntegrityError:
             continue
+    if not notify:
+        return plain
     events = []
     for sp, row in zip(sps, rows, strict=True):
         events.append(

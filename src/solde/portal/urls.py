@@ -6,6 +6,7 @@ app_name = "portal"
 urlpatterns = [
     path("", onboarding.home, name="home"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("accessibilite/", onboarding.accessibility, name="accessibility"),
     # Onboarding with an activation code
     path("activation/", onboarding.activation_code, name="activation_code"),
     path("activation/donnees/", onboarding.activation_details, name="activation_details"),

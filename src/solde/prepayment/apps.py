@@ -8,6 +8,11 @@ class PrepaymentConfig(AppConfig):
     def ready(self) -> None:
         from solde.prepayment import tasks
 
+        # Every new supply point gets its pending account in the registry's transaction.
+        from solde.prepayment.services import on_supply_points_created
+        from solde.registry.signals import supply_points_created
+
+        supply_points_created.connect(on_supply_points_created, dispatch_uid="open-accounts")
         tasks.register_jobs()  # the 05:00 close; the catch-up close's work handler
 
         # Credit control does the closes' work, listens to balance changes and runs at window

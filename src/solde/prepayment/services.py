@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from solde import clock
-from solde.ledger.models import AccountKind, LedgerAccount, TransactionKind
+from solde.ledger.models import AccountKind, LedgerAccount, Transaction, TransactionKind
 from solde.ledger.services import Posting, post_many
 from solde.notifications.events import publish_many
 from solde.prepayment import rules
@@ -42,6 +42,69 @@ def open_account(supply_point: SupplyPoint) -> PrepaymentAccount:
     )
 
 
+def open_accounts(supply_point_ids: Sequence[int]) -> int:
+    """Open the pending accounts of new supply points set-based (one query per table).
+
+    Called by the registry's `supply_points_created` signal inside its transaction; a supply
+    point that already has an account is skipped. Returns how many were opened."""
+    have = set(
+        PrepaymentAccount.objects.filter(supply_point_id__in=supply_point_ids).values_list(
+            "supply_point_id", flat=True
+        )
+    )
+    todo = list(
+        SupplyPoint.objects.filter(pk__in=[i for i in supply_point_ids if i not in have])
+        .order_by("pk")
+        .values_list("pk", "ean")
+    )
+    if not todo:
+        return 0
+    ledger_accounts = LedgerAccount.objects.bulk_create(
+        [
+            LedgerAccount(kind=kind, code=f"{prefix}:{ean}")
+            for _pk, ean in todo
+            for kind, prefix in (
+                (AccountKind.CUSTOMER_BALANCE, "balance"),
+                (AccountKind.ADVANCE, "advance"),
+            )
+        ]
+    )
+    by_code = {a.code: a.pk for a in ledger_accounts if a.pk is not None}
+    if len(by_code) != len(ledger_accounts):  # backends that do not return ids
+        codes = [a.code for a in ledger_accounts]
+        by_code = dict(LedgerAccount.objects.filter(code__in=codes).values_list("code", "pk"))
+    PrepaymentAccount.objects.bulk_create(
+        [
+            PrepaymentAccount(
+                supply_point_id=pk,
+                balance_account_id=by_code[f"balance:{ean}"],
+                advance_account_id=by_code[f"advance:{ean}"],
+            )
+            for pk, ean in todo
+        ]
+    )
+    return len(todo)
+
+
+def on_supply_points_created(sender, supply_point_ids: Sequence[int], **kwargs) -> None:
+    open_accounts(supply_point_ids)
+
+
+def carried_credit(supply_point_ids: Iterable[int]) -> set[int]:
+    """The supply points that opened with a positive balance carried from a budget meter."""
+    ids = list(supply_point_ids)
+    found: set[int] = set()
+    for i in range(0, len(ids), 2000):
+        found.update(
+            Transaction.objects.filter(
+                kind=TransactionKind.CARRIED_BALANCE,
+                supply_point_id__in=ids[i : i + 2000],
+                details__credit=True,
+            ).values_list("supply_point_id", flat=True)
+        )
+    return found
+
+
 def activate(first_reading_at: Mapping[int, datetime]) -> int:
     """Activate pending accounts at their first reading and credit the starting advance.
 
@@ -58,26 +121,33 @@ def activate(first_reading_at: Mapping[int, datetime]) -> int:
     if not accounts:
         return 0
     postings, events = [], []
+    carried = carried_credit(acc.supply_point_id for acc in accounts)
     for acc in accounts:
         at = first_reading_at[acc.supply_point_id]
         acc.state = AccountState.ACTIVE
         acc.activated_at = at
         acc.activation_day = clock.local_date(at)
         sp = acc.supply_point
-        advance = sp.dso.advance_cents(sp.energy)
-        postings.append(
-            Posting(
-                key=f"advance:{acc.pk}",
-                kind=TransactionKind.ADVANCE,
-                entries=[(acc.balance_account_id, advance), (acc.advance_account_id, -advance)],
-                at=at,
-                supply_point_id=sp.pk,
-                reference="starting advance",
+        # A budget-meter customer who brought credit along starts with it, not an advance.
+        advance = 0 if sp.pk in carried else sp.dso.advance_cents(sp.energy)
+        if advance:
+            postings.append(
+                Posting(
+                    key=f"advance:{acc.pk}",
+                    kind=TransactionKind.ADVANCE,
+                    entries=[
+                        (acc.balance_account_id, advance),
+                        (acc.advance_account_id, -advance),
+                    ],
+                    at=at,
+                    supply_point_id=sp.pk,
+                    reference="starting advance",
+                )
             )
-        )
-        events.append(
-            ("prepayment_activated", sp.pk, f"activated:{acc.pk}", {"advance_cents": advance})
-        )
+        if advance:  # (the migration letter told a budget-meter customer about the credit)
+            events.append(
+                ("prepayment_activated", sp.pk, f"activated:{acc.pk}", {"advance_cents": advance})
+            )
     PrepaymentAccount.objects.bulk_update(
         accounts, ["state", "activated_at", "activation_day"], batch_size=2000
     )

@@ -74,7 +74,8 @@ class RejectedReadingAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
     @admin.action(
-        description=_("Mark the selected rejected readings as reviewed"), permissions=["review"]
+        description=_("Marquer les relevés refusés sélectionnés comme examinés"),
+        permissions=["review"],
     )
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[RejectedReading]) -> None:
         count = queryset.filter(reviewed=False).update(reviewed=True)

@@ -54,8 +54,8 @@ def parse_instant(raw: object) -> datetime:
     if not isinstance(raw, str):
         raise Malformed(
             gettext_noop(
-                "Field 'at' must be an ISO 8601 instant with an offset, "
-                "e.g. 2026-11-28T00:00:00+01:00."
+                "Le champ « at » doit être un instant ISO 8601 avec son décalage, p. ex. "
+                "2026-11-28T00:00:00+01:00."
             )
         )
     try:
@@ -63,15 +63,16 @@ def parse_instant(raw: object) -> datetime:
     except ValueError:
         raise Malformed(
             gettext_noop(
-                "'%(raw)s' is not an ISO 8601 instant: write e.g. 2026-11-28T00:00:00+01:00."
+                "« %(raw)s » n'est pas un instant ISO 8601 : écrivez p. ex. "
+                "2026-11-28T00:00:00+01:00."
             ),
             raw=raw[:40],
         ) from None
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise Malformed(
             gettext_noop(
-                "Instant '%(raw)s' has no offset: add one, e.g. +01:00 (winter) or +02:00 "
-                "(summer) in Belgium."
+                "L'instant « %(raw)s » n'a pas de décalage : ajoutez-le, p. ex. +01:00 (hiver) "
+                "ou +02:00 (été) en Belgique."
             ),
             raw=raw[:40],
         )
@@ -91,21 +92,25 @@ def parse_value_milli(raw: object) -> int:
         ):
             return int(whole) * 1000 + (int(frac) * _SCALE[len(frac)] if frac else 0)
         if not raw.strip():
-            raise Malformed(gettext_noop("Field 'value' is missing."))
+            raise Malformed(gettext_noop("Le champ « value » manque."))
         try:
             if not raw.isascii():  # Decimal would read other scripts' digits
                 raise InvalidOperation
             number = Decimal(raw.strip())
         except InvalidOperation:
             raise Malformed(
-                gettext_noop("Value '%(raw)s' is not a number: write e.g. \"1234.567\"."),
+                gettext_noop(
+                    'La valeur « %(raw)s » n\'est pas un nombre : écrivez p. ex. "1234.567".'
+                ),
                 raw=raw[:40],
             ) from None
     elif raw is None:
-        raise Malformed(gettext_noop("Field 'value' is missing."))
+        raise Malformed(gettext_noop("Le champ « value » manque."))
     elif isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
         raise Malformed(
-            gettext_noop("Field 'value' must be a decimal string such as \"1234.567\".")
+            gettext_noop(
+                'Le champ « value » doit être un nombre décimal en texte, comme "1234.567".'
+            )
         )
     elif isinstance(raw, float):
         number = Decimal(repr(raw))  # the JSON text as written, not the binary float
@@ -114,20 +119,22 @@ def parse_value_milli(raw: object) -> int:
     shown = str(raw)[:40]
     if not number.is_finite():
         raise Malformed(
-            gettext_noop("Value '%(raw)s' is not a number: write e.g. \"1234.567\"."), raw=shown
+            gettext_noop('La valeur « %(raw)s » n\'est pas un nombre : écrivez p. ex. "1234.567".'),
+            raw=shown,
         )
     if number < 0:
         raise Malformed(
-            gettext_noop("Value %(raw)s is negative: an index is never below zero."), raw=shown
+            gettext_noop("La valeur %(raw)s est négative : un index n'est jamais sous zéro."),
+            raw=shown,
         )
     milli = number * 1000
     if milli != milli.to_integral_value():
         raise Malformed(
-            gettext_noop("Value %(raw)s has more than 3 decimals: round it to the thousandth."),
+            gettext_noop("La valeur %(raw)s a plus de 3 décimales : arrondissez-la au millième."),
             raw=shown,
         )
     if milli >= MAX_MILLI:
-        raise Malformed(gettext_noop("Value %(raw)s is too large for an index."), raw=shown)
+        raise Malformed(gettext_noop("La valeur %(raw)s est trop grande pour un index."), raw=shown)
     return int(milli)
 
 

@@ -31,6 +31,7 @@ from solde.identifiers import InvalidIdentifier, validate_ean
 from solde.readings import rules
 from solde.readings.models import Reading, RejectedReading, RejectReason
 from solde.readings.rules import FIELDS, Malformed
+from solde.registry import services as registry_services
 from solde.registry.models import ENERGY_REGISTERS, REGISTER_UNIT, Meter, SupplyPoint
 
 # A concurrent writer can slip a reading of the same key in between our read and our write:
@@ -89,40 +90,40 @@ _CACHE_MAX = 200_000
 # The sentences sent back for refused rows (translated when used; French is the reference).
 MESSAGES = {
     "shape": gettext_noop(
-        "The row must be an object with the fields ean, meter, register, at, value and unit."
+        "La ligne doit être un objet avec les champs ean, meter, register, at, value et unit."
     ),
-    "unit": gettext_noop("Register %(register)s is read in %(expected)s, not %(unit)s."),
+    "unit": gettext_noop("Le registre %(register)s se relève en %(expected)s, pas en %(unit)s."),
     "future": gettext_noop(
-        "Instant %(at)s is more than 15 minutes after the platform's clock (%(now)s): check "
-        "the meter's or the head-end's clock."
+        "L'instant %(at)s est plus de 15 minutes après l'horloge de la plateforme (%(now)s) : "
+        "vérifiez l'horloge du compteur ou du head-end."
     ),
     "before_install": gettext_noop(
-        "Meter %(serial)s was installed on EAN %(ean)s at %(when)s; a reading before that "
-        "instant belongs to the meter it replaced."
+        "Le compteur %(serial)s a été posé sur l'EAN %(ean)s le %(when)s ; un relevé antérieur "
+        "appartient au compteur qu'il a remplacé."
     ),
     "after_removal": gettext_noop(
-        "Meter %(serial)s was removed from EAN %(ean)s at %(when)s; a reading after that "
-        "instant belongs to the meter that replaced it."
+        "Le compteur %(serial)s a été retiré de l'EAN %(ean)s le %(when)s ; un relevé "
+        "postérieur appartient au compteur qui l'a remplacé."
     ),
     rules.CONFLICT: gettext_noop(
-        "Meter %(serial)s register %(register)s already has the index %(other_value)s "
-        "%(unit)s at %(other_at)s, not %(value)s: a stored index is corrected by an "
-        "operator, not by sending it again."
+        "Le compteur %(serial)s, registre %(register)s, a déjà l'index %(other_value)s %(unit)s "
+        "le %(other_at)s, pas %(value)s : un index enregistré se corrige par un opérateur, pas "
+        "en le renvoyant."
     ),
     rules.DECREASE_BEFORE: gettext_noop(
-        "Index %(value)s %(unit)s at %(at)s is lower than the index %(other_value)s "
-        "%(unit)s of meter %(serial)s register %(register)s at %(other_at)s: an index "
-        "never goes down."
+        "L'index %(value)s %(unit)s du %(at)s est inférieur à l'index %(other_value)s %(unit)s "
+        "du compteur %(serial)s, registre %(register)s, du %(other_at)s : un index ne descend "
+        "jamais."
     ),
     rules.DECREASE_AFTER: gettext_noop(
-        "Index %(value)s %(unit)s at %(at)s is higher than the later index %(other_value)s "
-        "%(unit)s of meter %(serial)s register %(register)s at %(other_at)s: an index "
-        "never goes down."
+        "L'index %(value)s %(unit)s du %(at)s est supérieur à l'index suivant %(other_value)s "
+        "%(unit)s du compteur %(serial)s, registre %(register)s, du %(other_at)s : un index ne "
+        "descend jamais."
     ),
     "implausible": gettext_noop(
-        "Index %(value)s %(unit)s at %(at)s means %(rate)s on average since or until the "
-        "index %(other_value)s %(unit)s at %(other_at)s of meter %(serial)s register "
-        "%(register)s, above the DSO's limit of %(limit)s: check the reading."
+        "L'index %(value)s %(unit)s du %(at)s donne en moyenne %(rate)s depuis ou jusqu'à "
+        "l'index %(other_value)s %(unit)s du %(other_at)s du compteur %(serial)s, registre "
+        "%(register)s, au-delà de la limite du GRD de %(limit)s : vérifiez le relevé."
     ),
 }
 JUDGED_REASON = {
@@ -423,9 +424,9 @@ def _missing(row: Row) -> str | None:
     """Why the row's fields are missing or of the wrong type, or None."""
     for name, value in zip(FIELDS, row, strict=True):
         if value is None or value == "":
-            return _("Field '%(field)s' is missing.") % {"field": name}
+            return _("Le champ « %(field)s » manque.") % {"field": name}
         if name != "value" and not isinstance(value, str):
-            return _("Field '%(field)s' must be a string.") % {"field": name}
+            return _("Le champ « %(field)s » doit être du texte.") % {"field": name}
         if isinstance(value, str) and "\x00" in value:
             # PostgreSQL cannot even compare text holding NUL: refuse before any lookup.
             return _("Field '%(field)s' contains a NUL character.") % {"field": name}
@@ -441,14 +442,14 @@ def _malformed(
 ) -> str | None:
     """Why the instant or the value cannot be read, or None (the instant is then cached)."""
     if at is None or at == "":
-        return _("Field '%(field)s' is missing.") % {"field": "at"}
+        return _("Le champ « %(field)s » manque.") % {"field": "at"}
     if not isinstance(at, str):
-        return _("Field '%(field)s' must be a string.") % {"field": "at"}
+        return _("Le champ « %(field)s » doit être du texte.") % {"field": "at"}
     instant = instants.get(at) or _parse_instant(at, vendor, instants, db_text)
     if isinstance(instant, str):
         return instant
     if value is None or value == "":
-        return _("Field '%(field)s' is missing.") % {"field": "value"}
+        return _("Le champ « %(field)s » manque.") % {"field": "value"}
     try:
         rules.parse_value_milli(value)
     except Malformed as exc:
@@ -555,7 +556,10 @@ def _resolve_unknown(
                 (
                     pos,
                     RejectReason.UNKNOWN_METER,
-                    _("Meter %(serial)s is not a meter of EAN %(ean)s: check the serial.")
+                    _(
+                        "Le compteur %(serial)s n'est pas un compteur de l'EAN %(ean)s : vérifiez "
+                        "le numéro."
+                    )
                     % {"serial": serial, "ean": ean},
                 )
             )
@@ -570,8 +574,9 @@ def _resolve_unknown(
                 pos,
                 RejectReason.UNKNOWN_EAN,
                 _(
-                    "EAN %(ean)s is not a supply point known to Solde: check it, or register it "
-                    "first (PUT /api/v1/supply-points/%(ean)s)."
+                    "L'EAN %(ean)s n'est pas un point de fourniture connu de Solde : "
+                    "vérifiez-le, ou enregistrez-le d'abord (PUT "
+                    "/api/v1/supply-points/%(ean)s)."
                 )
                 % {"ean": ean},
             )
@@ -580,7 +585,7 @@ def _resolve_unknown(
 
 
 def _unknown_register(meter: _Meter, register: str) -> str:
-    return _("Meter %(serial)s has no register %(register)s (it has %(registers)s).") % {
+    return _("Le compteur %(serial)s n'a pas de registre %(register)s (il a %(registers)s).") % {
         "serial": meter.serial,
         "register": register,
         "registers": ", ".join(sorted(meter.registers)) or "none",
@@ -849,69 +854,53 @@ def exchange_meter(
     index at `at` (installed_at = at). The daily close takes each meter over its own segment,
     so consumption continues across the exchange. Nothing is written if anything is wrong."""
     if at.tzinfo is None:
-        raise ExchangeError(_("The exchange instant needs a time zone."))
-    now = clock.now()
-    if at > now + rules.FUTURE_TOLERANCE:
-        raise ExchangeError(_("The exchange instant %(at)s is in the future.") % {"at": _local(at)})
+        raise ExchangeError(_("L'instant de l'échange doit avoir un fuseau horaire."))
     old = (
         Meter.objects.select_for_update()
         .filter(serial=old_serial, supply_point=supply_point)
         .first()
     )
-    if old is None:
-        raise ExchangeError(
-            _("Meter %(serial)s is not a meter of EAN %(ean)s.")
-            % {"serial": old_serial, "ean": supply_point.ean}
-        )
-    if old.removed_at is not None:
-        raise ExchangeError(
-            _("Meter %(serial)s was already removed at %(when)s.")
-            % {"serial": old_serial, "when": _local(old.removed_at)}
-        )
-    if old.installed_at is not None and at <= old.installed_at:
-        raise ExchangeError(
-            _("Meter %(serial)s was installed at %(when)s: the exchange must come after that.")
-            % {"serial": old_serial, "when": _local(old.installed_at)}
-        )
-    if set(final_indexes) != set(old.registers):
-        raise ExchangeError(
-            _("Give a final index for each register of meter %(serial)s: %(registers)s.")
-            % {"serial": old_serial, "registers": ", ".join(old.registers)}
-        )
+    if old is not None and old.removed_at is None:
+        if set(final_indexes) != set(old.registers):
+            raise ExchangeError(
+                _(
+                    "Donnez un index final pour chaque registre du compteur %(serial)s : "
+                    "%(registers)s."
+                )
+                % {"serial": old_serial, "registers": ", ".join(old.registers)}
+            )
+        later = Reading.objects.filter(meter=old, at__gt=at).order_by("at").first()
+        if later is not None:
+            raise ExchangeError(
+                _(
+                    "Le compteur %(serial)s a déjà un relevé le %(when)s, après l'instant de "
+                    "l'échange : l'échange a eu lieu plus tard."
+                )
+                % {"serial": old_serial, "when": _local(later.at)}
+            )
     allowed = ENERGY_REGISTERS[supply_point.energy]
     bad = [r for r in new_registers if r not in allowed]
     if not new_registers or bad or len(set(new_registers)) != len(new_registers):
         raise ExchangeError(
-            _("The new meter's registers must be distinct registers among %(allowed)s.")
+            _(
+                "Les registres du nouveau compteur doivent être des registres distincts parmi "
+                "%(allowed)s."
+            )
             % {"allowed": ", ".join(allowed)}
         )
     if set(start_indexes) != set(new_registers):
         raise ExchangeError(
-            _("Give a start index for each register of the new meter: %(registers)s.")
+            _("Donnez un index de départ pour chaque registre du nouveau compteur : %(registers)s.")
             % {"registers": ", ".join(new_registers)}
         )
-    if not new_serial or Meter.objects.filter(serial=new_serial).exists():
-        raise ExchangeError(
-            _("Meter serial '%(serial)s' is empty or already registered.") % {"serial": new_serial}
+    # The meter rows change in the registry's one exchange service (same rules as the API's
+    # upsert); this adds the technician's indexes.
+    try:
+        new = registry_services.exchange_meter(
+            supply_point, new_serial, list(new_registers), at=at, old_serial=old_serial
         )
-    later = Reading.objects.filter(meter=old, at__gt=at).order_by("at").first()
-    if later is not None:
-        raise ExchangeError(
-            _(
-                "Meter %(serial)s already has a reading at %(when)s, after the exchange instant: "
-                "the exchange happened later."
-            )
-            % {"serial": old_serial, "when": _local(later.at)}
-        )
-
-    old.removed_at = at
-    old.save(update_fields=["removed_at"])
-    new = Meter.objects.create(
-        serial=new_serial,
-        supply_point=supply_point,
-        registers=list(new_registers),
-        installed_at=at,
-    )
+    except registry_services.InvalidInput as exc:
+        raise ExchangeError(exc.detail) from None
     instant = at.isoformat()
     rows = [
         (supply_point.ean, old_serial, reg, instant, _decimal_text(value), REGISTER_UNIT[reg])

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from solde.identifiers import (
-    InvalidIdentifier,
-    customer_reference,
-    structured_communication,
-    validate_ean,
-)
+from solde.identifiers import InvalidIdentifier, customer_reference, validate_ean
 from solde.registry import services
 from solde.registry.models import (
     Customer,
@@ -46,7 +42,7 @@ class DsoAdmin(admin.ModelAdmin):
     inlines = [GasConversionFactorInline]
     # Grouped as RULES.md groups the defaults, so an operator finds each one where the rule is.
     fieldsets = [
-        (None, {"fields": ["code", "name"]}),
+        (None, {"fields": ["code", "name", "ean_prefixes"]}),
         (
             _("Compte de prépaiement (§6) — montants en centimes"),
             {
@@ -151,13 +147,40 @@ class MeterForm(forms.ModelForm):
 
 
 class MeterInline(admin.TabularInline):
+    """The meters and their exchange history; an exchange goes through the form's exchange
+    fields (one service with the API and `solde exchange-meter`), not by editing dates."""
+
     model = Meter
     form = MeterForm
     extra = 0
     fields = ["serial", "registers", "installed_at", "removed_at"]
+    readonly_fields = ["serial", "installed_at", "removed_at"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class SupplyPointForm(forms.ModelForm):
+    """Adding a supply point asks what `services.create_supply_point` needs (its supplier and
+    meter); changing one can exchange its meter (`services.exchange_meter`)."""
+
+    supplier = forms.ModelChoiceField(
+        queryset=Supplier.objects.order_by("code"), required=False, label=_("fournisseur")
+    )
+    meter_serial = forms.CharField(max_length=40, required=False, label=_("numéro du compteur"))
+    meter_registers = forms.CharField(
+        max_length=60,
+        required=False,
+        label=_("registres du compteur"),
+        help_text=_("Séparés par des virgules, p. ex. 1.8.1, 1.8.2"),
+    )
+    exchange_at = forms.DateTimeField(
+        required=False,
+        label=_("échange : posé le"),
+        help_text=_("Vide : maintenant. Un nouveau numéro ferme le compteur actif."),
+    )
+
     class Meta:
         model = SupplyPoint
         fields = [
@@ -186,6 +209,22 @@ class SupplyPointForm(forms.ModelForm):
             ref = customer_reference(ean)
             if SupplyPoint.objects.filter(customer_reference=ref).exists():
                 self.add_error("ean", _("Un autre EAN se termine déjà par %(ref)s.") % {"ref": ref})
+            for name in ("supplier", "meter_serial", "meter_registers"):
+                if not data.get(name):
+                    self.add_error(name, _("Requis pour un nouveau point de fourniture."))
+        registers = [r.strip() for r in (data.get("meter_registers") or "").split(",") if r]
+        energy = data.get("energy") or getattr(self.instance, "energy", None)
+        if registers and energy:
+            try:
+                data["meter_registers"] = services.validate_registers(energy, registers)
+            except services.InvalidInput as exc:
+                self.add_error("meter_registers", exc.detail)
+        elif data.get("meter_serial") and self.instance.pk:
+            active = services.current_meter(self.instance)
+            data["meter_registers"] = active.registers if active else []
+        serial = (data.get("meter_serial") or "").strip()
+        if serial and Meter.objects.filter(serial=serial).exists():
+            self.add_error("meter_serial", _("Ce numéro de compteur est déjà enregistré."))
         return data
 
 
@@ -260,19 +299,54 @@ class SupplyPointAdmin(admin.ModelAdmin):
             dup = True
         return queryset, dup
 
-    def save_model(self, request, obj: SupplyPoint, form, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        from solde.prepayment.services import open_account
+    def get_fieldsets(self, request, obj=None):
+        meter = (_("Compteur"), {"fields": ["meter_serial", "meter_registers"]})
+        if obj is None:
+            return [*self.fieldsets, (_("Fournisseur"), {"fields": ["supplier"]}), meter]
+        exchange = (
+            _("Échange de compteur"),
+            {"fields": ["meter_serial", "meter_registers", "exchange_at"]},
+        )
+        return [*self.fieldsets, exchange]
 
-        # A supply point made here gets what the API gives one: reference, OGM, pending account.
-        with transaction.atomic():
-            obj.customer_reference = customer_reference(obj.ean)
-            obj.save()
-            obj.structured_communication = structured_communication(obj.pk)
-            obj.save(update_fields=["structured_communication"])
-            open_account(obj)
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj: SupplyPoint, form, change: bool) -> None:
+        data = form.cleaned_data
+        try:
+            if not change:
+                # The one creation path: reference, OGM, supplier, meter, pending account.
+                created = services.create_supply_point(
+                    services.NewSupplyPoint(
+                        ean=obj.ean,
+                        dso=obj.dso,
+                        energy=obj.energy,
+                        customer=obj.customer,
+                        supplier=data["supplier"],
+                        meter_serial=data["meter_serial"],
+                        registers=data["meter_registers"],
+                        tariff_category=obj.tariff_category,
+                        protected=obj.protected,
+                        street=obj.street,
+                        number=obj.number,
+                        postcode=obj.postcode,
+                        city=obj.city,
+                    )
+                )
+                obj.pk = created.pk
+                obj.refresh_from_db()
+                return
+            with transaction.atomic():
+                super().save_model(request, obj, form, change)
+                if data.get("meter_serial"):
+                    services.exchange_meter(
+                        obj, data["meter_serial"], data["meter_registers"], at=data["exchange_at"]
+                    )
+        except services.InvalidInput as exc:
+            # Checked by the form first; a race (the same serial registered meanwhile) lands
+            # here: the operator sees why and nothing was written.
+            raise ValidationError(exc.detail) from None
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the ledger refers to it; a move-out closes the account instead
@@ -298,8 +372,15 @@ class MeterAdmin(admin.ModelAdmin):
         ("removed_at", admin.EmptyFieldListFilter),
     ]
     search_fields = ["serial", "supply_point__ean", "supply_point__customer_reference"]
-    raw_id_fields = ["supply_point"]
     list_select_related = ["supply_point"]
+    # Meters are added with their supply point and exchanged on its page (one service).
+    readonly_fields = ["serial", "supply_point", "installed_at", "removed_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Tariff)

@@ -57,12 +57,19 @@ class Dso(models.Model):
     # §1 activation codes, §8 settlement
     activation_code_days = models.IntegerField(default=60)
     settlement_period = models.CharField(max_length=10, default="week")
+    # The start of the DSO's EANs (comma-separated GS1 prefixes): a budget-meter file's EAN
+    # that does not start with one is not the DSO's ("unknown EAN"). Empty: not checked.
+    ean_prefixes = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         verbose_name = "DSO"
 
     def __str__(self) -> str:
         return self.code
+
+    def owns_ean(self, ean: str) -> bool:
+        prefixes = [p.strip() for p in self.ean_prefixes.split(",") if p.strip()]
+        return not prefixes or any(ean.startswith(p) for p in prefixes)
 
     def advance_cents(self, energy: str) -> int:
         return self.advance_gas_cents if energy == Energy.GAS else self.advance_electricity_cents

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.utils.translation import gettext as _
 
 from solde import clock
 from solde.identifiers import (
@@ -35,6 +36,7 @@ from solde.registry.models import (
     Tariff,
     TariffCategory,
 )
+from solde.registry.signals import supply_points_created
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_PRICE = Decimal("10")  # €/kWh: anything above is a typo (a price in c€ or €/MWh)
@@ -251,16 +253,249 @@ class UpsertResult:
     changes: list[str]
 
 
+@dataclass
+class NewSupplyPoint:
+    """One supply point to create, with its customer, address, supplier and first meter.
+
+    `customer` is a saved customer (a second energy of a known household) or an unsaved one,
+    created with it. Checked by `create_supply_points` before anything is written."""
+
+    ean: str
+    dso: Dso
+    energy: str
+    customer: Customer
+    supplier: Supplier
+    meter_serial: str
+    registers: list[str]
+    tariff_category: str = TariffCategory.AVERAGE
+    protected: bool = False
+    street: str = ""
+    number: str = ""
+    postcode: str = ""
+    city: str = ""
+    meter_installed_at: datetime | None = None
+    supplier_since: date | None = None  # default: today
+
+
+def create_supply_points(items: list[NewSupplyPoint]) -> list[tuple[SupplyPoint, Meter]]:
+    """The one way a supply point comes to exist (API, admin, demo, migration, tests).
+
+    Set-based: a thousand supply points are a handful of queries. Each gets its customer
+    reference (last 13 digits of the EAN), its structured communication (from its row id), its
+    supplier from `supplier_since`, its meter, and — through `supply_points_created`, in this
+    transaction — its pending prepayment account. Refuses the whole batch (InvalidInput naming
+    the EAN) on a bad EAN, an EAN, customer reference or meter serial already used, or registers
+    the energy does not have. Runs in the caller's transaction (or its own)."""
+    if not items:
+        return []
+    eans, refs, serials = set(), set(), set()
+    for item in items:
+        try:
+            item.ean = validate_ean(item.ean)
+        except InvalidIdentifier as exc:
+            raise InvalidInput("ean", str(exc)) from None
+        _choice(item.energy, Energy, "energy")
+        _choice(item.tariff_category, TariffCategory, "tariff_category")
+        item.registers = validate_registers(item.energy, item.registers)
+        serial = clean_text(item.meter_serial, "meter.serial")
+        if not serial or len(serial) > 40:
+            raise InvalidInput("meter.serial", f"Give the meter serial of EAN {item.ean}.")
+        item.meter_serial = serial
+        ref = customer_reference(item.ean)
+        if item.ean in eans or ref in refs or serial in serials:
+            raise InvalidInput("ean", f"EAN {item.ean} (or its meter {serial}) is given twice.")
+        eans.add(item.ean)
+        refs.add(ref)
+        serials.add(serial)
+    with transaction.atomic():
+        for chunk in _chunks(sorted(eans)):
+            taken = SupplyPoint.objects.filter(ean__in=chunk).values_list("ean", flat=True).first()
+            if taken:
+                raise InvalidInput("ean", f"EAN {taken} is already registered.")
+        for chunk in _chunks(sorted(refs)):
+            taken = (
+                SupplyPoint.objects.filter(customer_reference__in=chunk)
+                .values_list("customer_reference", flat=True)
+                .first()
+            )
+            if taken:
+                raise InvalidInput(
+                    "ean",
+                    f"Another EAN already ends with {taken}; the customer reference must be "
+                    "unique.",
+                )
+        for chunk in _chunks(sorted(serials)):
+            taken = Meter.objects.filter(serial__in=chunk).values_list("serial", flat=True).first()
+            if taken:
+                raise InvalidInput(
+                    "meter.serial",
+                    f"Meter {taken} is registered on another supply point; remove it there first.",
+                )
+        new_customers = {id(i.customer): i.customer for i in items if i.customer.pk is None}
+        if new_customers:
+            saved = Customer.objects.bulk_create(list(new_customers.values()))
+            if saved and saved[0].pk is None:  # backends that do not return ids
+                for c in new_customers.values():
+                    c.save()
+        sps = SupplyPoint.objects.bulk_create(
+            [
+                SupplyPoint(
+                    ean=i.ean,
+                    dso=i.dso,
+                    energy=i.energy,
+                    customer=i.customer,
+                    tariff_category=i.tariff_category,
+                    protected=i.protected,
+                    customer_reference=customer_reference(i.ean),
+                    street=i.street,
+                    number=i.number,
+                    postcode=i.postcode,
+                    city=i.city,
+                )
+                for i in items
+            ]
+        )
+        if sps and sps[0].pk is None:
+            by_ean = {sp.ean: sp for sp in SupplyPoint.objects.filter(ean__in=list(eans))}
+            sps = [by_ean[i.ean] for i in items]
+        # The OGM comes from the row id: unique by construction, never reused.
+        for sp in sps:
+            sp.structured_communication = structured_communication(sp.pk)
+        SupplyPoint.objects.bulk_update(sps, ["structured_communication"], batch_size=1000)
+        today = clock.today()
+        SupplierAssignment.objects.bulk_create(
+            [
+                SupplierAssignment(
+                    supply_point=sp, supplier=i.supplier, valid_from=i.supplier_since or today
+                )
+                for sp, i in zip(sps, items, strict=True)
+            ]
+        )
+        meters = Meter.objects.bulk_create(
+            [
+                Meter(
+                    serial=i.meter_serial,
+                    supply_point=sp,
+                    registers=i.registers,
+                    installed_at=i.meter_installed_at,
+                )
+                for sp, i in zip(sps, items, strict=True)
+            ]
+        )
+        if meters and meters[0].pk is None:
+            by_serial = {m.serial: m for m in Meter.objects.filter(serial__in=list(serials))}
+            meters = [by_serial[i.meter_serial] for i in items]
+        supply_points_created.send(sender=SupplyPoint, supply_point_ids=[sp.pk for sp in sps])
+    return list(zip(sps, meters, strict=True))
+
+
+def create_supply_point(item: NewSupplyPoint) -> SupplyPoint:
+    """One supply point (see `create_supply_points`)."""
+    return create_supply_points([item])[0][0]
+
+
+def assign_suppliers(rows: list[tuple[SupplyPoint, Supplier, date]]) -> int:
+    """Supplier changes from a local date on (the history is kept; a second change on the same
+    day replaces it). Set-based; in the caller's transaction. Returns how many rows."""
+    with transaction.atomic():
+        for sp, supplier, since in rows:
+            SupplierAssignment.objects.update_or_create(
+                supply_point=sp, valid_from=since, defaults={"supplier": supplier}
+            )
+    return len(rows)
+
+
+def _chunks(values: list, size: int = 500):
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def exchange_meter(
+    sp: SupplyPoint,
+    new_serial: str,
+    registers: list[str],
+    at: datetime | None = None,
+    old_serial: str | None = None,
+) -> Meter:
+    """The one way a meter is exchanged (API upsert, `solde exchange-meter`, admin, console).
+
+    The supply point's active meter (`old_serial` if given must be it) is closed at `at` and
+    the new one opened at `at` (default now); both are kept so readings continue across the
+    exchange. Refuses a future or naive instant, one not after the old meter's installation, a
+    serial already registered (a serial is one physical meter, registered once), registers the
+    energy does not have. The technician's indexes are the readings app's part
+    (`readings.services.exchange_meter` calls this, then records them)."""
+    with transaction.atomic():
+        now = clock.now()
+        at = at or now
+        if at.tzinfo is None:
+            raise InvalidInput("at", _("L'instant de l'échange doit avoir un fuseau horaire."))
+        if at > now + EXCHANGE_FUTURE_TOLERANCE:
+            raise InvalidInput(
+                "at", _("L'instant de l'échange %(at)s est dans le futur.") % {"at": _local(at)}
+            )
+        registers = validate_registers(sp.energy, registers)
+        new_serial = clean_text(new_serial, "meter.serial")
+        active = (
+            Meter.objects.select_for_update()
+            .filter(supply_point=sp, removed_at__isnull=True)
+            .order_by("-id")
+            .first()
+        )
+        if old_serial is not None:
+            old = Meter.objects.filter(serial=old_serial, supply_point=sp).first()
+            if old is None:
+                raise InvalidInput(
+                    "meter.serial",
+                    _("Le compteur %(serial)s n'est pas un compteur de l'EAN %(ean)s.")
+                    % {"serial": old_serial, "ean": sp.ean},
+                )
+            if old.removed_at is not None:
+                raise InvalidInput(
+                    "meter.serial",
+                    _("Le compteur %(serial)s a déjà été retiré le %(when)s.")
+                    % {"serial": old_serial, "when": _local(old.removed_at)},
+                )
+            active = old
+        if active is not None and active.installed_at is not None and at <= active.installed_at:
+            raise InvalidInput(
+                "at",
+                _("Le compteur %(serial)s a été posé le %(when)s : l'échange doit venir après.")
+                % {"serial": active.serial, "when": _local(active.installed_at)},
+            )
+        if (
+            not new_serial
+            or len(new_serial) > 40
+            or Meter.objects.filter(serial=new_serial).exists()
+        ):
+            raise InvalidInput(
+                "meter.serial",
+                _("Le numéro de compteur « %(serial)s » est vide ou déjà enregistré.")
+                % {"serial": new_serial},
+            )
+        if active is not None:
+            active.removed_at = at
+            active.save(update_fields=["removed_at"])
+        return Meter.objects.create(
+            serial=new_serial, supply_point=sp, registers=registers, installed_at=at
+        )
+
+
+EXCHANGE_FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def _local(at: datetime) -> str:
+    return clock.local(at).strftime("%Y-%m-%d %H:%M")
+
+
 @transaction.atomic
 def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
     """Create or update a supply point, its customer, address, meter and supplier.
 
-    A new supply point gets its customer reference, structured communication and a pending
-    prepayment account. The DSO and energy of an existing EAN never change (a new EAN is needed).
-    A supplier change starts a new assignment today; a new meter serial is a meter exchange.
+    A new supply point is made by `create_supply_points`. The DSO and energy of an existing EAN
+    never change (a new EAN is needed). A supplier change starts a new assignment today; a new
+    meter serial is a meter exchange (`exchange_meter`).
     """
-    from solde.prepayment.services import open_account
-
     if isinstance(data, dict):
         data = SupplyPointData.from_dict(data)
     try:
@@ -270,7 +505,7 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
     dso = _dso(data.dso)
     energy = _choice(data.energy, Energy, "energy")
     category = _choice(data.tariff_category, TariffCategory, "tariff_category")
-    languages = [code for code, _ in settings.LANGUAGES]
+    languages = [code for code, _name in settings.LANGUAGES]
     if data.language not in languages:
         raise InvalidInput("language", f"Choose the language among {', '.join(languages)}.")
     if not isinstance(data.protected, bool):
@@ -287,36 +522,9 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
     serial, registers, installed_at = _meter_fields(energy, data.meter)
 
     sp = SupplyPoint.objects.select_for_update().filter(ean=ean).first()
-    created = sp is None
-    changes: list[str] = []
-    if sp is not None:
-        if sp.dso_id != dso.code:
-            raise InvalidInput(
-                "dso",
-                f"EAN {ean} belongs to {sp.dso_id}; a supply point never changes DSO "
-                "(register the new EAN instead).",
-            )
-        if sp.energy != energy:
-            raise InvalidInput(
-                "energy",
-                f"EAN {ean} is {sp.energy}; a supply point never changes energy "
-                "(an EAN is one energy at one address).",
-            )
-    ref = customer_reference(ean)
-    if created and SupplyPoint.objects.filter(customer_reference=ref).exclude(ean=ean).exists():
-        raise InvalidInput(
-            "ean", f"Another EAN already ends with {ref}; the customer reference must be unique."
-        )
-    other_meter = Meter.objects.filter(serial=serial).exclude(supply_point__ean=ean).first()
-    if other_meter is not None:
-        raise InvalidInput(
-            "meter.serial",
-            f"Meter {serial} is registered on another supply point; remove it there first.",
-        )
-
-    # Customer: updated in place; a new supply point of a known customer (same e-mail and name,
-    # e.g. gas next to electricity) joins that customer so the portal shows both.
-    if created:
+    if sp is None:
+        # A new supply point of a known customer (same e-mail and name, e.g. gas next to
+        # electricity) joins that customer so the portal shows both.
         customer = None
         if customer_fields["email"]:
             customer = Customer.objects.filter(
@@ -326,45 +534,69 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
             ).first()
         if customer is None:
             customer = Customer(language=data.language, **customer_fields)
-            customer.save()
-    else:
-        assert sp is not None
-        customer = sp.customer
+        else:
+            dirty = []
+            for key, value in {**customer_fields, "language": data.language}.items():
+                if getattr(customer, key) != value:
+                    setattr(customer, key, value)
+                    dirty.append(key)
+            if dirty:
+                customer.save(update_fields=dirty)
+        created_sp = create_supply_point(
+            NewSupplyPoint(
+                ean=ean,
+                dso=dso,
+                energy=energy,
+                customer=customer,
+                supplier=supplier,
+                meter_serial=serial,
+                registers=registers,
+                meter_installed_at=installed_at,
+                tariff_category=category,
+                protected=data.protected,
+                street=address["street"],
+                number=address["number"],
+                postcode=address["postcode"],
+                city=address["city"],
+            )
+        )
+        return UpsertResult(supply_point=created_sp, created=True, changes=[])
+
+    changes: list[str] = []
+    if sp.dso_id != dso.code:
+        raise InvalidInput(
+            "dso",
+            f"EAN {ean} belongs to {sp.dso_id}; a supply point never changes DSO "
+            "(register the new EAN instead).",
+        )
+    if sp.energy != energy:
+        raise InvalidInput(
+            "energy",
+            f"EAN {ean} is {sp.energy}; a supply point never changes energy "
+            "(an EAN is one energy at one address).",
+        )
+    other_meter = Meter.objects.filter(serial=serial).exclude(supply_point__ean=ean).first()
+    if other_meter is not None:
+        raise InvalidInput(
+            "meter.serial",
+            f"Meter {serial} is registered on another supply point; remove it there first.",
+        )
+    customer = sp.customer
     dirty = []
     for key, value in {**customer_fields, "language": data.language}.items():
         if getattr(customer, key) != value:
             setattr(customer, key, value)
             dirty.append(key)
-    if dirty and customer.pk:
+    if dirty:
         customer.save(update_fields=dirty)
-        if not created:
-            changes.append("customer")
-
-    if created:
-        sp = SupplyPoint.objects.create(
-            ean=ean,
-            dso=dso,
-            energy=energy,
-            customer=customer,
-            tariff_category=category,
-            protected=data.protected,
-            customer_reference=ref,
-            **address,
-        )
-        # The OGM comes from the row id: unique by construction, never reused.
-        sp.structured_communication = structured_communication(sp.pk)
-        sp.save(update_fields=["structured_communication"])
-        open_account(sp)
-    else:
-        assert sp is not None
-        fields = {"tariff_category": category, "protected": data.protected, **address}
-        dirty = [k for k, v in fields.items() if getattr(sp, k) != v]
-        for k in dirty:
-            setattr(sp, k, fields[k])
-        if dirty:
-            sp.save(update_fields=[*dirty, "updated_at"])
-            changes += dirty
-    assert sp is not None
+        changes.append("customer")
+    fields = {"tariff_category": category, "protected": data.protected, **address}
+    dirty = [k for k, v in fields.items() if getattr(sp, k) != v]
+    for k in dirty:
+        setattr(sp, k, fields[k])
+    if dirty:
+        sp.save(update_fields=[*dirty, "updated_at"])
+        changes += dirty
 
     today = clock.today()
     current = sp.supplier_history.order_by("-valid_from").first()
@@ -373,10 +605,8 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
         SupplierAssignment.objects.update_or_create(
             supply_point=sp, valid_from=today, defaults={"supplier": supplier}
         )
-        if not created:
-            changes.append("supplier")
+        changes.append("supplier")
 
-    now = clock.now()
     active = sp.meters.filter(removed_at__isnull=True).order_by("-id").first()
     if active is not None and active.serial == serial:
         meter_dirty = []
@@ -390,25 +620,9 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
             active.save(update_fields=meter_dirty)
             changes.append("meter")
     else:
-        # A new serial is a meter exchange: the old meter is closed, the new one opened, both
-        # kept so readings continue across the exchange.
-        when = installed_at or (now if active is not None else None)
-        if active is not None:
-            active.removed_at = when
-            active.save(update_fields=["removed_at"])
-        old = sp.meters.filter(serial=serial).first()  # re-fitted after removal
-        if old is not None:
-            old.removed_at = None
-            old.registers = registers
-            old.installed_at = when
-            old.save(update_fields=["removed_at", "registers", "installed_at"])
-        else:
-            Meter.objects.create(
-                serial=serial, supply_point=sp, registers=registers, installed_at=when
-            )
-        if not created:
-            changes.append("meter_exchange")
-    return UpsertResult(supply_point=sp, created=created, changes=changes)
+        exchange_meter(sp, serial, registers, at=installed_at)
+        changes.append("meter_exchange")
+    return UpsertResult(supply_point=sp, created=False, changes=changes)
 
 
 def get_supply_point(ean: str) -> SupplyPoint:

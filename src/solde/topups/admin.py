@@ -64,7 +64,10 @@ class PartnerAdmin(admin.ModelAdmin):
             obj.api_key = key
             messages.warning(
                 request,
-                _("The partner's API key, shown only now — send it securely: %(key)s")
+                _(
+                    "La clé d'API du partenaire, affichée une seule fois — transmettez-la de "
+                    "façon sûre : %(key)s"
+                )
                 % {"key": plaintext},
             )
         super().save_model(request, obj, form, change)

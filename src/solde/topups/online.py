@@ -106,8 +106,8 @@ def start_payment(
         log.warning("payment %s not created at the provider: %s", payment.pk, exc)
         raise services.PaymentUnavailable(
             _(
-                "Online payment is not available right now and nothing was charged: please try "
-                "again in a few minutes."
+                "Le paiement en ligne n'est pas disponible pour le moment et rien n'a été "
+                "débité : réessayez dans quelques minutes."
             )
         ) from exc
     payment.provider_payment_id = pp.id

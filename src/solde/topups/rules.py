@@ -24,13 +24,15 @@ class AmountRefused(ValueError):
 def check_amount(channel: str, cents: int) -> int:
     if channel == "manual":
         if cents == 0:
-            raise AmountRefused(_("An adjustment of 0.00 € changes nothing: enter an amount."))
+            raise AmountRefused(
+                _("Un ajustement de 0,00 € ne change rien : introduisez un montant.")
+            )
         return cents
     if cents <= 0:
-        raise AmountRefused(_("A top-up amount must be positive."))
+        raise AmountRefused(_("Le montant d'une recharge doit être positif."))
     if channel in LIMITED_CHANNELS and not MIN_CENTS <= cents <= MAX_CENTS:
         raise AmountRefused(
-            _("A top-up through this channel is between %(min)s and %(max)s €.")
+            _("Une recharge par ce canal est comprise entre %(min)s et %(max)s €.")
             % {"min": format_eur(MIN_CENTS), "max": format_eur(MAX_CENTS)}
         )
     return cents

@@ -104,13 +104,16 @@ def open_account_for(sp: SupplyPoint) -> PrepaymentAccount:
     if acc is None or acc.state == AccountState.PENDING:
         raise AccountNotOpen(
             _(
-                "This supply point's prepayment is not active yet: do not take the payment; "
-                "the customer can top up once the meter communicates."
+                "Le prépaiement de ce point de fourniture n'est pas encore actif : n'encaissez "
+                "pas le paiement ; le client pourra recharger dès que le compteur communique."
             )
         )
     if acc.state == AccountState.CLOSED:
         raise AccountNotOpen(
-            _("This supply point's prepayment account is closed: do not take the payment.")
+            _(
+                "Le compte de prépaiement de ce point de fourniture est clôturé : n'encaissez pas "
+                "le paiement."
+            )
         )
     return acc
 
@@ -482,3 +485,182 @@ def manual_adjustment(
         topup=topup,
         created_at=now,
     )
+
+
+# --- past top-ups, set-based ---------------------------------------------------------------------
+
+
+@dataclass
+class PastTopup:
+    """A top-up already confirmed by its channel at `at` (the demo's history). A transfer
+    carries its bank line (`bank_statement` id and the debtor); a partner top-up its partner."""
+
+    account: PrepaymentAccount
+    amount_cents: int
+    channel: str
+    external_id: str
+    at: datetime
+    partner: Partner | None = None
+    payer: str = ""
+    bank_statement: str = ""  # a statement id: the line is filed under it (transfers)
+    bank_iban: str = "BE00000000000000"
+    text: str = ""
+
+
+def record_past_topups(items: list[PastTopup]) -> int:
+    """Record many past top-ups set-based, with the rows `credit_topup` writes for each: the
+    top-up (unique per source key), its ledger credit (key `topup:<source key>`, counterpart
+    `collections:<channel>`), the supplier on its day, its bank line for a transfer. No
+    `topup_received` message: these were confirmed in the past (a message now would be wrong).
+    Keys already recorded are skipped, so a second run changes nothing. Refuses (nothing
+    written) an amount the channel does not take or an account that is not active. Credit
+    states are refreshed once at the end. Returns how many were recorded."""
+    from solde.ledger.services import Posting, balances, post_many
+    from solde.topups.models import BankLine, BankStatement
+
+    if not items:
+        return 0
+    with transaction.atomic():
+        keyed = []
+        for item in items:
+            rules.check_amount(item.channel, item.amount_cents)
+            if item.account.state != AccountState.ACTIVE:
+                open_account_for(item.account.supply_point)
+            key = rules.source_key(
+                item.channel, item.external_id, item.partner.pk if item.partner else None
+            )
+            keyed.append((key, item))
+        known = set(
+            Topup.objects.filter(source_key__in=[k for k, _ in keyed]).values_list(
+                "source_key", flat=True
+            )
+        )
+        todo = []
+        for key, item in keyed:
+            if key not in known:
+                known.add(key)
+                todo.append((key, item))
+        if not todo:
+            return 0
+        counters = {ch: collections_account(ch).pk for ch in {i.channel for _, i in todo}}
+        postings = []
+        for key, item in todo:
+            info = {"channel": item.channel, "external_id": item.external_id}
+            if item.partner:
+                info["partner"] = item.partner.name
+            if item.payer:
+                info["payer"] = item.payer
+            postings.append(
+                Posting(
+                    key=f"topup:{key}",
+                    kind=TransactionKind.TOPUP,
+                    entries=[
+                        (item.account.balance_account_id, item.amount_cents),
+                        (counters[item.channel], -item.amount_cents),
+                    ],
+                    at=item.at,
+                    supply_point_id=item.account.supply_point_id,
+                    reference=f"{item.channel} {item.external_id}"[:120],
+                    details=info,
+                )
+            )
+        post_many(postings)
+        tx_ids = dict(
+            Transaction.objects.filter(idempotency_key__in=[p.key for p in postings]).values_list(
+                "idempotency_key", "pk"
+            )
+        )
+        # The balance after each top-up as the ledger holds it now (the charges of those past
+        # days are posted later, by the daily close): today's balance less the later top-ups.
+        now_balance = balances({i.account.balance_account_id for _, i in todo})
+        later: dict[int, int] = {}
+        after: dict[str, int] = {}
+        for key, item in sorted(todo, key=lambda t: t[1].at, reverse=True):
+            acc = item.account.balance_account_id
+            after[key] = now_balance.get(acc, 0) - later.get(acc, 0)
+            later[acc] = later.get(acc, 0) + item.amount_cents
+        suppliers = _suppliers_on(
+            {(i.account.supply_point_id, clock.local_date(i.at)) for _, i in todo}
+        )
+        topups = Topup.objects.bulk_create(
+            [
+                Topup(
+                    source_key=key,
+                    channel=item.channel,
+                    external_id=item.external_id,
+                    partner=item.partner,
+                    payer=item.payer,
+                    supply_point_id=item.account.supply_point_id,
+                    account=item.account,
+                    amount_cents=item.amount_cents,
+                    transaction_id=tx_ids[f"topup:{key}"],
+                    supplier_id=suppliers.get(
+                        (item.account.supply_point_id, clock.local_date(item.at))
+                    ),
+                    day=clock.local_date(item.at),
+                    balance_after_cents=after[key],
+                    details={},
+                    created_at=item.at,
+                    credited_at=item.at,
+                )
+                for key, item in todo
+            ],
+            batch_size=1000,
+        )
+        if topups and topups[0].pk is None:
+            by_key = {
+                t.source_key: t for t in Topup.objects.filter(source_key__in=[k for k, _ in todo])
+            }
+            topups = [by_key[k] for k, _ in todo]
+        transfers = [(t, i) for t, (_, i) in zip(topups, todo, strict=True) if i.bank_statement]
+        if transfers:
+            statements = {}
+            for _t, i in transfers:
+                if (i.bank_statement, i.bank_iban) not in statements:
+                    statements[i.bank_statement, i.bank_iban] = BankStatement.objects.get_or_create(
+                        statement_id=i.bank_statement,
+                        iban=i.bank_iban,
+                        defaults={"imported_at": i.at, "lines": 0},
+                    )[0]
+            BankLine.objects.bulk_create(
+                [
+                    BankLine(
+                        key=t.external_id[:100],
+                        statement=statements[i.bank_statement, i.bank_iban],
+                        amount_cents=t.amount_cents,
+                        booking_date=t.day,
+                        debtor_name=i.payer[:200],
+                        structured=i.text if i.text.startswith("+++") else "",
+                        text="" if i.text.startswith("+++") else i.text,
+                        topup=t,
+                    )
+                    for t, i in transfers
+                ],
+                batch_size=1000,
+            )
+            for stmt in statements.values():
+                stmt.lines = stmt.lines_set.count()
+                stmt.save(update_fields=["lines"])
+        prepayment.refresh_credit_state({i.account.pk for _, i in todo})
+    return len(todo)
+
+
+def _suppliers_on(pairs: set[tuple[int, object]]) -> dict[tuple[int, object], int | None]:
+    """The supplier of each (supply point, local day), from the supplier history, set-based."""
+    from solde.registry.models import SupplierAssignment
+
+    history: dict[int, list[tuple[object, int]]] = {}
+    sp_ids = sorted({sp for sp, _ in pairs})
+    for i in range(0, len(sp_ids), 500):
+        for sp, since, supplier in (
+            SupplierAssignment.objects.filter(supply_point_id__in=sp_ids[i : i + 500])
+            .order_by("valid_from")
+            .values_list("supply_point_id", "valid_from", "supplier_id")
+        ):
+            history.setdefault(sp, []).append((since, supplier))
+    out = {}
+    for sp, day in pairs:
+        rows = history.get(sp, [])
+        current = [s for since, s in rows if since <= day]  # type: ignore[operator]
+        out[sp, day] = current[-1] if current else (rows[0][1] if rows else None)
+    return out

@@ -51,8 +51,8 @@ def procfile() -> Path:
 def write_logins() -> str:
     """The admin and API keys (made once: keys are shown once) and, fresh at every start, the
     customer portal login and a new activation code; kept in var/demo-logins.txt."""
+    from solde.demo.fleet import make_logins
     from solde.portal.demo import make_portal_logins
-    from solde.registry.demo import make_logins
 
     path = settings.DATA_DIR / "demo-logins.txt"
     kept = path.read_text() if path.exists() else make_logins() + "\n"

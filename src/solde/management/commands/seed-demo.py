@@ -10,7 +10,7 @@ from django.core.management import CommandError
 from django_typer.management import TyperCommand
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from solde.registry import demo
+from solde.demo import fleet as demo
 
 
 class Command(TyperCommand):

@@ -19,22 +19,16 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from solde import clock
-from solde.identifiers import customer_reference, make_ean, structured_communication
-from solde.ledger.models import TransactionKind
-from solde.ledger.services import Posting, collections_account, post_many
+from solde.identifiers import make_ean
 from solde.prepayment import services as prepayment
 from solde.prepayment.models import PrepaymentAccount
 from solde.prepayment.signals import balance_changed
 from solde.readings.models import Reading
-from solde.registry.models import (
-    Customer,
-    Dso,
-    Meter,
-    Supplier,
-    SupplierAssignment,
-    SupplyPoint,
-    Tariff,
-)
+from solde.registry import services as registry
+from solde.registry.models import Customer, Dso, SupplyPoint
+from solde.settlement import services as settlement
+from solde.topups import services as topups
+from solde.topups.models import Channel, Partner
 
 SUPPLIERS = [
     ("ELEKTRA-WAL", "Elektra Wallonie (démo)"),
@@ -209,6 +203,7 @@ class SeedReport:
     solar: int = 0
     readings: int = 0
     topups: int = 0
+    statements: int = 0
     troubled: int = 0
     pending: int = 0
     start: datetime | None = None
@@ -298,23 +293,18 @@ def seed(
     start = clock.day_start(start_day)
     report.start = start
     with transaction.atomic():
-        suppliers = [
-            Supplier.objects.update_or_create(code=c, defaults={"name": n})[0] for c, n in SUPPLIERS
-        ]
+        # Through the registry's services, as a DSO's systems would (one write path).
+        suppliers = [registry.upsert_supplier(c, n)[0] for c, n in SUPPLIERS]
         tariff_from, price_rows = _price_table(start_day, today)
         dsos = {d.code: d for d in Dso.objects.filter(code__in=list(PLACES))}
         for dso, energy, category, register, valid_from, price in price_rows:
-            Tariff.objects.update_or_create(
-                dso=dsos[dso],
-                energy=energy,
-                category=category,
-                register=register,
-                valid_from=valid_from,
-                defaults={"price_eur_per_kwh": price},
-            )
+            registry.upsert_tariff(dso, energy, category, register, valid_from, price)
 
         sps = _make_supply_points(rng, supply_points, dsos, suppliers, start_day, days, report)
-        accounts = {sp.pk: prepayment.open_account(sp) for sp, _ in sps}
+        accounts = {
+            a.supply_point_id: a
+            for a in PrepaymentAccount.objects.filter(supply_point_id__in=[sp.pk for sp, _ in sps])
+        }
 
         # The instants of the history, with what each needs locally (computed once for all).
         q_end = now.replace(second=0, microsecond=0)
@@ -349,14 +339,31 @@ def seed(
         # The first reading activates each account (RULES.md §6), as ingestion would.
         reading = [(sp, meter) for sp, meter in sps if sp.pk not in pending]
         prepayment.activate({sp.pk: start for sp, _ in reading})
+        for acc in accounts.values():
+            acc.refresh_from_db(fields=["state"])
         report.topups = _top_ups(
             rng, reading, accounts, daily_kwh, price_rows, troubled, trouble_from, start_day, now
         )
         active = [accounts[sp.pk].pk for sp, _ in reading]
         prepayment.refresh_credit_state(active)
         balance_changed.send(sender=PrepaymentAccount, account_ids=active, reason="demo")
+        report.statements = _settle_past_weeks(start_day, today)
     report.supply_points = len(sps)
     return report
+
+
+def _settle_past_weeks(start_day: date, today: date) -> int:
+    """Pass the past weeks' top-ups to the suppliers (issued statements, Monday to Sunday);
+    the current week stays for `solde settle` to find. Returns how many statements."""
+    sunday = today - timedelta(days=today.weekday() + 1)
+    weeks = []
+    while sunday >= start_day:
+        weeks.append(sunday)
+        sunday -= timedelta(days=7)
+    count = 0
+    for until in sorted(weeks):
+        count += len(settlement.settle("week", until, issue=True, by="demo").statements)
+    return count
 
 
 class FleetExists(Exception):
@@ -450,22 +457,40 @@ def _make_supply_points(rng, count, dsos, suppliers, start_day, days, report):
         protected = social and rng.random() < 0.6
         for energy in energies:
             plans.append((h, dso, energy, "social" if social else "average", protected, address))
-    customers = Customer.objects.bulk_create(customers)
-    sps = []
+    items = []
+    installed = clock.day_start(start_day - timedelta(days=rng.randint(5, 60)))
+    switches = []
     for i, (h, dso, energy, category, protected, (street, number, postcode, city)) in enumerate(
         plans
     ):
         body = f"5414{'88' if dso == 'RESA' else '49'}{'1' if energy == 'electricity' else '2'}"
         ean = make_ean(f"{body}{1_000_000 + i:010d}")
-        sps.append(
-            SupplyPoint(
+        since = start_day - timedelta(days=rng.randint(30, 900))
+        first = rng.choice(suppliers)
+        if rng.random() < 0.1:  # a supplier switch during the history, kept as history
+            other = rng.choice([s for s in suppliers if s != first])
+            switch = start_day + timedelta(days=rng.randint(1, max(1, min(20, days - 1))))
+            switches.append((i, other, switch))
+        if energy == "electricity":
+            solar = rng.random() < 0.15
+            report.solar += solar
+            registers = ["1.8.1", "1.8.2", "2.8.1", "2.8.2"] if solar else ["1.8.1", "1.8.2"]
+            serial = f"E{2_000_000 + i:08d}"
+        else:
+            registers, serial = ["24.2.3"], f"G{3_000_000 + i:08d}"
+        items.append(
+            registry.NewSupplyPoint(
                 ean=ean,
                 dso=dsos[dso],
                 energy=energy,
                 customer=customers[h],
+                supplier=first,
+                supplier_since=since,
+                meter_serial=serial,
+                registers=registers,
+                meter_installed_at=installed,
                 tariff_category=category,
                 protected=protected,
-                customer_reference=customer_reference(ean),
                 street=street,
                 number=number,
                 postcode=postcode,
@@ -477,40 +502,9 @@ def _make_supply_points(rng, count, dsos, suppliers, start_day, days, report):
         report.gas += energy == "gas"
         report.social += category == "social"
         report.protected += protected
-    sps = SupplyPoint.objects.bulk_create(sps)
-    if sps and sps[0].pk is None:  # backends that do not return ids
-        sps = list(SupplyPoint.objects.order_by("pk"))
-    for sp in sps:
-        sp.structured_communication = structured_communication(sp.pk)
-    SupplyPoint.objects.bulk_update(sps, ["structured_communication"], batch_size=1000)
-
-    assignments, meters = [], []
-    installed = clock.day_start(start_day - timedelta(days=rng.randint(5, 60)))
-    for i, sp in enumerate(sps):
-        since = start_day - timedelta(days=rng.randint(30, 900))
-        first = rng.choice(suppliers)
-        assignments.append(SupplierAssignment(supply_point=sp, supplier=first, valid_from=since))
-        if rng.random() < 0.1:  # a supplier switch during the history, kept as history
-            other = rng.choice([s for s in suppliers if s != first])
-            switch = start_day + timedelta(days=rng.randint(1, max(1, min(20, days - 1))))
-            assignments.append(
-                SupplierAssignment(supply_point=sp, supplier=other, valid_from=switch)
-            )
-        if sp.energy == "electricity":
-            solar = rng.random() < 0.15
-            report.solar += solar
-            registers = ["1.8.1", "1.8.2", "2.8.1", "2.8.2"] if solar else ["1.8.1", "1.8.2"]
-            serial = f"E{2_000_000 + i:08d}"
-        else:
-            registers, serial = ["24.2.3"], f"G{3_000_000 + i:08d}"
-        meters.append(
-            Meter(serial=serial, supply_point=sp, registers=registers, installed_at=installed)
-        )
-    SupplierAssignment.objects.bulk_create(assignments)
-    meters = Meter.objects.bulk_create(meters)
-    if meters and meters[0].pk is None:
-        meters = list(Meter.objects.order_by("pk"))
-    return list(zip(sps, meters, strict=True))
+    created = registry.create_supply_points(items)
+    registry.assign_suppliers([(created[i][0], other, switch) for i, other, switch in switches])
+    return created
 
 
 def _electricity_history(rng, meter, quarters, out, boost, trouble_from):
@@ -594,8 +588,9 @@ def _top_ups(rng, sps, accounts, daily_kwh, price_rows, troubled, trouble_from, 
     Troubled households stop topping up in the last days, so they end low, in emergency
     credit or exhausted once those days are closed.
     """
-    postings = []
-    channel_accounts: dict[str, int] = {}
+    partners = _partners()
+    dso_iban = {"RESA": "BE10000000000404", "ORES": "BE20000000000808"}
+    items: list[topups.PastTopup] = []
     for sp, _meter in sps:
         account = accounts[sp.pk]
         balance = Decimal(sp.dso.advance_cents(sp.energy)) / 100
@@ -603,6 +598,7 @@ def _top_ups(rng, sps, accounts, daily_kwh, price_rows, troubled, trouble_from, 
         threshold = Decimal(rng.randint(4, 14))
         amounts = TOPUP_AMOUNTS[sp.tariff_category]
         days = sorted(daily_kwh[sp.pk])
+        payer = f"{sp.customer.first_name} {sp.customer.last_name}"
         for i, day in enumerate(days):
             if balance < threshold and not (sp.pk in troubled and day >= trouble_from):
                 cents = rng.choice(amounts) * 100 * (2 if balance < 0 else 1)
@@ -611,27 +607,26 @@ def _top_ups(rng, sps, accounts, daily_kwh, price_rows, troubled, trouble_from, 
                     channel = "online"
                 at = clock.local_datetime(day, rng.randint(8, 20), rng.choice([0, 15, 30, 45]))
                 if at < now:
-                    if channel not in channel_accounts:
-                        channel_accounts[channel] = collections_account(channel).pk
-                    reference = (
-                        sp.structured_communication
-                        if channel == "transfer"
-                        else f"demo-{channel}-{sp.pk}-{i}"
+                    item = topups.PastTopup(
+                        account=account,
+                        amount_cents=cents,
+                        channel=channel,
+                        external_id=f"demo-{channel}-{sp.pk}-{i}",
+                        at=at,
+                        partner=partners.get(channel),
+                        payer=payer if channel in ("transfer", "online") else "",
                     )
-                    postings.append(
-                        Posting(
-                            key=f"demo-topup:{sp.ean}:{day.isoformat()}",
-                            kind=TransactionKind.TOPUP,
-                            entries=[
-                                (account.balance_account_id, cents),
-                                (channel_accounts[channel], -cents),
-                            ],
-                            at=at,
-                            supply_point_id=sp.pk,
-                            reference=reference or "",
-                            details={"channel": channel, "demo": True},
-                        )
-                    )
+                    if channel == Channel.TRANSFER:
+                        # A line of the DSO's weekly bank statement, paid with the OGM.
+                        iban = dso_iban[sp.dso_id]
+                        week = day.isocalendar()
+                        item.bank_iban = iban
+                        item.bank_statement = f"DEMO-{week.year}-W{week.week:02d}"
+                        item.external_id = f"{iban}:DEMO-{sp.pk}-{i}"
+                        item.text = sp.structured_communication
+                    elif channel == Channel.CPAS:
+                        item.payer = partners["cpas"].name
+                    items.append(item)
                     balance += Decimal(cents) / 100
             charge = sum(
                 (
@@ -644,8 +639,23 @@ def _top_ups(rng, sps, accounts, daily_kwh, price_rows, troubled, trouble_from, 
             recovery = min(Decimal(1), advance) if day > start_day else Decimal(0)
             advance -= recovery
             balance -= charge + recovery
-    post_many(postings)
-    return len(postings)
+    return topups.record_past_topups(items)
+
+
+DEMO_PARTNERS = [
+    ("retail", "Librairies du Coin (démo)"),
+    ("terminal", "Bornes Paiement Wallonie (démo)"),
+    ("cpas", "CPAS de Liège (démo)"),
+]
+
+
+def _partners() -> dict[str, Partner]:
+    """The demo's shop network, payment terminals and social service (without API keys: the
+    demo's `topups` key becomes its own partner when used)."""
+    out = {}
+    for channel, name in DEMO_PARTNERS:
+        out[channel] = Partner.objects.get_or_create(name=name, defaults={"channel": channel})[0]
+    return out
 
 
 def make_logins() -> str:
