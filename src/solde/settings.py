@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "auditlog",
     "django_q",
     "axes",
     "solde",
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "solde.notifications",
     "solde.portal",
     "solde.phoneline",
+    "solde.backoffice",
     "solde.api",
 ]
 
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    # The actor of every audit entry (console and admin changes).
+    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "solde.urls"

@@ -140,6 +140,18 @@ def _held_accounts(ids: list[int]) -> set[int]:
     )
 
 
+def _paused_accounts(ids: list[int], today: date) -> set[int]:
+    """Accounts an operator paused interruptions for (medical equipment, a CPAS file in
+    progress), up to and including `interruptions_paused_until`."""
+    if not ids:
+        return set()
+    return set(
+        PrepaymentAccount.objects.filter(
+            pk__in=ids, interruptions_paused_until__gte=today
+        ).values_list("pk", flat=True)
+    )
+
+
 def _interruption(row: _Row, pending: set[str]) -> str | None:
     """How the account is interrupted now (reported by the meter or ordered): "limit", "cut"
     or None."""
@@ -229,6 +241,7 @@ def _run(
         result.evaluated += len(rows)
         pending = _pending_relay([r.meter_id for r in rows if r.meter_id])
         held = set() if held_run else _held_accounts([r.pk for r in rows])
+        paused = _paused_accounts([r.pk for r in rows if r.balance <= 0], today)
         for row in rows:
             dso = dsos[row.dso_id]
             limit = dso.emergency_credit_cents(row.energy)
@@ -248,6 +261,7 @@ def _run(
                     candidates,
                     decisions,
                     result,
+                    paused=row.pk in paused,
                 )
                 continue
             if row.meter_id is None:
@@ -274,7 +288,15 @@ def _run(
                     reconnects.append((row, restore, d))
             elif interrupted is None and row.balance <= -limit and row.pk not in held:
                 action = rules.interruption_action(row.energy, row.protected, today, dso)
-                if action is None:
+                if action is not None and row.pk in paused:
+                    rule = "§7: interruptions paused by an operator"
+                    decisions.append(
+                        _decision(
+                            row, now, Decision.NO_INTERRUPTION, trigger, rule, limit, in_window
+                        )
+                    )
+                    result.no_interruption.append(row.pk)
+                elif action is None:
                     rule = "§7: protected gas customer in the winter period, no interruption"
                     decisions.append(
                         _decision(
@@ -381,6 +403,7 @@ def _confirm_one(
     candidates: Candidates,
     decisions: list[CreditDecision],
     result: RunResult,
+    paused: bool = False,
 ) -> None:
     """Re-check one held account when an operator confirms its run."""
     action = rules.interruption_action(row.energy, row.protected, today, dso)
@@ -393,6 +416,8 @@ def _confirm_one(
         why = "already interrupted or ordered"
     elif action is None:
         why = "§7: protected gas customer in the winter period, no interruption"
+    elif paused:
+        why = "§7: interruptions paused by an operator"
     elif not in_window:
         why = "§7: outside an allowed window"
     if not why and action is not None:
