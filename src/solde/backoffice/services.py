@@ -357,7 +357,7 @@ def order_meter(user, sp: SupplyPoint, what: str, reason: str) -> Order:
             view.balance_cents, view.emergency_credit_limit_cents, view.last_update
         )
     else:
-        if view.balance_cents < -view.emergency_credit_limit_cents:
+        if view.balance_cents <= -view.emergency_credit_limit_cents:
             raise ActionError(
                 _(
                     "Le crédit est épuisé : un rétablissement serait annulé par le contrôle du "
@@ -376,7 +376,7 @@ def order_meter(user, sp: SupplyPoint, what: str, reason: str) -> Order:
             f"order {order.pk}: {kind} on meter {meter.serial}",
             sp=sp,
             order=order.pk,
-            kind=str(kind),
+            order_kind=str(kind),
         )
     return order
 
