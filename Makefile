@@ -17,7 +17,14 @@ $(BIN)/solde: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-venv: $(BIN)/solde  ## create the virtualenv and install Solde with its dev tools
+# axe-core (npm) for the browser tests' accessibility checks, pinned by its package-lock.json.
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/e2e/axe --no-audit --no-fund; \
+	elif [ "$$CI" = "true" ]; then echo "npm is required in CI (axe-core for the accessibility checks)"; exit 1; \
+	else echo "SKIPPED axe-core: npm not found, the accessibility checks will be skipped"; fi
+
+venv: $(BIN)/solde $(AXE)  ## create the virtualenv and install Solde with its dev tools (and axe-core)
 
 demo: venv  ## run the demo on an embedded SQLite database at http://127.0.0.1:8000
 	$(BIN)/solde demo

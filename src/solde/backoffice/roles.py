@@ -37,3 +37,18 @@ DEFAULT_LIMITS: dict[str, int] = {AGENT: 5_000, BACKOFFICE: 50_000, SUPERVISOR: 
 def perm(codename: str) -> str:
     """The full permission name the views check (`backoffice.<codename>`)."""
     return f"backoffice.{codename}"
+
+
+def ensure_roles(group_model, permission_model, limit_model) -> None:
+    """Create the roles, their permissions and default limits if missing (the data migration
+    calls it with its historical models; a test that flushed the database, with the real)."""
+    for name, codenames in ROLES.items():
+        group, _ = group_model.objects.get_or_create(name=name)
+        perms = permission_model.objects.filter(
+            content_type__app_label="backoffice", codename__in=codenames
+        )
+        group.permissions.add(*perms)
+        if name in DEFAULT_LIMITS:
+            limit_model.objects.get_or_create(
+                group=group, dso=None, defaults={"limit_cents": DEFAULT_LIMITS[name]}
+            )
