@@ -107,3 +107,13 @@ def test_the_dashboard_counts_states_and_top_ups_and_exports_csv(make_account, c
     today = clock.local_date(clock.now()).isoformat()
     day_row = next(line for line in text.splitlines() if line.startswith(today))
     assert "25.00" in day_row
+
+
+@pytest.mark.parametrize(
+    "lang, text",
+    [("fr", "Files de travail"), ("nl", "Werklijsten"), ("de", "Arbeitslisten"), ("en", "Work queues")],
+)
+def test_the_console_speaks_the_operators_language(console, lang, text):
+    c = console("agent")
+    body = c.get("/console/", HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+    assert f'lang="{lang}"' in body and text in body

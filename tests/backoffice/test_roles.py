@@ -116,3 +116,21 @@ def test_the_menu_shows_only_what_the_role_may_open(console):
     assert "/console/dashboard/" not in agent
     auditor = console("auditor", "audit1").get("/console/").content.decode()
     assert "/console/dashboard/" in auditor
+
+
+def test_a_change_in_the_django_admin_is_audited_with_its_author(db, client):
+    from auditlog.models import LogEntry
+
+    from solde.registry.models import Supplier
+
+    admin = User.objects.create_superuser("boss", "boss@dso.example", "Admin-2026!")
+    client.force_login(admin)
+    supplier = Supplier.objects.create(code="ELEKTRA", name="Elektra")
+    r = client.post(
+        f"/admin/registry/supplier/{supplier.pk}/change/",
+        {"code": "ELEKTRA", "name": "Elektra Wallonie"},
+    )
+    assert r.status_code == 302
+    entry = LogEntry.objects.get_for_object(supplier).latest("timestamp")
+    assert entry.actor == admin
+    assert entry.changes_dict["name"] == ["Elektra", "Elektra Wallonie"]

@@ -112,7 +112,9 @@ def search(text: str) -> list[tuple[int, int, str]]:
         return []
     seen: dict[int, tuple[int, int, str]] = {}
     for rank, matched, qs in _tiers(q):
-        if len(seen) >= CAP:
+        # An identifier typed in full is what the operator wants: no prefix or name matches.
+        exact = any(r == rules.RANK_EXACT for _, r, _ in seen.values())
+        if len(seen) >= CAP or (rank > rules.RANK_EXACT and exact):
             break
         for pk in _ids(qs, CAP - len(seen)):
             if pk not in seen:
