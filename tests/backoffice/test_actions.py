@@ -189,7 +189,9 @@ def test_a_reconnection_of_an_exhausted_account_is_refused(make_account, operato
 def test_resending_a_failed_message(make_account, operator):
     acc = make_account(2000)
     sp = acc.supply_point
-    event = Event.objects.create(kind="low_credit", key="k1", supply_point=sp, occurred_at=clock.now())
+    event = Event.objects.create(
+        kind="low_credit", key="k1", supply_point=sp, occurred_at=clock.now()
+    )
     m = Message.objects.create(
         event=event,
         customer=sp.customer,
@@ -234,7 +236,9 @@ def test_moving_a_suspense_line_to_an_account(make_account, operator):
     now = clock.now()
     stmt = BankStatement.objects.create(statement_id="S1", imported_at=now)
     line = BankLine.objects.create(key="L1", statement=stmt, amount_cents=3000, debtor_name="X")
-    item = SuspenseItem.objects.create(line=line, amount_cents=3000, reason="no OGM", created_at=now)
+    item = SuspenseItem.objects.create(
+        line=line, amount_cents=3000, reason="no OGM", created_at=now
+    )
     topup = services.match_suspense(
         operator("backoffice"), item, acc.supply_point.customer_reference, "Nom et montant"
     )

@@ -52,7 +52,7 @@ def test_the_timeline_filters_and_exports_csv(make_account, console):
 
 def test_csv_cells_never_start_a_formula(make_account, console, operator):
     acc = make_account(2000)
-    services.adjust(operator("agent", "ag"), acc, 100, "adjustment", "=HYPERLINK(\"x\")")
+    services.adjust(operator("agent", "ag"), acc, 100, "adjustment", '=HYPERLINK("x")')
     r = console("agent").get(
         f"/console/customers/{acc.supply_point.customer_id}/timeline/",
         {"category": "operator", "format": "csv"},
@@ -64,7 +64,9 @@ def test_csv_cells_never_start_a_formula(make_account, console, operator):
 def test_home_counts_each_queue_and_lists_it(make_account, console):
     acc = make_account(2000)
     sp = acc.supply_point
-    event = Event.objects.create(kind="low_credit", key="k", supply_point=sp, occurred_at=clock.now())
+    event = Event.objects.create(
+        kind="low_credit", key="k", supply_point=sp, occurred_at=clock.now()
+    )
     Message.objects.create(
         event=event,
         customer=sp.customer,
@@ -79,7 +81,11 @@ def test_home_counts_each_queue_and_lists_it(make_account, console):
     )
     meter = sp.meters.get()
     Order.objects.create(
-        meter=meter, kind="reconnect", status="expired", created_at=clock.now(), updated_at=clock.now()
+        meter=meter,
+        kind="reconnect",
+        status="expired",
+        created_at=clock.now(),
+        updated_at=clock.now(),
     )
     exhausted = make_account(-1300)
     c = console("agent")
@@ -111,7 +117,12 @@ def test_the_dashboard_counts_states_and_top_ups_and_exports_csv(make_account, c
 
 @pytest.mark.parametrize(
     "lang, text",
-    [("fr", "Files de travail"), ("nl", "Werklijsten"), ("de", "Arbeitslisten"), ("en", "Work queues")],
+    [
+        ("fr", "Files de travail"),
+        ("nl", "Werklijsten"),
+        ("de", "Arbeitslisten"),
+        ("en", "Work queues"),
+    ],
 )
 def test_the_console_speaks_the_operators_language(console, lang, text):
     c = console("agent")

@@ -9,6 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from io import StringIO
+from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -75,7 +76,7 @@ class Dashboard:
     def daily_rows(self) -> list[dict]:
         rows = []
         for d in self.days:
-            row = {"day": d}
+            row: dict[str, Any] = {"day": d}
             for c in self.channels:
                 row[c] = self.topups[c].get(d, 0)
             row["interruptions"] = self.interruptions.get(d, 0)
@@ -123,7 +124,7 @@ def build(dso: str, start: date, end: date) -> Dashboard:
         counts[r["channel"]] += r["n"]
         collected[r["day"]] += r["cents"] - (r["reversed"] or 0)
     passed: dict[date, int] = defaultdict(int)
-    lines = (
+    statement_lines = (
         StatementLine.objects.filter(
             topup__supply_point__dso_id=dso,
             day__gte=start,
@@ -133,8 +134,8 @@ def build(dso: str, start: date, end: date) -> Dashboard:
         .values("day")
         .annotate(cents=Sum("amount_cents"))
     )
-    for r in lines:
-        passed[r["day"]] = r["cents"]
+    for line in statement_lines:
+        passed[line["day"]] = line["cents"]
     executed = Order.objects.filter(
         meter__supply_point__dso_id=dso,
         status=OrderStatus.EXECUTED,
@@ -148,11 +149,11 @@ def build(dso: str, start: date, end: date) -> Dashboard:
     )
     interruptions: dict[date, int] = defaultdict(int)
     reconnections: dict[date, int] = defaultdict(int)
-    for r in per_day:
-        if r["kind"] in INTERRUPTIONS:
-            interruptions[r["day"]] += r["n"]
-        elif r["kind"] in RESTORES:
-            reconnections[r["day"]] += r["n"]
+    for o in per_day:
+        if o["kind"] in INTERRUPTIONS:
+            interruptions[o["day"]] += o["n"]
+        elif o["kind"] in RESTORES:
+            reconnections[o["day"]] += o["n"]
     return Dashboard(
         dso=dso,
         start=start,
@@ -187,6 +188,8 @@ def mean_hours_to_reconnect(dso: str, lo: datetime, hi: datetime) -> float | Non
     cut_at: dict[int, datetime] = {}
     spans: list[float] = []
     for meter_id, kind, at in rows.iterator(chunk_size=5000):
+        if at is None:
+            continue
         if kind in INTERRUPTIONS:
             cut_at.setdefault(meter_id, at)
         elif meter_id in cut_at:

@@ -196,7 +196,7 @@ def decide(user, req: FourEyesRequest, approve: bool, reason: str) -> str:
             _("Une autre personne doit approuver : vous ne pouvez pas approuver votre demande.")
         )
     now = clock.now()
-    sp = req.account.supply_point if req.account_id else None
+    sp = req.account.supply_point if req.account is not None else None
     if not approve:
         kind = (
             ActionKind.ADJUSTMENT_REFUSED
@@ -425,9 +425,9 @@ def correct_contact(user, customer: Customer, data: dict, reason: str) -> list[s
         for f in changed:
             setattr(customer, f, data[f])
         customer.save(update_fields=changed)
-        if customer.user_id and "email" in changed:
+        u = customer.user
+        if u is not None and "email" in changed:
             # The e-mail is also the portal login.
-            u = customer.user
             u.username = u.email = customer.email.lower()
             u.save(update_fields=["username", "email"])
         _record(

@@ -124,7 +124,7 @@ def _charges(sps: list[SupplyPoint]) -> Iterable[Entry]:
 def _topups(sps: list[SupplyPoint]) -> Iterable[Entry]:
     rows = Topup.objects.filter(supply_point__in=sps).select_related("supply_point", "partner")
     for t in rows.order_by("-credited_at")[:PER_SOURCE]:
-        who = t.partner.name if t.partner_id else (t.payer or "")
+        who = t.partner.name if t.partner is not None else (t.payer or "")
         yield Entry(
             at=t.credited_at,
             category="topup",
@@ -250,7 +250,7 @@ def _operators(customer: Customer) -> Iterable[Entry]:
         yield Entry(
             at=a.at,
             category="operator",
-            ean=a.supply_point.ean if a.supply_point_id else "",
+            ean=a.supply_point.ean if a.supply_point is not None else "",
             title=f"{ActionKind(a.kind).label} — {a.user.get_username()}",
             detail=_("raison : %(reason)s") % {"reason": a.reason} + f" — {a.summary}",
         )

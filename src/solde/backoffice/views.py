@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import wraps
+from typing import Any
 
 from django import forms as dj_forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -31,6 +32,10 @@ from solde.prepayment.models import HeldRun, PrepaymentAccount
 from solde.prepayment.services import balance_view
 from solde.registry.models import Customer, Dso, SupplyPoint
 from solde.topups.models import SuspenseItem
+
+
+def _htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
 
 
 def console_view(permission: str = "use_console") -> Callable:
@@ -128,7 +133,7 @@ def search_view(request: HttpRequest) -> HttpResponse:
     if q.strip():
         result_page, hits, capped = search.page_of(q, request.GET.get("page"))
         ctx.update(page_obj=result_page, hits=hits, capped=capped)
-    template = "backoffice/_results.html" if request.htmx else "backoffice/search.html"
+    template = "backoffice/_results.html" if _htmx(request) else "backoffice/search.html"
     return page(request, template, ctx)
 
 
@@ -186,7 +191,7 @@ def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
         resp["Content-Disposition"] = f'attachment; filename="timeline-{c.pk}.csv"'
         return resp
     ctx = {"customer": c, "entries": entries[:300], "categories": timeline.CATEGORIES}
-    if request.htmx:
+    if _htmx(request):
         return page(request, "backoffice/_timeline.html", ctx)
     return redirect(reverse("console:customer", args=[c.pk]) + "#timeline")
 
@@ -199,7 +204,7 @@ def _action(
     form_class: type[dj_forms.Form],
     title: str,
     back: str,
-    perform: Callable[[dj_forms.Form], str],
+    perform: Callable[[Any], str],
     context: dict | None = None,
     initial: dict | None = None,
 ) -> HttpResponse:
@@ -443,7 +448,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @console_view()
-def letter(request: HttpRequest, pk: int) -> HttpResponse:
+def letter(request: HttpRequest, pk: int) -> HttpResponseBase:
     m = Message.objects.filter(pk=pk).exclude(letter_pdf="").first()
     if m is None or not letters.letter_path(m.letter_pdf).exists():
         raise Http404
