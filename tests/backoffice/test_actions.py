@@ -257,3 +257,32 @@ def test_each_action_checks_the_permission_itself(make_account, operator):
     with pytest.raises(PermissionDenied):
         services.correct_contact(auditor, acc.supply_point.customer, {"phone": "1"}, "x")
     assert Customer.objects.get(pk=acc.supply_point.customer_id).phone == "+32470123456"
+
+
+def test_a_dsos_own_limit_wins_over_the_roles_default(make_account, operator):
+    from django.contrib.auth.models import Group
+
+    from solde.backoffice import roles
+    from solde.backoffice.models import AdjustmentLimit
+
+    AdjustmentLimit.objects.create(
+        group=Group.objects.get(name=roles.AGENT), dso_id="RESA", limit_cents=1000
+    )
+    agent = operator("agent")
+    assert services.adjustment_limit(agent, "RESA") == 1000
+    assert services.adjustment_limit(agent, "ORES") == 5000
+    acc = make_account(2000)  # at RESA
+    assert isinstance(services.adjust(agent, acc, 1500, "adjustment", "x"), FourEyesRequest)
+    assert isinstance(services.adjust(agent, acc, 1000, "adjustment", "x"), ManualAdjustment)
+
+
+def test_an_operator_without_a_limit_always_needs_a_second_person(make_account, operator):
+    from django.contrib.auth.models import Group, Permission
+
+    g = Group.objects.create(name="Sans limite")
+    g.permissions.add(Permission.objects.get(codename="adjust_balance"))
+    user = operator("none", "nolimit")
+    user.groups.add(g)
+    assert services.adjustment_limit(user, "RESA") is None
+    acc = make_account(2000)
+    assert isinstance(services.adjust(user, acc, 1, "adjustment", "x"), FourEyesRequest)

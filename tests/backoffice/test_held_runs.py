@@ -76,3 +76,19 @@ def test_a_release_outside_a_window_is_refused_and_the_request_stays_open(held, 
     req.refresh_from_db()
     held.refresh_from_db()
     assert req.status == "pending" and held.status == "held" and cuts().count() == 0
+
+
+def test_releasing_a_held_run_skips_a_paused_account(held, operator, at):
+    from solde.prepayment.models import CreditDecision
+
+    paused = CreditDecision.objects.filter(held_run=held).first().account
+    with clock.freeze(at("2026-12-07 09:00")):
+        services.pause_interruptions(
+            operator("backoffice"), paused, clock.local_date(clock.now()), "Appareil médical"
+        )
+        req = services.request_held_run_decision(operator("supervisor"), held, True, "ok")
+        services.decide(operator("supervisor"), req, True, "ok")
+    assert cuts().count() == 21
+    assert not cuts().filter(meter__supply_point=paused.supply_point_id).exists()
+    skipped = CreditDecision.objects.get(account=paused, decision="release_skipped")
+    assert skipped.rule == "§7: interruptions paused by an operator"

@@ -134,3 +134,23 @@ def test_a_change_in_the_django_admin_is_audited_with_its_author(db, client):
     entry = LogEntry.objects.get_for_object(supplier).latest("timestamp")
     assert entry.actor == admin
     assert entry.changes_dict["name"] == ["Elektra", "Elektra Wallonie"]
+
+
+def test_only_approvers_open_a_request(make_account, operator, console):
+    from solde.backoffice import services
+
+    acc = make_account(2000)
+    req = services.adjust(operator("agent", "asker"), acc, 9000, "adjustment", "Erreur")
+    url = f"/console/requests/{req.pk}/"
+    assert console("agent").get(url).status_code == 403
+    assert console("auditor", "aud").get(url).status_code == 403
+    bo = console("backoffice", "bo")
+    assert bo.get(url).status_code == 200
+    r = bo.post(url, {"decision": "approve", "reason": ""})
+    assert r.status_code == 400  # the reason is mandatory: nothing done
+    req.refresh_from_db()
+    assert req.status == "pending"
+    r = bo.post(url, {"decision": "approve", "reason": "Vu"})
+    assert r.status_code == 302
+    req.refresh_from_db()
+    assert req.status == "approved"
