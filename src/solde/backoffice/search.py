@@ -15,11 +15,14 @@ from django.db.models import Q, QuerySet
 
 from solde.backoffice import rules
 from solde.identifiers import parse_structured_communication
-from solde.registry.models import Meter, SupplyPoint
+from solde.registry.models import Customer, Meter, SupplyPoint
 
 PAGE_SIZE = 20
 # Results beyond this are not ranked further: the operator types more instead.
 CAP = 200
+# A name with an address in one query: asked only when nothing else matched.
+MIXED = rules.RANK_NAME + 2
+MIXED_CANDIDATES = 2000
 
 
 @dataclass
@@ -66,42 +69,64 @@ def _tiers(q: rules.SearchQuery) -> list[tuple[int, str, QuerySet]]:
             tiers.append((rules.RANK_PREFIX, "serial", sps.filter(pk__in=serials)))
         if len(d) >= 8:
             phones = _phone_forms(d)
-            tiers.append((rules.RANK_CONTACT, "phone", sps.filter(customer__phone__in=phones)))
+            by_phone = Customer.objects.filter(phone__in=phones).values("pk")
+            tiers.append((rules.RANK_CONTACT, "phone", sps.filter(customer__in=by_phone)))
         return tiers
     if len(q.words) == 1:
         word = q.words[0]
         serials = Meter.objects.filter(serial__iexact=word).values("supply_point")
         tiers.append((rules.RANK_EXACT, "serial", sps.filter(pk__in=serials)))
         if "@" in word:
-            tiers.append((rules.RANK_CONTACT, "email", sps.filter(customer__email__iexact=word)))
+            # An e-mail address, whole or its beginning; never looked up as a name.
+            by_email = Customer.objects.filter(email__iexact=word).values("pk")
+            tiers.append((rules.RANK_CONTACT, "email", sps.filter(customer__in=by_email)))
+            starting = Customer.objects.filter(email__istartswith=word).values("pk")[:CAP]
+            tiers.append((rules.RANK_CONTACT, "email", sps.filter(customer__in=starting)))
+            return tiers
     if len(q.text) < 2:
         return tiers
-    # Names and addresses: every word must match a name, the address or the e-mail. Words
-    # shorter than 3 letters only as a prefix (a trigram index cannot serve them inside).
-    starts = Q()
-    contains = Q()
+    # Names, e-mails and addresses: every word must match. The customer's side and the
+    # address's side are asked separately so each is served by its own table's trigram
+    # indexes (a join with OR across both tables scans); a mixed query ("dupont liège") comes
+    # last. Words shorter than 3 letters only as a prefix (trigrams cannot serve them inside).
+    people = Customer.objects.all()
+    starts, contains, places, mixed, named = Q(), Q(), Q(), Q(), Q()
     for w in q.words:
-        if len(w) < 3:
-            one = (
-                Q(customer__last_name__istartswith=w)
-                | Q(customer__first_name__istartswith=w)
-                | Q(city__istartswith=w)
-                | Q(number__iexact=w)
-            )
-            starts &= one
-            contains &= one
-            continue
-        starts &= Q(customer__last_name__istartswith=w) | Q(customer__first_name__istartswith=w)
+        short = len(w) < 3
+        starts &= Q(last_name__istartswith=w) | Q(first_name__istartswith=w)
         contains &= (
-            Q(customer__last_name__icontains=w)
+            (Q(last_name__istartswith=w) | Q(first_name__istartswith=w))
+            if short
+            else Q(last_name__icontains=w) | Q(first_name__icontains=w) | Q(email__icontains=w)
+        )
+        place = (
+            Q(city__istartswith=w) | Q(number__iexact=w) | Q(postcode__startswith=w)
+            if short
+            else Q(street__icontains=w) | Q(city__icontains=w) | Q(postcode__startswith=w)
+        )
+        places &= place
+        name = Q(last_name__icontains=w) | Q(first_name__icontains=w) | Q(email__icontains=w)
+        named |= name
+        mixed &= (
+            place
+            | Q(customer__last_name__icontains=w)
             | Q(customer__first_name__icontains=w)
             | Q(customer__email__icontains=w)
-            | Q(street__icontains=w)
-            | Q(city__icontains=w)
-            | Q(postcode__startswith=w)
         )
-    tiers.append((rules.RANK_NAME, "name", sps.filter(starts)))
-    tiers.append((rules.RANK_NAME + 1, "name", sps.filter(contains)))
+
+    def of(customers: Q) -> QuerySet:
+        # The matching customers first (their indexes), capped, then their supply points.
+        ids = people.filter(customers).order_by("pk").values("pk")[:CAP]
+        return sps.filter(customer__in=ids)
+
+    tiers.append((rules.RANK_NAME, "name", of(starts)))
+    tiers.append((rules.RANK_NAME + 1, "name", of(contains)))
+    tiers.append((rules.RANK_NAME + 1, "address", sps.filter(places)))
+    if len(q.words) > 1:
+        # Candidates first: customers whose name matches one of the words (trigram indexes),
+        # capped; then the supply points among them where every word matches somewhere.
+        candidates = people.filter(named).values("pk")[:MIXED_CANDIDATES]
+        tiers.append((MIXED, "name", sps.filter(customer__in=candidates).filter(mixed)))
     return tiers
 
 
@@ -115,6 +140,9 @@ def search(text: str) -> list[tuple[int, int, str]]:
         # An identifier typed in full is what the operator wants: no prefix or name matches.
         exact = any(r == rules.RANK_EXACT for _, r, _ in seen.values())
         if len(seen) >= CAP or (rank > rules.RANK_EXACT and exact):
+            break
+        # A name with an address is asked only when the separate tiers found nothing.
+        if seen and rank == MIXED:
             break
         for pk in _ids(qs, CAP - len(seen)):
             if pk not in seen:

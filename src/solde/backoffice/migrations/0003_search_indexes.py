@@ -13,7 +13,14 @@ PG = [
     ("console_sp_postcode", "registry_supplypoint", "(postcode varchar_pattern_ops)"),
     ("console_meter_serial_prefix", "registry_meter", "(serial varchar_pattern_ops)"),
     ("console_customer_phone", "registry_customer", "(phone)"),
-    ("console_customer_email_upper", "registry_customer", "(UPPER(email::text))"),
+    # Django's iexact / istartswith compare UPPER(col::text) = / LIKE 'X%': a pattern btree.
+    ("console_customer_email_upper", "registry_customer", "(UPPER(email::text) text_pattern_ops)"),
+    ("console_customer_last_upper", "registry_customer", "(UPPER(last_name::text) text_pattern_ops)"),
+    (
+        "console_customer_first_upper",
+        "registry_customer",
+        "(UPPER(first_name::text) text_pattern_ops)",
+    ),
     ("console_meter_serial_upper", "registry_meter", "(UPPER(serial::text))"),
 ]
 PG_TRGM = [
