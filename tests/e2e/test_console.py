@@ -189,10 +189,12 @@ def test_a_supervisor_releases_a_held_mass_cut_that_an_agent_could_not(
         with transaction.atomic():
             activate({sp.pk: clock.now() for sp in sps})
         accounts = list(PrepaymentAccount.objects.filter(supply_point__in=sps))
-        for acc in accounts:
-            move_balance(acc, -2300)
+        with transaction.atomic():
+            for acc in accounts:
+                move_balance(acc, -2300)
     with clock.freeze(MONDAY_9):
-        credit_control.evaluate([a.pk for a in accounts], "window")
+        with transaction.atomic():
+            credit_control.evaluate([a.pk for a in accounts], "window")
         run = HeldRun.objects.get()
         cuts = Order.objects.filter(kind__in=("disconnect", "limit_power"))
         assert cuts.count() == 0
