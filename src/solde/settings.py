@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "ninja",  # the API docs from our static files, not a CDN (Content Security Policy)
+    "auditlog",
     "django_q",
     "csp",
     "axes",
@@ -90,6 +91,7 @@ INSTALLED_APPS = [
     "solde.notifications",
     "solde.portal",
     "solde.phoneline",
+    "solde.backoffice",
     "solde.api",
 ]
 
@@ -109,6 +111,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    # The actor of every audit entry (console and admin changes).
+    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "solde.urls"

@@ -10,6 +10,7 @@ urlpatterns = [
     path("metrics", views.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("console/", include("solde.backoffice.urls")),
     path("topups/", include("solde.topups.urls")),
     path("phoneline/", include("solde.phoneline.urls")),
     path("notifications/", include("solde.notifications.urls")),

@@ -133,6 +133,18 @@ def _pending_relay(meter_ids: list[int]) -> dict[int, set[str]]:
     return pending
 
 
+def _paused_accounts(ids: list[int], today: date) -> set[int]:
+    """Accounts an operator paused interruptions for (medical equipment, a CPAS file in
+    progress), up to and including `interruptions_paused_until`."""
+    if not ids:
+        return set()
+    return set(
+        PrepaymentAccount.objects.filter(
+            pk__in=ids, interruptions_paused_until__gte=today
+        ).values_list("pk", flat=True)
+    )
+
+
 def _held_accounts(ids: list[int]) -> set[int]:
     if not HeldRun.objects.filter(status=HeldRunStatus.HELD).exists():
         return set()
@@ -238,13 +250,16 @@ def _run(
         result.evaluated += len(rows)
         pending = _pending_relay([r.meter_id for r in rows if r.meter_id])
         held = set() if held_run else _held_accounts([r.pk for r in rows])
+        paused = _paused_accounts([r.pk for r in rows if r.balance <= 0], today)
         for row in rows:
             dso = dsos[row.dso_id]
             limit = dso.emergency_credit_cents(row.energy)
             in_window = window_open[row.dso_id]
             mine = pending.get(row.meter_id, set()) if row.meter_id else set()
             if held_run is not None:
-                action, why = _confirm_one(row, dso, limit, in_window, mine, today)
+                action, why = _confirm_one(
+                    row, dso, limit, in_window, mine, today, paused=row.pk in paused
+                )
                 if action is not None:
                     candidates[row.dso_id].append((row, action, limit))
                 else:
@@ -268,6 +283,7 @@ def _run(
                 local_day=today,
                 in_window=in_window,
                 dso=dso,
+                paused=row.pk in paused,
             )
             if verdict is None:
                 pass
@@ -344,7 +360,13 @@ def _run(
 
 
 def _confirm_one(
-    row: _Row, dso: Dso, limit: int, in_window: bool, pending: set[str], today: date
+    row: _Row,
+    dso: Dso,
+    limit: int,
+    in_window: bool,
+    pending: set[str],
+    today: date,
+    paused: bool = False,
 ) -> tuple[str | None, str]:
     """Re-check one held account when an operator confirms its run: (the interruption to
     issue, "") or (None, why it is skipped)."""
@@ -356,6 +378,7 @@ def _confirm_one(
         interrupted=rules.interruption_state(row.supply, pending) is not None,
         action=action,
         in_window=in_window,
+        paused=paused,
     )
     return (None, why) if why or action is None else (action, "")
 

@@ -55,6 +55,9 @@ class PrepaymentAccount(models.Model):
     low_credit_threshold_cents = models.IntegerField(null=True, blank=True)
     low_credit_days = models.IntegerField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # An operator paused interruptions (medical equipment, a CPAS file in progress) up to and
+    # including this local day: credit control does not interrupt before it has passed.
+    interruptions_paused_until = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -348,6 +348,11 @@ def interrupt_rule(action: str) -> str:
     return "§7: exhausted in an allowed window, disconnect"
 
 
+# An operator paused interruptions for the account until a date (medical equipment, a CPAS
+# file in progress): the console's "pause interruptions" action.
+PAUSED_RULE = "§7: interruptions paused by an operator"
+
+
 def credit_verdict(
     *,
     balance_cents: int,
@@ -360,6 +365,7 @@ def credit_verdict(
     local_day: date,
     in_window: bool,
     dso: InterruptionSettings,
+    paused: bool = False,
 ) -> Verdict | None:
     """§7 for one account with a meter: restore an interrupted account back at ≥ 0 at once
     (unless the reconnection is already armed or ordered); interrupt an exhausted one inside an
@@ -387,6 +393,8 @@ def credit_verdict(
             "",
             "§7: protected gas customer in the winter period, no interruption",
         )
+    if paused:
+        return Verdict("no_interruption", "", PAUSED_RULE)
     if in_window:
         return Verdict("interrupt", action, interrupt_rule(action))
     return Verdict(
@@ -421,6 +429,7 @@ def confirm_skip_reason(
     interrupted: bool,
     action: str | None,
     in_window: bool,
+    paused: bool = False,
 ) -> str:
     """§7 again when an operator confirms a held run: why one account is no longer
     interrupted ("" = interrupt it)."""
@@ -432,6 +441,8 @@ def confirm_skip_reason(
         return "already interrupted or ordered"
     if action is None:
         return "§7: protected gas customer in the winter period, no interruption"
+    if paused:
+        return PAUSED_RULE
     if not in_window:
         return "§7: outside an allowed window"
     return ""
