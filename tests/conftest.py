@@ -77,6 +77,19 @@ def _plain_static_files():
 
 
 @pytest.fixture(autouse=True)
+def _reference_language():
+    """Each test starts in French, the reference language: a request in another language leaves
+    it active in the thread (LocaleMiddleware never deactivates), which would leak into the
+    next test's messages."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests flush the database: put the DSOs of migration 0002 back."""
     marker = request.node.get_closest_marker("django_db")

@@ -213,6 +213,8 @@ MEDIA_ROOT = DATA_DIR / "media"
 EMAIL_HOST = os.environ.get("SOLDE_SMTP_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("SOLDE_SMTP_PORT", "8025"))
 DEFAULT_FROM_EMAIL = os.environ.get("SOLDE_FROM_EMAIL", "Solde <noreply@solde.example>")
+# The balance phone line's number, printed on letters (the demo's is made up).
+PHONELINE_NUMBER = os.environ.get("SOLDE_PHONELINE_NUMBER", "078 15 00 00")
 SITE_URL = os.environ.get("SOLDE_SITE_URL", "http://127.0.0.1:8000")
 
 # Head-end: "inprocess" (embedded demo) or an MQTT URL such as mqtt://127.0.0.1:1883.

@@ -18,7 +18,10 @@ PRODUCTION_ENV = {
     "SOLDE_PAYMENT_PROVIDER": "mollie",
     "SOLDE_MOLLIE_API_KEY": "live_notarealkeyjustforthecheck000000",
     "SOLDE_HEADEND_URL": "mqtt://127.0.0.1:1883",
-    "SOLDE_SMS_GATEWAY_URL": "https://sms.example.org",
+    "SOLDE_SMS_PROVIDER": "twilio",
+    "SOLDE_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "SOLDE_TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+    "SOLDE_TWILIO_FROM": "+32460000000",
 }
 
 
@@ -48,7 +51,7 @@ def test_production_refuses_to_start_unconfigured(tmp_path):
         "solde.E001": "SOLDE_SECRET_KEY is not set",
         "solde.E002": "SOLDE_HASH_KEY is not set",
         "solde.E004": "payment provider is the local fake",
-        "solde.E005": "SMS go to the local fake gateway",
+        "solde.E005": "SMS go to the local fake Twilio",
         "solde.E006": "in-process simulator",
     }.items():
         assert code in run.stderr and words in run.stderr, run.stderr

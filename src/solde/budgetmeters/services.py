@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 __all__ = ["MigrationFileError", "MigrationReport", "migrate"]
 
 DEFAULT_BATCH = 200
-# Made-up demo number; production sets SOLDE_PHONELINE_NUMBER through settings.PHONELINE_NUMBER.
-DEFAULT_PHONELINE_NUMBER = "078 15 00 00"
 
 
 class Status:
@@ -456,7 +454,7 @@ def _letter(
                 "%(phone)s et tapez votre référence client %(reference)s."
             )
             % {
-                "phone": getattr(settings, "PHONELINE_NUMBER", DEFAULT_PHONELINE_NUMBER),
+                "phone": settings.PHONELINE_NUMBER,
                 "reference": sp0.customer_reference,
             }
         )
