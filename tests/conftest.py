@@ -19,7 +19,7 @@ def _flush_through_the_ledger_guard() -> None:
     """Transactional tests end with Django's flush: TRUNCATE on PostgreSQL (the ledger's
     append-only triggers let it pass), one DELETE per table on SQLite, which the ledger's
     triggers refuse. Only here, the SQLite flush lifts them for its duration
-    (solde.ledger.triggers.suspended; docs/decisions/0002-ledger-append-only-triggers.md)."""
+    (solde.ledger.triggers.suspended; docs/decisions/0003-ledger-append-only-triggers.md)."""
     from django.db.backends.sqlite3.base import DatabaseOperations
 
     flush = DatabaseOperations.execute_sql_flush

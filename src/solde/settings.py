@@ -78,7 +78,7 @@ INSTALLED_APPS = [
     "django_q",
     "csp",
     "axes",
-    "pgtrigger",  # the ledger's append-only triggers on PostgreSQL (docs/decisions/0002)
+    "pgtrigger",  # the ledger's append-only triggers on PostgreSQL (docs/decisions/0003)
     "solde",
     "solde.registry",
     "solde.ledger",
@@ -138,7 +138,7 @@ DATABASE_URL = os.environ.get("SOLDE_DATABASE_URL", f"sqlite:///{DATA_DIR / 'sol
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool, one per process: a request borrows a connection and gives it back, so
-    # connections = processes × SOLDE_DB_POOL_MAX whatever the load (docs/decisions/0002).
+    # connections = processes × SOLDE_DB_POOL_MAX whatever the load (docs/decisions/0007).
     # SOLDE_DB_POOL_MAX=0 turns the pool off (then SOLDE_DB_CONN_MAX_AGE applies, e.g. pgbouncer).
     _pool_max = int(os.environ.get("SOLDE_DB_POOL_MAX", "4"))
     if _pool_max > 0:
@@ -308,7 +308,7 @@ METRICS_ALLOWED_IPS = env_list("SOLDE_METRICS_ALLOWED_IPS")
 # demo. Secrets are redacted from every record whatever the format.
 LOG_FORMAT = os.environ.get("SOLDE_LOG_FORMAT", "json" if PRODUCTION else "text")
 
-# `solde serve`: the production web server (docs/decisions/0002-serving.md).
+# `solde serve`: the production web server (docs/decisions/0007-serving.md).
 WEB_BIND = os.environ.get("SOLDE_BIND", "127.0.0.1:8000")
 WEB_SERVER = os.environ.get("SOLDE_WEB_SERVER", "gunicorn")
 WEB_WORKERS = int(os.environ.get("SOLDE_WEB_WORKERS", "0"))  # 0: sized from the cores

@@ -1,4 +1,4 @@
-"""Durable internal work: what one step owes the next, as rows (docs/decisions/0002).
+"""Durable internal work: what one step owes the next, as rows (docs/decisions/0006).
 
 A cause writes its follow-up with `enqueue` in its own transaction (a closed chunk of accounts
 → "decide credit for day D for these accounts"; accepted readings → "catch-up close for these

@@ -7,7 +7,7 @@ from django.db import models
 
 # Transactions and entries are append-only, enforced by the database itself (UPDATE and DELETE
 # raise; TRUNCATE, a table-wide maintenance statement, is left alone): pgtrigger on PostgreSQL,
-# plain triggers on SQLite (migration 0003, solde.ledger.triggers). See docs/decisions/0002.
+# plain triggers on SQLite (migration 0003, solde.ledger.triggers). See docs/decisions/0003.
 APPEND_ONLY = pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
 
 

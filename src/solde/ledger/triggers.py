@@ -5,7 +5,7 @@ UPDATE and DELETE raise, TRUNCATE (table-wide maintenance, which the test suite'
 is not a row operation and passes. SQLite has no statement triggers and Django's flush DELETEs
 every row, so its triggers below refuse UPDATE and DELETE always; `suspended()` drops them for
 one maintenance step and puts them back (the test suite wraps Django's SQLite flush with it,
-tests/conftest.py; a test plants a corruption with it). See docs/decisions/0002.
+tests/conftest.py; a test plants a corruption with it). See docs/decisions/0003.
 
 The SQL is what migration 0003 installed: change it only with a new migration.
 """

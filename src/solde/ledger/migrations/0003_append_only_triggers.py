@@ -1,6 +1,6 @@
 """Ledger transactions and entries become append-only in the database itself: UPDATE and DELETE
 are refused by triggers — django-pgtrigger's `append_only` on PostgreSQL, plain
-RAISE(ABORT) triggers on SQLite (solde.ledger.triggers). See docs/decisions/0002."""
+RAISE(ABORT) triggers on SQLite (solde.ledger.triggers). See docs/decisions/0003."""
 
 import pgtrigger.compiler
 import pgtrigger.migrations

@@ -1,6 +1,6 @@
 """`solde demo-broker`: an MQTT broker for the demo only (amqtt, pure Python, 127.0.0.1), so
 the head-end listener and the simulated meters talk real MQTT between processes without a
-server to install. Production uses Mosquitto (docs/decisions/0003-demo-processes.md)."""
+server to install. Production uses Mosquitto (docs/decisions/0008-demo-processes.md)."""
 
 from __future__ import annotations
 

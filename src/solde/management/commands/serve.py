@@ -1,6 +1,6 @@
 """`solde serve`: the production web server (gunicorn by default, granian on request), static
 files collected with hashed names and served by whitenoise. Plain HTTP on the bind address; in
-production a reverse proxy or load balancer terminates TLS in front (docs/decisions/0002)."""
+production a reverse proxy or load balancer terminates TLS in front (docs/decisions/0007)."""
 
 from __future__ import annotations
 
