@@ -101,9 +101,14 @@ class Run:
         print(line, flush=True)
 
     def solde(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [SOLDE, *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
-        )
+        """A `solde` command; one that outlasts `timeout` (a loaded machine) counts as failed."""
+        try:
+            return subprocess.run(
+                [SOLDE, *args], env=self.env, cwd=ROOT, capture_output=True, text=True,
+                timeout=timeout,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(args, 124, "", f"timed out after {timeout} s")
 
     def command_line(self, name: str) -> list[str]:
         return {
@@ -287,7 +292,7 @@ class Run:
 
     def clock_mover(self) -> None:
         while not self.stop.wait(self.rng.uniform(8, 14)):
-            done = self.solde("clock", "show", timeout=60)
+            done = self.solde("clock", "show", timeout=180)
             try:
                 at = datetime.fromisoformat(done.stdout.split()[0])
             except (ValueError, IndexError):
