@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SOLDE_PG_URL ?= postgres://postgres@127.0.0.1:5432/solde
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help venv e2e-tools demo test test-sqlite test-postgres lint bench restore-drill clean
+.PHONY: help venv e2e-tools demo test test-sqlite test-postgres lint bench chaos restore-drill clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,12 @@ lint: venv  ## ruff and mypy
 
 bench: venv  ## run the benchmarks and write BENCHMARKS.md
 	SOLDE_PG_URL="$(SOLDE_PG_URL)" $(BIN)/python -m tests.perf.run
+
+# The chaos suite on its own PostgreSQL database (dropped and made again) of SOLDE_PG_URL's server.
+CHAOS_MINUTES ?= 3
+chaos: venv  ## kill -9 the platform's processes under load for CHAOS_MINUTES (3), check, write RELIABILITY.md
+	$(BIN)/python -m tests.chaos.run --minutes $(CHAOS_MINUTES) --server "$(dir $(SOLDE_PG_URL))" \
+		--database "$(notdir $(SOLDE_PG_URL))_chaos_run" --report RELIABILITY.md
 
 restore-drill: venv  ## back up a small seeded PostgreSQL database, restore it into a scratch one, verify
 	SOLDE=$(BIN)/solde bash deploy/restore-drill.sh --seed "$(SOLDE_PG_URL)"
