@@ -79,7 +79,9 @@ def speak(summary: PhoneSummary, language: str | None = None) -> str:
     amount = say_amount(summary.balance_cents, lang)
     return " ".join(
         [
-            say("balance_negative" if summary.balance_cents < 0 else "balance", lang, amount=amount),
+            say(
+                "balance_negative" if summary.balance_cents < 0 else "balance", lang, amount=amount
+            ),
             say("emergency", lang, amount=say_amount(summary.emergency_remaining_cents, lang)),
         ]
     )
