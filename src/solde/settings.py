@@ -187,6 +187,12 @@ AXES_LOCKOUT_TEMPLATE = "portal/locked.html"  # the portal's own "too many attem
 LOGIN_URL = "/login/"
 # Sign-up and password reset answer no sooner than this, known address or not.
 PORTAL_PROBE_SECONDS = float(os.environ.get("SOLDE_PORTAL_PROBE_SECONDS", "0.3"))
+# The phone line's limits (solde.phoneline.services, counted in the database): references without
+# a balance per calling number per hour, lookups of one reference per hour, references without
+# a balance across the platform per minute.
+PHONELINE_CALLER_LIMIT = int(os.environ.get("SOLDE_PHONELINE_CALLER_LIMIT", "5"))
+PHONELINE_REFERENCE_LIMIT = int(os.environ.get("SOLDE_PHONELINE_REFERENCE_LIMIT", "10"))
+PHONELINE_GLOBAL_LIMIT = int(os.environ.get("SOLDE_PHONELINE_GLOBAL_LIMIT", "10"))
 
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("nl", "Nederlands"), ("de", "Deutsch"), ("en", "English")]

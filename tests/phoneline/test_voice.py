@@ -6,13 +6,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from django.core.cache import cache
 from django.db import transaction
 from twilio.request_validator import RequestValidator
 
 from solde.ledger.models import TransactionKind
 from solde.ledger.services import collections_account
-from solde.phoneline import services
 from solde.prepayment.models import PrepaymentAccount
 from solde.prepayment.services import activate, credit
 
@@ -22,11 +20,8 @@ SITE = "https://monsolde.example"
 
 @pytest.fixture(autouse=True)
 def _provider(settings):
-    cache.clear()
     settings.TWILIO_AUTH_TOKEN = TOKEN
     settings.SITE_URL = SITE
-    yield
-    cache.clear()
 
 
 def _account(make_supply_point, at, language: str, cents: int):
@@ -105,12 +100,12 @@ def test_balance_is_said_in_the_customers_language(
     assert root[-1].tag == "Hangup"
 
 
-def test_unknown_reference_asks_again_then_the_guard_counts_the_providers_caller(
-    client, make_supply_point, frozen, at
+def test_unknown_reference_asks_again_then_the_limit_counts_the_providers_caller(
+    client, make_supply_point, frozen, at, settings
 ):
     sp = _account(make_supply_point, at, "fr", 2550)
     wrong = CALL | {"Digits": "1111111111111"}
-    for _ in range(services.MAX_FAILURES):
+    for _ in range(settings.PHONELINE_CALLER_LIMIT):
         root = _verbs(_call(client, "/phoneline/voice/balance/?lang=fr", wrong))
         assert "Nous ne trouvons pas" in root.find("Gather/Say").text
     right = CALL | {"Digits": sp.customer_reference}

@@ -4,8 +4,9 @@
 The sentences are in the project's catalogues (French msgids, translated like every other
 text); what stays here is the grammar of reading them aloud: amounts as "12 euros 34" (and
 "12 euros and 34 cents" in English), dates with the month's name (Django's translated month
-names) and "1er" in French. RULES.md §10: balance, remaining emergency credit, date and amount
-of the last top-up, supply status — nothing else.
+names) and "1er" in French. Issue 11 (over RULES.md §10, which also lists the last top-up and
+the supply status): the balance and the remaining emergency credit — nothing else; an unknown,
+pending or closed reference all get the one `not_found` sentence (docs/phoneline.md).
 """
 
 from __future__ import annotations
@@ -27,20 +28,6 @@ PHRASES: dict[str, str] = {
     "balance": gettext_noop("Votre solde est de %(amount)s."),
     "balance_negative": gettext_noop("Votre solde est négatif : moins %(amount)s."),
     "emergency": gettext_noop("Crédit de secours restant : %(amount)s."),
-    "last_topup": gettext_noop("Votre dernière recharge : %(amount)s, le %(date)s."),
-    "no_topup": gettext_noop("Aucune recharge n'a encore été enregistrée."),
-    "connected": gettext_noop("Votre alimentation est normale."),
-    "disconnected": gettext_noop(
-        "Votre alimentation est coupée. Elle sera rétablie dès que votre solde sera positif."
-    ),
-    "limited": gettext_noop(
-        "Votre puissance est limitée. Elle sera rétablie dès que votre solde sera positif."
-    ),
-    "ready_for_reconnection": gettext_noop(
-        "Votre compteur est prêt à être reconnecté : appuyez sur le bouton du compteur."
-    ),
-    "pending": gettext_noop("Votre compte de prépaiement n'est pas encore actif."),
-    "closed": gettext_noop("Ce compte de prépaiement est clôturé."),
     "not_found": gettext_noop(
         "Nous ne trouvons pas cette référence client. Vérifiez les 13 derniers chiffres de votre code EAN et réessayez."
     ),
@@ -52,13 +39,9 @@ PHRASES: dict[str, str] = {
 class PhoneSummary:
     """Everything the phone line may say about an account — and nothing more."""
 
-    language: str
-    state: str  # pending | active | closed
+    language: str  # the customer's: the language the balance is read in
     balance_cents: int
     emergency_remaining_cents: int
-    last_topup_on: date | None
-    last_topup_cents: int | None
-    supply: str  # connected | disconnected | limited | ready_for_reconnection
 
 
 def language_or_default(language: str | None) -> str:
@@ -91,28 +74,17 @@ def say_date(day: date, language: str) -> str:
 
 
 def speak(summary: PhoneSummary, language: str | None = None) -> str:
-    """The sentences to read to the caller."""
+    """The sentences to read to the caller: the balance and the remaining emergency credit."""
     lang = language_or_default(language or summary.language)
-    if summary.state in ("pending", "closed"):
-        return say(summary.state, lang)
     amount = say_amount(summary.balance_cents, lang)
-    lines = [
-        say("balance_negative" if summary.balance_cents < 0 else "balance", lang, amount=amount),
-        say("emergency", lang, amount=say_amount(summary.emergency_remaining_cents, lang)),
-    ]
-    if summary.last_topup_on is not None and summary.last_topup_cents is not None:
-        lines.append(
+    return " ".join(
+        [
             say(
-                "last_topup",
-                lang,
-                amount=say_amount(summary.last_topup_cents, lang),
-                date=say_date(summary.last_topup_on, lang),
-            )
-        )
-    else:
-        lines.append(say("no_topup", lang))
-    lines.append(say(summary.supply if summary.supply in PHRASES else "connected", lang))
-    return " ".join(lines)
+                "balance_negative" if summary.balance_cents < 0 else "balance", lang, amount=amount
+            ),
+            say("emergency", lang, amount=say_amount(summary.emergency_remaining_cents, lang)),
+        ]
+    )
 
 
 def say(key: str, language: str | None, **values: str) -> str:

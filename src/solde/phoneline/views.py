@@ -4,9 +4,13 @@
   greets and gathers the 13 digits of the customer reference by keypad; the digits go to
   POST /phoneline/voice/balance/, which speaks the balance and remaining emergency credit in
   the customer's language. Every request must carry a valid X-Twilio-Signature; the caller is
-  the provider's `From` field (the brute-force guard counts per caller).
+  the provider's signed `From` field (never a query parameter).
 - GET /phoneline/?reference=…[&caller=…][&format=vxml][&lang=fr] for an IVR of one's own:
-  plain text or VoiceXML, only with an API key that has the `phoneline` scope.
+  plain text or VoiceXML, only with an API key that has the `phoneline` scope; `caller` is the
+  IVR's calling number, counted per key.
+
+Both go through services.lookup: limits per caller, per reference and global, in the database;
+an unknown, pending or closed reference all get the same sentence (404 on the IVR endpoint).
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ def voice(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def voice_balance(request: HttpRequest) -> HttpResponse:
-    """The caller keyed their reference (Digits): say what RULES.md §10 allows, or ask again."""
+    """The caller keyed their reference (Digits): say the balance and emergency credit, or ask
+    again."""
     if not is_from_twilio(request):
         return _refused()
     lang = rules.language_or_default(request.GET.get("lang"))
@@ -89,8 +94,8 @@ def voice_balance(request: HttpRequest) -> HttpResponse:
         response.say(rules.say("too_many", lang), language=SAY_LANG[lang])
         response.hangup()
         return _twiml(response)
-    except services.ReferenceNotFound:
-        # Ask again; the brute-force guard ends the call after too many unknown references.
+    except services.NoBalance:
+        # Ask again (unknown, pending or closed alike); the limits end the call after too many.
         response.append(_gather(lang, rules.say("not_found", lang)))
         response.say(rules.say("no_input", lang), language=SAY_LANG[lang])
         response.hangup()
@@ -134,14 +139,15 @@ def balance(request: HttpRequest) -> HttpResponse:
     if Scope.PHONELINE not in key.scopes:
         return HttpResponse("This API key does not have the 'phoneline' scope.\n", status=403)
     asked = request.GET.get("lang")
-    # The IVR passes its caller's number; failures count per key and caller.
+    # The IVR passes its caller's number; limits count per key and caller (and per reference
+    # and globally, whatever the caller).
     caller = f"key:{key.prefix}:{request.GET.get('caller') or 'unknown'}"
     try:
         summary = services.lookup(request.GET.get("reference", ""), caller)
     except services.TooManyAttempts:
         lang = rules.language_or_default(asked)
         return _respond(request, rules.say("too_many", lang), lang, 429)
-    except services.ReferenceNotFound:
+    except services.NoBalance:
         lang = rules.language_or_default(asked)
         return _respond(request, rules.say("not_found", lang), lang, 404)
     lang = rules.language_or_default(asked or summary.language)

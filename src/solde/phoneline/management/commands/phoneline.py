@@ -26,7 +26,7 @@ class Command(TyperCommand):
             raise CommandError(f"Choose the language among {', '.join(rules.LANGUAGES)}.")
         try:
             summary = services.phone_summary(reference)
-        except services.ReferenceNotFound as exc:
+        except services.NoBalance as exc:
             self.stdout.write(rules.say("not_found", language))
             raise CommandError(str(exc)) from None
         self.stdout.write(rules.speak(summary, language))
