@@ -215,6 +215,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 MEDIA_ROOT = DATA_DIR / "media"
+# GDPR: how long after an account closes the person behind it is kept (days; default 10
+# years, the accounting retention). `solde erase-customer` and the console refuse before.
+PERSONAL_DATA_RETENTION_DAYS = int(os.environ.get("SOLDE_PERSONAL_DATA_RETENTION_DAYS", "3650"))
 
 EMAIL_HOST = os.environ.get("SOLDE_SMTP_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("SOLDE_SMTP_PORT", "8025"))

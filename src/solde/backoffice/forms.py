@@ -125,3 +125,16 @@ class DecideForm(ReasonForm):
         widget=forms.RadioSelect,
     )
     field_order = ["decision", "reason"]
+
+
+class ErasureForm(ReasonForm):
+    mode = forms.ChoiceField(
+        label=_("Action"),
+        choices=[
+            ("dry_run", _("Simulation : montrer ce qui serait effacé")),
+            ("erase", _("Effacer définitivement les données personnelles")),
+        ],
+        widget=forms.RadioSelect,
+        initial="dry_run",
+    )
+    field_order = ["mode", "reason"]

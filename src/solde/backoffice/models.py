@@ -24,6 +24,7 @@ class ActionKind(models.TextChoices):
     HELD_RUN_RELEASED = "held_run_released", _("Coupure massive confirmée")
     HELD_RUN_REJECTED = "held_run_rejected", _("Coupure massive annulée")
     HELD_RUN_REFUSED = "held_run_refused", _("Demande sur une coupure massive refusée")
+    ERASURE = "erasure", _("Données personnelles effacées (RGPD)")
 
 
 class OperatorAction(models.Model):
@@ -68,6 +69,7 @@ class OperatorAction(models.Model):
             ("edit_contact", _("Corriger les coordonnées d'un client")),
             ("match_suspense", _("Attribuer un virement en attente")),
             ("decide_held_run", _("Confirmer ou annuler une coupure massive retenue")),
+            ("erase_customer", _("Effacer les données personnelles d'un client clôturé")),
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from solde import clock
+from solde import clock, privacy
 from solde.backoffice import rules
 from solde.backoffice.audit import operator_reason
 from solde.backoffice.models import (
@@ -466,3 +466,31 @@ def match_suspense(user, item: SuspenseItem, reference: str, reason: str):
 
 def adjustments_of(account: PrepaymentAccount):
     return ManualAdjustment.objects.filter(account=account).order_by("-created_at")
+
+
+# --- Personal data (GDPR erasure) -------------------------------------------------------------
+
+
+@transaction.atomic
+def erase_customer(user, customer: Customer, reason: str, dry_run: bool = False):
+    """Erase the person behind a closed customer after the retention period (supervisors).
+    A dry run returns what would change and writes nothing; a refusal is an ActionError."""
+    _check(user, "erase_customer")
+    reason = _reason(reason)
+    try:
+        if dry_run:
+            return privacy.plan_erasure(customer)
+        with operator_reason(user, ActionKind.ERASURE, reason):
+            plan = privacy.erase(customer)
+            _record(
+                user,
+                ActionKind.ERASURE,
+                reason,
+                f"personal data of customer {customer.pk} erased",
+                customer=customer,
+                changes=plan.changes,
+                closed_at=plan.closed_at.isoformat() if plan.closed_at else None,
+            )
+    except privacy.ErasureRefused as exc:
+        raise ActionError(str(exc)) from exc
+    return plan

@@ -14,6 +14,7 @@ urlpatterns = [
     path("customers/<int:pk>/", views.customer, name="customer"),
     path("customers/<int:pk>/timeline/", views.customer_timeline, name="timeline"),
     path("customers/<int:pk>/contact/", views.contact, name="contact"),
+    path("customers/<int:pk>/erase/", views.erase, name="erase"),
     path("supply-points/<int:pk>/adjust/", views.adjust, name="adjust"),
     path("supply-points/<int:pk>/reissue-code/", views.reissue_code, name="reissue_code"),
     path("supply-points/<int:pk>/pause/", views.pause, name="pause"),

@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Any
 
 from django import forms as dj_forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
@@ -373,6 +374,58 @@ def contact(request: HttpRequest, pk: int) -> HttpResponse:
         {"customer": c},
         initial,
     )
+
+
+ERASURE_LABELS = {
+    "customer": gettext_lazy("Nom, e-mail et téléphone du client"),
+    "portal_login": gettext_lazy("Accès au portail (supprimé)"),
+    "addresses": gettext_lazy("Adresses des points de fourniture"),
+    "contact_preferences": gettext_lazy("Préférences de contact"),
+    "extra_recipients": gettext_lazy("Destinataires supplémentaires"),
+    "messages": gettext_lazy("Messages (destinataire et texte effacés)"),
+    "topup_payers": gettext_lazy("Noms des payeurs des recharges"),
+    "bank_lines": gettext_lazy("Lignes bancaires (nom effacé, IBAN masqué)"),
+    "saved_payment_methods": gettext_lazy("Moyens de paiement enregistrés"),
+    "activation_codes": gettext_lazy("Codes d'activation (lien au compte retiré)"),
+}
+
+
+@console_view("erase_customer")
+def erase(request: HttpRequest, pk: int) -> HttpResponse:
+    """GDPR erasure of a closed customer (supervisors): a dry run lists what would change."""
+    c = get_object_or_404(Customer, pk=pk)
+    back = reverse("console:customer", args=[c.pk])
+    form = forms.ErasureForm(request.POST or None)
+    plan = None
+    if request.method == "POST" and form.is_valid():
+        dry_run = form.cleaned_data["mode"] == "dry_run"
+        try:
+            plan = services.erase_customer(
+                request.user, c, form.cleaned_data["reason"], dry_run=dry_run
+            )
+        except services.ActionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if not dry_run:
+                messages.success(request, _("Les données personnelles du client sont effacées."))
+                return redirect(back)
+    changes = []
+    if plan is not None:
+        changes = [(ERASURE_LABELS.get(k, k), n) for k, n in plan.changes.items()]
+    ctx = {
+        "form": form,
+        "title": _("Effacer les données personnelles (RGPD)"),
+        "back": back,
+        "customer": c,
+        "explain": _(
+            "Le grand livre, les montants, les EAN et les lignes de règlement sont conservés ; "
+            "la personne est effacée. Possible seulement pour un client dont tous les comptes "
+            "sont clôturés depuis plus de %(days)s jours."
+        )
+        % {"days": settings.PERSONAL_DATA_RETENTION_DAYS},
+        "erasure_changes": changes,
+    }
+    return page(request, "backoffice/action.html", ctx, status=400 if form.errors else 200)
 
 
 @console_view("match_suspense")

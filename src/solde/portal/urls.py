@@ -40,6 +40,7 @@ urlpatterns = [
     path("espace/", views.dashboard, name="dashboard"),
     path("espace/lu/", views.mark_read, name="mark_read"),
     path("espace/profil/", views.profile, name="profile"),
+    path("espace/profil/mes-donnees/", views.download_data, name="download_data"),
     path("espace/contact/", views.contact_preferences, name="contact"),
     path("espace/choisir/<slug:section>/", views.choose, name="choose"),
     path("espace/ean/<str:ean>/", views.balance, name="balance"),

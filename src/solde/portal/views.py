@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -41,6 +42,8 @@ from solde.spreadsheet import text_cell
 from solde.topups import online
 
 BANNER_ACTIVATED = "prepayment_activated"
+
+log = logging.getLogger(__name__)
 
 
 class CustomerRequest(HttpRequest):
@@ -666,3 +669,18 @@ def profile(request: CustomerRequest) -> HttpResponse:
             return redirect("portal:profile")
     sps = own_supply_points(customer)
     return render(request, "portal/profile.html", {"form": form, "section": "profile", "sps": sps})
+
+
+@require_http_methods(["POST"])
+@customer_required
+def download_data(request: CustomerRequest) -> HttpResponse:
+    """ "Télécharger mes données" (GDPR access): everything Solde holds about this customer,
+    as one JSON file. POST with the CSRF token: a link elsewhere cannot trigger it."""
+    from solde import privacy  # privacy reads every app; only this view needs it
+
+    response = HttpResponse(privacy.export_json(request.customer), content_type="application/json")
+    log.info("customer %s downloaded their personal data", request.customer.pk)
+    day = clock.local(clock.now()).strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="solde-mes-donnees-{day}.json"'
+    response["Cache-Control"] = "no-store"
+    return response
