@@ -1,6 +1,7 @@
 """Issue 11 point 9: money from outside above the per-line limit is held for an operator's
 review (suspense, with its reason), not credited blindly; the statement still adds up."""
 
+# ruff: noqa: F811  (the fixtures imported from other test packages are the arguments)
 from __future__ import annotations
 
 import pytest
