@@ -206,6 +206,10 @@ USE_TZ = True
 MAX_BODY_BYTES = int(os.environ.get("SOLDE_MAX_BODY_BYTES", str(4 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
+# Money from outside: a bank line above this amount (cents) is held in the suspense queue for
+# an operator's review instead of being credited (issue 11: a line of 999,999,999.99 €).
+MAX_TOPUP_PER_LINE_CENTS = int(os.environ.get("SOLDE_MAX_TOPUP_PER_LINE_CENTS", "100000"))
+
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("SOLDE_STATIC_ROOT", DATA_DIR / "static"))
 # Hashed, compressed names written by `solde collectstatic` (run by `solde serve`), served by

@@ -447,6 +447,23 @@ def match_suspense(user, item: SuspenseItem, reference: str, reason: str):
     """Move an unmatched bank transfer to the account of an EAN or customer reference."""
     _check(user, "match_suspense")
     reason = _reason(reason)
+    if bank.above_line_limit(item.amount_cents):
+        # A transfer held above the per-line limit: an operator releases it within their own
+        # adjustment limit; above it, only a supervisor (who decides held runs too).
+        try:
+            sp = topups.find_supply_point(reference)
+        except topups.TopupError as exc:
+            raise ActionError(str(exc)) from exc
+        limit = adjustment_limit(user, sp.dso_id)
+        if rules.needs_second_person(item.amount_cents, limit) and not user.has_perm(
+            perm("decide_held_run")
+        ):
+            raise ActionError(
+                _(
+                    "Ce virement dépasse le plafond par ligne et votre limite : un superviseur "
+                    "doit l'attribuer."
+                )
+            )
     with operator_reason(user, ActionKind.SUSPENSE_MATCHED, reason):
         try:
             topup = bank.match_suspense(item, reference, by=user.get_username())

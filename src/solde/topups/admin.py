@@ -311,6 +311,14 @@ class SuspenseForm(forms.ModelForm):
             raise forms.ValidationError(
                 _("Donnez un EAN ou cochez « à rembourser » (l'un des deux).")
             )
+        if data.get("match_to") and bank.above_line_limit(self.instance.amount_cents):
+            # Held money is released in the console, where the operator's limit applies.
+            raise forms.ValidationError(
+                _(
+                    "Ce virement dépasse le plafond par ligne : il est attribué dans la console "
+                    "(file des virements en attente), où s'applique la limite de l'opérateur."
+                )
+            )
         if data.get("match_to"):
             try:
                 services.open_account_for(services.find_supply_point(data["match_to"]))

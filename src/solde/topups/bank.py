@@ -9,7 +9,8 @@ is written.
 Credit lines are matched by the structured communication (OGM) of a supply point; else by a
 customer reference or EAN written in the free text (exactly one supply point); else they go to
 suspense. An OGM-shaped text with a wrong check digit goes to suspense: never guess. Money
-received is never refused: a line for a closed or pending account goes to suspense too.
+received is never refused: a line for a closed or pending account goes to suspense too, and so
+does a matched line above SOLDE_MAX_TOPUP_PER_LINE_CENTS (held for an operator's review).
 Debit lines (returns, recalls, reversals: RvslInd, RtrInf/Rsn such as AC04 or MD06) take back the
 transfer top-up they return — a `reversal` through the top-up services, so the balance, credit
 control and the next supplier statement follow — or go to suspense when no top-up matches.
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -120,6 +122,19 @@ class ImportReport:
         return sum(s.lines for s in self.statements if not s.already_imported)
 
 
+HELD = "Held for review: above the limit of %s € per line"
+
+
+def held_reason(ean: str) -> str:
+    """Why a matched line waits: the operator releases it to this EAN after checking it."""
+    return f"{HELD % format_eur(settings.MAX_TOPUP_PER_LINE_CENTS)}; matches EAN {ean}."
+
+
+def above_line_limit(cents: int) -> bool:
+    """A credit above the per-line limit is credited only by an operator's release."""
+    return cents > settings.MAX_TOPUP_PER_LINE_CENTS
+
+
 def suspense_account():
     return ledger_account("suspense:transfer", AccountKind.SUSPENSE)
 
@@ -151,6 +166,7 @@ class _Lookups:
     by_ogm: dict
     by_ref: dict
     accounts: dict
+    eans: dict
 
     @classmethod
     def of(cls, lines: list[camt.CamtLine]) -> _Lookups:
@@ -184,9 +200,10 @@ class _Lookups:
             a.supply_point_id: a
             for a in PrepaymentAccount.objects.filter(
                 supply_point_id__in=set(by_ogm.values()) | set(by_ref.values())
-            )
+            ).select_related("supply_point")
         }
-        return cls(by_ogm, by_ref, accounts)
+        eans = {sp_id: a.supply_point.ean for sp_id, a in accounts.items()}
+        return cls(by_ogm, by_ref, accounts, eans)
 
 
 def _returned_topup(
@@ -324,6 +341,11 @@ def _import_one(s: camt.CamtStatement, filename: str, now, look: _Lookups) -> St
             acc = look.accounts.get(sp_id) if sp_id else None
             if acc is not None and acc.state != AccountState.ACTIVE:
                 acc, why = None, "The supply point's prepayment account is not active."
+            if acc is not None and above_line_limit(ln.amount_cents):
+                # Money received, not refused: it waits in suspense until an operator releases
+                # it to the account it matched (match_suspense with this EAN).
+                why = held_reason(look.eans.get(sp_id, ""))
+                acc = None
             if acc is not None:
                 topup, _ = services.credit_topup(
                     acc,
