@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Any
 
 from django import forms as dj_forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
@@ -48,6 +49,10 @@ def console_view(permission: str = "use_console") -> Callable:
             if not (user.is_authenticated and user.is_staff and user.is_active):
                 login = reverse("console:login")
                 return redirect(f"{login}?next={request.get_full_path()}")
+            if settings.STAFF_2FA and not getattr(user, "is_verified", lambda: False)():
+                # Also enforced by twofactor.StaffSessionMiddleware; here if it is ever left out.
+                two_factor = reverse("console:two_factor")
+                return redirect(f"{two_factor}?next={request.get_full_path()}")
             if not user.has_perm(perm(permission)):
                 return forbidden(request)
             try:
