@@ -49,6 +49,11 @@ def _is_staff(user) -> bool:
     return bool(user.is_authenticated and user.is_staff)
 
 
+def verified(user) -> bool:
+    """Has this request's user entered a valid code (django-otp's OTPMiddleware)?"""
+    return bool(getattr(user, "is_verified", lambda: False)())
+
+
 def _exempt(path: str) -> bool:
     """Pages a signed-in staff member reaches before the second factor."""
     return path in {
@@ -91,7 +96,7 @@ class StaffSessionMiddleware:
         if (
             protected
             and settings.STAFF_2FA
-            and not request.user.is_verified()  # type: ignore[attr-defined]
+            and not verified(request.user)
             and not _exempt(request.path_info)
         ):
             return redirect(f"{reverse('console:two_factor')}?next={request.get_full_path()}")
@@ -158,7 +163,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     if not (_is_staff(user) and user.is_active):
         return redirect(f"{reverse('console:login')}?next={request.get_full_path()}")
     target = _next(request)
-    if not settings.STAFF_2FA or user.is_verified():  # type: ignore[union-attr]
+    if not settings.STAFF_2FA or verified(user):
         return redirect(target)
     confirmed = list(TOTPDevice.objects.filter(user=user, confirmed=True))
     enrolling = not confirmed
