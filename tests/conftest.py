@@ -239,3 +239,50 @@ def api(client, api_key):
         return call
 
     return make
+
+
+# --- Staff two-factor (production-like: SOLDE_STAFF_2FA on) -------------------------------------
+
+
+def totp_code(device) -> str:
+    """The code an authenticator app would show now for this django-otp TOTP device."""
+    from django_otp.oath import totp
+
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+
+
+@pytest.fixture
+def staff_2fa(settings):
+    """Two-factor on for staff, as in production (the tests' default is the demo's: off)."""
+    settings.STAFF_2FA = True
+    return settings
+
+
+@pytest.fixture
+def totp_device(db):
+    """totp_device(user) → a confirmed TOTP device, as after enrolment."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def make(user):
+        return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+
+    return make
+
+
+@pytest.fixture
+def verified_login(client, totp_device, staff_2fa):
+    """verified_login(user) → the test client signed in with password and a valid TOTP code."""
+    from django.urls import reverse
+
+    def login(user, password: str | None = None):
+        device = totp_device(user)
+        if password is None:
+            client.force_login(user)
+        else:
+            assert client.login(username=user.get_username(), password=password)
+        response = client.post(reverse("console:two_factor"), {"code": totp_code(device)})
+        assert response.status_code == 302, response.content[:500]
+        client.user = user
+        return client
+
+    return login

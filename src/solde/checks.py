@@ -76,4 +76,13 @@ def production_settings(app_configs=None, **kwargs) -> list[Error]:
                 "Set SOLDE_HEADEND_URL to the MQTT broker (mqtts://host:8883).",
             )
         )
+    if not settings.STAFF_2FA:
+        errors.append(
+            _error(
+                "E007",
+                "SOLDE_STAFF_2FA is off: staff would reach the admin and the console with a "
+                "password alone, although they can cut supply and move money.",
+                "Unset SOLDE_STAFF_2FA (every staff account then enrols an authenticator app).",
+            )
+        )
     return errors

@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "django_q",
     "csp",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "pgtrigger",  # the ledger's append-only triggers on PostgreSQL (docs/decisions/0003)
     "solde",
     "solde.registry",
@@ -107,7 +109,10 @@ MIDDLEWARE = [
     "solde.api.middleware.RefuseNulCharacters",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff on /admin/ and /console/: a second factor, an idle and an absolute session limit.
+    "solde.backoffice.twofactor.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -185,6 +190,19 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "solde.middleware.client_ip"
 AXES_LOCKOUT_TEMPLATE = "portal/locked.html"  # the portal's own "too many attempts" page
 LOGIN_URL = "/login/"
+
+# --- Staff accounts (docs/security.md) --------------------------------------------------------
+# Operators can cut supply and move money: in production every staff account enrols a TOTP
+# device and enters a code at each login. Only the demo and simulation may switch it off (the
+# demo's admin logs in without a phone); solde/checks.py refuses SOLDE_STAFF_2FA=0 elsewhere.
+STAFF_2FA = env_bool("SOLDE_STAFF_2FA", PRODUCTION)
+STAFF_SESSION_IDLE_MINUTES = int(os.environ.get("SOLDE_STAFF_SESSION_IDLE_MINUTES", "30"))
+STAFF_SESSION_MAX_HOURS = int(os.environ.get("SOLDE_STAFF_SESSION_MAX_HOURS", "10"))
+# Wrong codes: django-otp doubles the wait after each failure (1 s, 2 s, 4 s…); on top, at most
+# SOLDE_STAFF_OTP_FAILURE_LIMIT wrong codes per account in 15 minutes (solde.throttle).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_TOTP_ISSUER = os.environ.get("SOLDE_STAFF_OTP_ISSUER", "Solde")
+STAFF_OTP_FAILURE_LIMIT = int(os.environ.get("SOLDE_STAFF_OTP_FAILURE_LIMIT", "5"))
 # Sign-up and password reset answer no sooner than this, known address or not.
 PORTAL_PROBE_SECONDS = float(os.environ.get("SOLDE_PORTAL_PROBE_SECONDS", "0.3"))
 # The phone line's limits (solde.phoneline.services, counted in the database): references without

@@ -25,6 +25,9 @@ class ActionKind(models.TextChoices):
     HELD_RUN_REJECTED = "held_run_rejected", _("Coupure massive annulée")
     HELD_RUN_REFUSED = "held_run_refused", _("Demande sur une coupure massive refusée")
     ERASURE = "erasure", _("Données personnelles effacées (RGPD)")
+    TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Second facteur enregistré")
+    TWO_FACTOR_FAILED = "two_factor_failed", _("Code du second facteur erroné")
+    TWO_FACTOR_LOCKED = "two_factor_locked", _("Second facteur bloqué (trop d'essais)")
 
 
 class OperatorAction(models.Model):

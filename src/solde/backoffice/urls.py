@@ -1,6 +1,6 @@
 from django.urls import path
 
-from solde.backoffice import views
+from solde.backoffice import twofactor, views
 
 app_name = "console"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("2fa/", twofactor.two_factor, name="two_factor"),
     path("search/", views.search_view, name="search"),
     path("queues/<slug:slug>/", views.queue, name="queue"),
     path("dashboard/", views.dashboard, name="dashboard"),

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from solde import clock
 from solde.backoffice import dashboard as dashboards
-from solde.backoffice import forms, nav, queues, search, services, timeline
+from solde.backoffice import forms, nav, queues, search, services, timeline, twofactor
 from solde.backoffice.models import FourEyesRequest, RequestKind, RequestStatus
 from solde.backoffice.roles import perm
 from solde.notifications import letters
@@ -49,6 +49,10 @@ def console_view(permission: str = "use_console") -> Callable:
             if not (user.is_authenticated and user.is_staff and user.is_active):
                 login = reverse("console:login")
                 return redirect(f"{login}?next={request.get_full_path()}")
+            if settings.STAFF_2FA and not twofactor.verified(user):
+                # Also enforced by twofactor.StaffSessionMiddleware; here if it is ever left out.
+                two_factor = reverse("console:two_factor")
+                return redirect(f"{two_factor}?next={request.get_full_path()}")
             if not user.has_perm(perm(permission)):
                 return forbidden(request)
             try:
