@@ -22,6 +22,7 @@ from solde.prepayment.models import CreditDecision, PrepaymentAccount
 from solde.prepayment.services import balance_view
 from solde.registry.models import Customer
 from solde.topups.models import BankLine, BankStatement, ManualAdjustment, SuspenseItem
+from tests.codes import issued_code
 
 pytestmark = pytest.mark.django_db
 
@@ -109,14 +110,14 @@ def test_every_action_needs_a_reason_and_writes_nothing_without(make_account, op
 def test_reissuing_a_code_stops_the_old_one(make_account, operator):
     acc = make_account(2000)
     sp = acc.supply_point
-    old = Event.objects.get(supply_point=sp, kind="activation_code_issued").payload["code"]
+    old = issued_code(sp)
     assert portal.find_code(old).supply_point_id == sp.pk
     where = services.reissue_code(operator("agent"), sp, "Courrier perdu")
     assert where == "email"  # the customer has an e-mail address
     with pytest.raises(portal.PortalError):
         portal.find_code(old)
-    events = Event.objects.filter(supply_point=sp, kind="activation_code_issued")
-    new = events.exclude(payload__code=old).get().payload["code"]
+    new = issued_code(sp)
+    assert new != old
     assert portal.find_code(new).supply_point_id == sp.pk
     assert ActivationCode.objects.filter(supply_point=sp).count() == 2
     assert OperatorAction.objects.get(kind="reissue_code").details["revoked"] == 1

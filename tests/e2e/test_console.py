@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from solde import clock
+from tests.codes import issued_code
 from tests.e2e.axe import assert_no_axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -108,13 +109,12 @@ def by_keyboard_submit(page, reason: str) -> None:
 def test_an_agent_finds_a_customer_by_13_digits_reads_the_timeline_reissues_a_code(
     open_page, live_server, staff, customer_account
 ):
-    from solde.notifications.models import Event
     from solde.portal import services as portal
 
     base = live_server.url
     staff("agent1", "agent")
     sp = customer_account.supply_point
-    old_code = Event.objects.get(supply_point=sp, kind="activation_code_issued").payload["code"]
+    old_code = issued_code(sp)
     page = open_page()
     login(page, base, "agent1")
     assert_no_axe_violations(page)

@@ -15,6 +15,7 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
+from tests.codes import issued_code
 from tests.e2e.texts import ARTIFACTS, FRENCH, PASSWORD, VIEWPORTS, texts
 
 
@@ -97,7 +98,6 @@ def test_customer_journey(
     browser, live_server, make_supply_point, instant_provider, lang, viewport
 ):
     from solde import clock
-    from solde.notifications.models import Event
     from solde.prepayment.services import activate
     from solde.registry.models import Dso
 
@@ -109,7 +109,7 @@ def test_customer_journey(
         activate({sp.pk: clock.now() - timedelta(days=41)})
     sp.account.refresh_from_db()
     consumption_history(sp.account)
-    code = Event.objects.get(supply_point=sp, kind="activation_code_issued").payload["code"]
+    code = issued_code(sp)
     t = texts(lang)
     # Other languages really are translated (not the French falling through).
     assert lang == "fr" or all(t[k] != FRENCH[k] for k in ("balance_nav", "pay", "login"))

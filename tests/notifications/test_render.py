@@ -9,9 +9,10 @@ import pytest
 from solde.notifications import services
 from solde.notifications.events import publish
 from solde.notifications.models import Event, EventKind, Message
+from solde.sealed import seal
 
 PAYLOADS = {
-    "activation_code_issued": {"code": "PP23456789", "expires_on": "2027-01-27"},
+    "activation_code_issued": {"code_sealed": seal("PP23456789"), "expires_on": "2027-01-27"},
     "prepayment_activated": {"advance_cents": 1000},
     "topup_received": {"amount_cents": 2500, "balance_cents": 3120},
     "low_credit": {"balance_cents": 850},
@@ -129,28 +130,27 @@ def test_default_without_preferences_is_email_or_else_letter(frozen, make_supply
     assert got == {(with_mail.customer_id, "email"), (without.customer_id, "letter")}
 
 
-def test_activation_code_with_reference_ogm_and_how_to_top_up_then_payload_scrubbed(
-    frozen, customer_sp
-):
+def test_activation_code_with_reference_ogm_and_how_to_top_up_stored_masked(frozen, customer_sp):
     sp = customer_sp(by_email=True)
-    publish("activation_code_issued", sp.pk, "code:1", {"code": "PP23456789"})
+    publish("activation_code_issued", sp.pk, "code:1", {"code_sealed": seal("PP23456789")})
     services.render_events()
     (m,) = Message.objects.all()
+    assert "PP23456789" not in m.body  # the stored body never holds the code
     for needed in (
-        "PP23456789",
+        "PP••••••••",
         sp.customer_reference,
         sp.structured_communication,
         "https://monsolde.example",
         "J'ai un code d'activation",
     ):
         assert needed in m.body
-    event = Event.objects.get()
-    assert "code" not in event.payload and event.payload["code_scrubbed"] is True
+    # Sealed on the event until the message is sent (tests/security/test_activation_codes.py).
+    assert "PP23456789" not in str(Event.objects.get().payload)
 
 
 def test_sms_only_customer_still_gets_what_to_do_on_paper(frozen, customer_sp):
     sp = customer_sp(by_email=False, by_sms=True)
-    publish("activation_code_issued", sp.pk, "code:2", {"code": "PP23456789"})
+    publish("activation_code_issued", sp.pk, "code:2", {"code_sealed": seal("PP23456789")})
     publish("supply_interrupted", sp.pk, "cut:1", {"balance_cents": -1300})
     services.render_events()
     got = sorted((m.event.kind, m.channel) for m in Message.objects.all())

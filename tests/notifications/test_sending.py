@@ -12,6 +12,7 @@ from solde.notifications import services
 from solde.notifications.events import publish
 from solde.notifications.models import Message, MessageStatus
 from solde.notifications.rules import MAX_ATTEMPTS
+from solde.sealed import seal
 
 from .conftest import free_port, pdf_text
 
@@ -139,7 +140,7 @@ def test_activation_letter_is_a_pdf_with_the_code_then_the_code_is_erased(
     frozen, customer_sp, media, admin_client
 ):
     sp = customer_sp(by_email=False, by_letter=True)
-    publish("activation_code_issued", sp.pk, "code:1", {"code": "PP23456789"})
+    publish("activation_code_issued", sp.pk, "code:1", {"code_sealed": seal("PP23456789")})
     services.render_events()
     services.send_due()
 
@@ -166,7 +167,7 @@ def test_activation_letter_is_a_pdf_with_the_code_then_the_code_is_erased(
 
 def test_activation_email_erased_after_sending(frozen, customer_sp, smtp_server):
     sp = customer_sp(language="en")
-    publish("activation_code_issued", sp.pk, "code:2", {"code": "PP23456789"})
+    publish("activation_code_issued", sp.pk, "code:2", {"code_sealed": seal("PP23456789")})
     services.render_events()
     services.send_due()
     ((_, mail),) = smtp_server.messages

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 
 from solde.logs import JsonFormatter, redact
+from tests.codes import issued_code
 from tests.portal.conftest import PASSWORD, activate, active_sp, make_user, user  # noqa: F401
 from tests.topups.test_bank import entry, statement
 
@@ -50,10 +51,9 @@ def spaced(iban: str) -> str:
 
 
 def test_no_secret_reaches_a_log_line(client, user, active_sp, api_key, log_lines):  # noqa: F811
-    from solde.notifications.models import Event
 
     key = api_key("read")
-    code = Event.objects.get(supply_point=active_sp, kind="activation_code_issued").payload["code"]
+    code = issued_code(active_sp)
     # A login (right and wrong password), an API call with a key and with a revoked-looking one.
     client.post("/login/", {"username": user.email, "password": "Wrong-" + PASSWORD})
     client.post("/login/", {"username": user.email, "password": PASSWORD})

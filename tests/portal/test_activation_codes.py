@@ -14,11 +14,12 @@ from solde.identifiers import hash_secret, new_activation_code, normalize_activa
 from solde.notifications.models import Event
 from solde.portal import services
 from solde.portal.models import ActivationCode
+from solde.sealed import unseal
 
 
 def issued_code(sp) -> str:
     event = Event.objects.get(supply_point=sp, kind="activation_code_issued")
-    return event.payload["code"]
+    return unseal(event.payload["code_sealed"])
 
 
 def test_activation_issues_one_code_and_publishes_it(active_sp):
@@ -82,7 +83,10 @@ def test_bulk_activation_issues_one_code_per_account(frozen, make_supply_point, 
     with transaction.atomic():
         activate_accounts({sp.pk: clock.now() for sp in sps})
     assert ActivationCode.objects.count() == 5
-    codes = {e.payload["code"] for e in Event.objects.filter(kind="activation_code_issued")}
+    codes = {
+        unseal(e.payload["code_sealed"])
+        for e in Event.objects.filter(kind="activation_code_issued")
+    }
     assert len(codes) == 5
 
 

@@ -11,13 +11,13 @@ from django.core import mail
 
 from solde import clock
 from solde.models import Attempt
-from solde.notifications.models import Event
+from tests.codes import issued_code
 
 from .conftest import PASSWORD
 
 
 def code_of(sp) -> str:
-    return Event.objects.get(supply_point=sp, kind="activation_code_issued").payload["code"]
+    return issued_code(sp)
 
 
 def details(**over):

@@ -7,15 +7,21 @@ import re
 import pytest
 from django.core.management import call_command
 
+from solde import clock
 from solde.portal.models import ActivationCode
-from solde.portal.services import find_code
+from solde.portal.services import PortalError, find_code
+from tests.codes import issued_code
 
 
-def test_command_issues_a_new_code(active_sp, capsys):
+def test_command_issues_a_new_code_without_showing_it(active_sp, capsys):
+    old = issued_code(active_sp)
     call_command("activation_code", active_sp.ean)
     out = capsys.readouterr().out
-    code = re.search(r"PP[0-9A-Z]{8}", out).group(0)
-    assert find_code(code).supply_point_id == active_sp.pk
+    assert "New activation code issued" in out and not re.search(r"PP[0-9A-Z]{8}", out)
+    code = issued_code(active_sp)
+    assert code != old and find_code(code).supply_point_id == active_sp.pk
+    with pytest.raises(PortalError):
+        find_code(old)
     assert ActivationCode.objects.filter(supply_point=active_sp).count() == 2
 
 
@@ -35,6 +41,9 @@ def test_admin_lists_codes_and_issues_new_ones(admin_client, active_sp):
     )
     assert r.status_code == 302
     assert ActivationCode.objects.filter(supply_point=active_sp).count() == 2
+    # The reissue ended the first code: one valid code per supply point.
+    code.refresh_from_db()
+    assert code.expires_at <= clock.now()
 
 
 def test_portal_demo_logins(client, active_sp, make_supply_point, activate, capsys):

@@ -11,7 +11,7 @@ from django.core import mail
 from django.db import connection
 from django.test import Client
 
-from solde.notifications.models import Event
+from tests.codes import issued_code
 from tests.conftest import on_postgres, require
 from tests.portal.conftest import PASSWORD
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def code_of(sp) -> str:
-    return Event.objects.get(supply_point=sp, kind="activation_code_issued").payload["code"]
+    return issued_code(sp)
 
 
 def details(email="jg.maurice@example.org"):

@@ -276,9 +276,10 @@ def reissue_code(user, sp: SupplyPoint, reason: str) -> str:
     reason = _reason(reason)
     now = clock.now()
     with operator_reason(user, ActionKind.REISSUE_CODE, reason):
+        # issue_activation_codes revokes them; counted first for the audit trail.
         revoked = ActivationCode.objects.filter(
             supply_point=sp, used_at__isnull=True, expires_at__gt=now
-        ).update(expires_at=now)
+        ).count()
         issue_activation_codes([sp])
         pref = notifications.contact_preferences(sp.customer)
         targets = notifications.targets_for("activation_code_issued", sp.customer, pref, [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
@@ -99,7 +101,14 @@ class EventAdmin(admin.ModelAdmin):
     list_display = ("occurred_at", "kind", "supply_point", "key", "handled_at")
     list_filter = ("kind",)
     search_fields = ("key", "supply_point__ean")
-    readonly_fields = ("kind", "key", "supply_point", "occurred_at", "payload", "handled_at")
+    fields = ("kind", "key", "supply_point", "occurred_at", "details", "handled_at")
+    readonly_fields = fields
+
+    @admin.display(description="payload")
+    def details(self, obj: Event) -> str:
+        # The sealed activation code is ciphertext, but an operator has no use for it either.
+        shown = {k: ("••••" if k == "code_sealed" else v) for k, v in (obj.payload or {}).items()}
+        return json.dumps(shown, ensure_ascii=False, sort_keys=True)
 
 
 @admin.register(ContactPreference)

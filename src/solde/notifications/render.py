@@ -79,7 +79,9 @@ def context_for(event: Event, facts: Facts, language: str) -> dict[str, str]:
         "advance": _amount(payload.get("advance_cents", dso.advance_cents(sp.energy)), language),
         "recovery": _amount(dso.advance_recovery_cents_per_day, language),
         "amps": str(payload.get("amps", dso.limiter_amps)),
-        "code": payload.get("code", ""),
+        # Never the code itself: stored bodies hold this mask, and the sender puts the code
+        # (opened from the event's sealed copy) in its place only in what it sends.
+        "code": rules.CODE_MASK,
         "expires": formats.date_format(expires_on, "DATE_FORMAT"),
         "site": settings.SITE_URL,
         "iban": getattr(settings, "TRANSFER_IBAN", "") or DEFAULT_IBAN,

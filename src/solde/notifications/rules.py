@@ -143,6 +143,15 @@ def format_amount(cents: int, language: str) -> str:
     return f"{number} €"
 
 
+# What a stored activation message shows where its code goes (the code's length, "PP" kept).
+CODE_MASK = "PP" + "•" * 8
+
+
+def reveal_code(text: str, code: str) -> str:
+    """The text to send: the mask replaced by the code."""
+    return text.replace(CODE_MASK, code)
+
+
 def mask_code(text: str, code: str) -> str:
     """The text with the secret replaced by its first two characters and dots."""
     if not code:

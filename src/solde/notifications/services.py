@@ -7,7 +7,6 @@ transaction that marks the event handled; `send_due` sends them after commit, wi
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,8 +18,7 @@ from django.db.models import Q
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
-from solde import clock
-from solde.identifiers import ACTIVATION_ALPHABET
+from solde import clock, sealed
 from solde.notifications import letters, rules, transport
 from solde.notifications.models import (
     Channel,
@@ -35,7 +33,8 @@ from solde.notifications.render import Facts, kind_label, render
 from solde.registry.models import Customer
 
 log = logging.getLogger(__name__)
-_CODE = re.compile(rf"\bPP[{ACTIVATION_ALPHABET}]{{8}}\b")
+# The event payload key of an activation code sealed under the hash key (solde.sealed).
+SEALED_CODE = "code_sealed"
 
 MAX_EXTRA_RECIPIENTS = 5
 RENDER_BATCH = 500
@@ -321,6 +320,7 @@ def _render_batch(now: datetime, limit: int) -> tuple[int, int]:
         customer = sp.customer
         pref = prefs.get(customer.pk) or default_preferences(customer)
         customer_name = f"{customer.first_name} {customer.last_name}".strip()
+        before = len(messages)
         for t in targets_for(event.kind, customer, pref, extras[customer.pk]):
             r = render(
                 event,
@@ -347,14 +347,11 @@ def _render_batch(now: datetime, limit: int) -> tuple[int, int]:
                     created_at=now,
                 )
             )
-        if "code" in (event.payload or {}):
-            scrub.append(event)
+        if SEALED_CODE in (event.payload or {}) and len(messages) == before:
+            scrub.append(event)  # nobody to send the code to: it is not kept
     Message.objects.bulk_create(messages, ignore_conflicts=True, batch_size=1000)
-    # The plain activation code now lives only in the unsent bodies; drop it from the event.
     for event in scrub:
-        event.payload = {k: v for k, v in event.payload.items() if k != "code"} | {
-            "code_scrubbed": True
-        }
+        event.payload = _without_code(event.payload)
     if scrub:
         Event.objects.bulk_update(scrub, ["payload"], batch_size=1000)
     Event.objects.filter(pk__in=[e.pk for e in events]).update(handled_at=now)
@@ -406,14 +403,30 @@ def _claim(now: datetime, limit: int) -> tuple[list[Message], int]:
     return claimed, len(due)
 
 
+def _without_code(payload: dict) -> dict:
+    return {k: v for k, v in (payload or {}).items() if k != SEALED_CODE} | {"code_scrubbed": True}
+
+
+def _body_to_send(m: Message) -> str:
+    """The stored body, with the activation code opened from the event's sealed copy in place
+    of its mask (the code exists in clear only in what is sent)."""
+    if m.event.kind != EventKind.ACTIVATION_CODE_ISSUED:
+        return m.body
+    token = (m.event.payload or {}).get(SEALED_CODE)
+    if m.secret_scrubbed or not token:
+        raise transport.DeliveryError("The activation code was erased: issue a new one.")
+    return rules.reveal_code(m.body, sealed.unseal(token))
+
+
 def _deliver(m: Message, mail_conn, sms_client) -> str:
     """Send one claimed message. Returns the letter path for letters, the provider's message
     id for SMS, "" for e-mail."""
+    body = _body_to_send(m)
     if m.channel == Channel.EMAIL:
-        transport.send_email(mail_conn, m.recipient, m.subject, m.body, m.language, m.pk)
+        transport.send_email(mail_conn, m.recipient, m.subject, body, m.language, m.pk)
         return ""
     if m.channel == Channel.SMS:
-        return transport.send_sms(m.recipient, m.body, m.pk, client=sms_client)
+        return transport.send_sms(m.recipient, body, m.pk, client=sms_client)
     sp = m.event.supply_point
     with translation.override(m.language):
         place_date = (
@@ -428,7 +441,7 @@ def _deliver(m: Message, mail_conn, sms_client) -> str:
         ],
         place_date=place_date,
         subject=m.subject,
-        body=m.body,
+        body=body,
     )
     return letters.store_letter(m.pk, pdf)
 
@@ -440,9 +453,8 @@ def _record(m: Message, now: datetime, error: str | None, ref: str) -> None:
             m.provider_id = ref or m.provider_id
         else:
             m.letter_pdf = ref or m.letter_pdf
-        if code := _code_in(m):
-            m.body = rules.mask_code(m.body, code)
-            m.secret_scrubbed = True
+        if m.event.kind == EventKind.ACTIVATION_CODE_ISSUED:
+            m.secret_scrubbed = True  # sent once; a resend needs a new code
     else:
         m.error = error[:2000]
         if m.attempts >= rules.MAX_ATTEMPTS:
@@ -454,12 +466,21 @@ def _record(m: Message, now: datetime, error: str | None, ref: str) -> None:
             m.status, m.next_attempt_at = MessageStatus.PENDING, retry_at
 
 
-def _code_in(m: Message) -> str:
-    """The activation code in an activation message's body (the event no longer holds it)."""
-    if m.event.kind != "activation_code_issued" or m.secret_scrubbed:
-        return ""
-    found = _CODE.search(m.body)
-    return found.group(0) if found else ""
+def _erase_code_when_done(event_id: int) -> None:
+    """Once no message of an activation event waits to be sent (each sent or failed for
+    good), erase its sealed code: nothing can open it afterwards. Locks the event so that two
+    workers finishing its last two messages cannot both see the other one pending."""
+    event = Event.objects.select_for_update().get(pk=event_id)
+    if SEALED_CODE not in (event.payload or {}):
+        return
+    waiting = Message.objects.filter(
+        event_id=event_id, status__in=[MessageStatus.PENDING, MessageStatus.HELD]
+    )
+    if waiting.exists():
+        return
+    event.payload = _without_code(event.payload)
+    event.save(update_fields=["payload"])
+    Message.objects.filter(event_id=event_id).update(secret_scrubbed=True)
 
 
 def send_due(limit: int | None = None) -> dict[str, int]:
@@ -510,6 +531,11 @@ def send_due(limit: int | None = None) -> dict[str, int]:
                         "provider_id",
                     ]
                 )
+                if m.event.kind == EventKind.ACTIVATION_CODE_ISSUED and m.status in (
+                    MessageStatus.SENT,
+                    MessageStatus.FAILED,
+                ):
+                    _erase_code_when_done(m.event_id)
             counts[
                 "sent"
                 if m.status == MessageStatus.SENT

@@ -23,4 +23,8 @@ class ActivationCodeAdmin(admin.ModelAdmin):
             c.supply_point_id: c.supply_point for c in queryset.select_related("supply_point__dso")
         }
         issue_activation_codes(list(sps.values()))
-        self.message_user(request, f"{len(sps)} new code(s) issued.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"{len(sps)} new code(s) issued; the previous ones no longer work.",
+            messages.SUCCESS,
+        )

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from solde import clock, throttle
+from solde import clock, sealed, throttle
 from solde.identifiers import (
     hash_secret,
     new_activation_code,
@@ -62,16 +62,28 @@ def _code_rows(supply_points: list[SupplyPoint]) -> tuple[list[ActivationCode], 
     return rows, plain
 
 
+def revoke_unused_codes(supply_points: Iterable[SupplyPoint]) -> int:
+    """End the unused, unexpired codes of these supply points now. Returns how many."""
+    now = clock.now()
+    return ActivationCode.objects.filter(
+        supply_point__in=[sp.pk for sp in supply_points], used_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
+
+
 def issue_activation_codes(
     supply_points: Iterable[SupplyPoint], notify: bool = True
 ) -> dict[int, str]:
-    """Issue one code per supply point, set-based, and publish `activation_code_issued` with the
-    plain code (the notifications app renders the letter or e-mail). Runs inside the caller's
-    transaction. Returns supply point id → plain code. `notify=False`: the caller delivers the
-    code itself (the budget-meter migration prints it in its batch of letters)."""
+    """Issue one code per supply point, set-based; the supply points' earlier unused codes stop
+    working (one valid code per supply point, whoever reissues). Publishes
+    `activation_code_issued` with the code sealed (solde.sealed): the notifications app opens
+    it only to send the letter or e-mail, then erases it; the database never holds it in clear.
+    Runs inside the caller's transaction. Returns supply point id → plain code. `notify=False`:
+    the caller delivers the code itself (the budget-meter migration prints it in its batch of
+    letters)."""
     sps = list(supply_points)
     if not sps:
         return {}
+    revoke_unused_codes(sps)
     while True:
         rows, plain = _code_rows(sps)
         if len({r.code_hash for r in rows}) < len(rows):
@@ -93,7 +105,7 @@ def issue_activation_codes(
                 sp.pk,
                 f"activation_code:{row.code_hash[:32]}",
                 {
-                    "code": plain[sp.pk],
+                    "code_sealed": sealed.seal(plain[sp.pk]),
                     "expires_on": clock.local_date(row.expires_at).isoformat(),
                     "ean": sp.ean,
                     "customer_reference": sp.customer_reference,

@@ -1,4 +1,5 @@
-"""`solde activation_code EAN`: issue a new activation code (a customer lost theirs)."""
+"""`solde activation_code EAN`: issue a new activation code (a customer lost theirs); it goes
+to the customer only, never to the operator's screen."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ class Command(TyperCommand):
         sp = SupplyPoint.objects.select_related("dso").filter(ean=ean).first()
         if sp is None:
             raise typer.BadParameter(f"No supply point has the EAN {ean}.")
-        code = issue_activation_code(sp)
+        issue_activation_code(sp)
+        # Not the code itself: it goes to the customer only; whoever runs this must not be able
+        # to activate the customer's portal account in their place.
         self.stdout.write(
-            f"Activation code for {ean}: {code} (valid {sp.dso.activation_code_days} days; "
-            "the customer also gets it by letter or e-mail)."
+            f"New activation code issued for {ean} (valid {sp.dso.activation_code_days} days); "
+            "the previous one no longer works. The customer gets it by letter or e-mail."
         )
