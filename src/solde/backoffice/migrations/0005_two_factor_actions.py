@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backoffice', '0003_search_indexes'),
+        ('backoffice', '0004_erasure'),
     ]
 
     operations = [
