@@ -25,6 +25,7 @@ class ActionKind(models.TextChoices):
     HELD_RUN_REJECTED = "held_run_rejected", _("Coupure massive annulée")
     HELD_RUN_REFUSED = "held_run_refused", _("Demande sur une coupure massive refusée")
     ERASURE = "erasure", _("Données personnelles effacées (RGPD)")
+    BUDGET_MIGRATION = "budget_migration", _("Clients des compteurs à budget importés")
     TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Second facteur enregistré")
     TWO_FACTOR_FAILED = "two_factor_failed", _("Code du second facteur erroné")
     TWO_FACTOR_LOCKED = "two_factor_locked", _("Second facteur bloqué (trop d'essais)")
@@ -73,6 +74,7 @@ class OperatorAction(models.Model):
             ("match_suspense", _("Attribuer un virement en attente")),
             ("decide_held_run", _("Confirmer ou annuler une coupure massive retenue")),
             ("erase_customer", _("Effacer les données personnelles d'un client clôturé")),
+            ("migrate_budget_meters", _("Importer les clients des compteurs à budget")),
         ]
 
     def __str__(self) -> str:

@@ -21,6 +21,7 @@ NAV: list[NavItem] = [
     NavItem("home", "console:home", _("Accueil et files"), "use_console"),
     NavItem("search", "console:search", _("Rechercher un client"), "use_console"),
     NavItem("dashboard", "console:dashboard", _("Tableau de bord"), "view_dashboard"),
+    NavItem("migration", "console:migration", _("Compteurs à budget"), "migrate_budget_meters"),
 ]
 
 

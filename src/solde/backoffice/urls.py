@@ -1,6 +1,6 @@
 from django.urls import path
 
-from solde.backoffice import twofactor, views
+from solde.backoffice import migration, twofactor, views
 
 app_name = "console"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("search/", views.search_view, name="search"),
     path("queues/<slug:slug>/", views.queue, name="queue"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("migration/", migration.migration, name="migration"),
+    path("migration/letters/<str:name>", migration.migration_letters, name="migration_letters"),
     path("customers/<int:pk>/", views.customer, name="customer"),
     path("customers/<int:pk>/timeline/", views.customer_timeline, name="timeline"),
     path("customers/<int:pk>/contact/", views.contact, name="contact"),
