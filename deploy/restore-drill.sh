@@ -61,6 +61,7 @@ restore() {  # DUMP SCRATCH_URL [SOURCE_URL]
 }
 
 if [ "${1:-}" = "--seed" ]; then
+  export SOLDE_DEMO=1  # made-up data on a scratch server: the demo's settings, not production's
   base=${2:?"usage: $0 --seed postgres://user@host:5432/name"}
   src="$(server "$base")/$(dbname "$base")_drill_src"
   scratch="$(server "$base")/$(dbname "$base")_drill_restore"

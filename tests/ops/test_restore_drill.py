@@ -72,7 +72,12 @@ def _dump(source: str, folder: Path) -> Path:
 
 
 def _drill(*args: str) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "SOLDE": str(Path(sys.executable).parent / "solde")}
+    # The drill on test data: the demo's settings (a real drill runs with production's).
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SOLDE": str(Path(sys.executable).parent / "solde"),
+        "SOLDE_DEMO": "1",
+    }
     return subprocess.run(
         ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=300, env=env
     )
