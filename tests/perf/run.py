@@ -3,7 +3,8 @@
 Each benchmark module has `run(pg_url: str) -> str` returning a Markdown section (its own
 heading, what it measured, the numbers and the baseline it is compared against in the same run).
 `SOLDE_BENCH_SCALE` (default 1.0) shrinks the sizes for a quick check; the file says which.
-`SOLDE_BENCH_ONLY=ingest,close` runs only those modules.
+`SOLDE_BENCH_ONLY=ingest,close` runs only those modules and replaces only their sections (matched
+by heading) in the existing BENCHMARKS.md, so a quiet re-run of one benchmark keeps the others.
 """
 
 from __future__ import annotations
@@ -37,6 +38,21 @@ def machine() -> str:
     )
 
 
+def merged(fresh: list[str]) -> list[str]:
+    """The existing file's sections with those of the same heading replaced by `fresh`."""
+    path = ROOT / "BENCHMARKS.md"
+    old = path.read_text().split("\n## ")[1:] if path.exists() else []
+    kept = ["## " + s.strip() for s in old]
+    for section in fresh:
+        heading = section.strip().splitlines()[0]
+        at = [i for i, s in enumerate(kept) if s.splitlines()[0] == heading]
+        if at:
+            kept[at[0]] = section.strip()
+        else:
+            kept.append(section.strip())
+    return kept
+
+
 def main() -> None:
     pg_url = os.environ.get("SOLDE_PG_URL", "postgres://postgres@127.0.0.1:5432/solde")
     scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
@@ -52,6 +68,8 @@ def main() -> None:
         mod = importlib.import_module(f"tests.perf.{name}")
         sections.append(mod.run(pg_url))
         print(f"   done in {time.perf_counter() - started:.0f} s", flush=True)
+    if only:
+        sections = merged(sections)
     header = (
         "# Benchmarks\n\n"
         f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n"

@@ -56,3 +56,32 @@ class RejectedReading(models.Model):
     reason = models.CharField(max_length=20, choices=RejectReason.choices, db_index=True)
     detail = models.CharField(max_length=300)
     reviewed = models.BooleanField(default=False)
+
+
+class DailyIndex(models.Model):
+    """A charged register's indexes at the bounds of a closed day and its consumption.
+
+    Written by the daily close for each meter segment it charged (midnight to midnight, or from
+    an installation/activation or to a removal within the day). The compact history that stays
+    for the life of the account: raw quarter-hourly readings go after the DSO's retention.
+    Values are thousandths of the register's unit, rounded half-even from the exact
+    (possibly interpolated) value; the exact kWh charged stay in DayCharge.kwh."""
+
+    meter = models.ForeignKey(
+        "registry.Meter",
+        on_delete=models.PROTECT,
+        related_name="daily_indexes",
+        db_constraint=False,
+        db_index=False,
+    )
+    register = models.CharField(max_length=10)
+    day = models.DateField()
+    start_milli = models.BigIntegerField()
+    end_milli = models.BigIntegerField()
+    consumption_milli = models.BigIntegerField()
+    interpolated = models.BooleanField(default=False)  # a bound lies between two readings
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["meter", "register", "day"], name="uniq_daily_index")
+        ]
