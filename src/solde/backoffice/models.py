@@ -24,6 +24,9 @@ class ActionKind(models.TextChoices):
     HELD_RUN_RELEASED = "held_run_released", _("Coupure massive confirmée")
     HELD_RUN_REJECTED = "held_run_rejected", _("Coupure massive annulée")
     HELD_RUN_REFUSED = "held_run_refused", _("Demande sur une coupure massive refusée")
+    HELD_LINE_REQUESTED = "held_line_requested", _("Libération d'un virement retenu demandée")
+    HELD_LINE_RELEASED = "held_line_released", _("Virement retenu libéré")
+    HELD_LINE_REFUSED = "held_line_refused", _("Libération d'un virement retenu refusée")
     ERASURE = "erasure", _("Données personnelles effacées (RGPD)")
     BUDGET_MIGRATION = "budget_migration", _("Clients des compteurs à budget importés")
     TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Second facteur enregistré")
@@ -73,6 +76,10 @@ class OperatorAction(models.Model):
             ("edit_contact", _("Corriger les coordonnées d'un client")),
             ("match_suspense", _("Attribuer un virement en attente")),
             ("decide_held_run", _("Confirmer ou annuler une coupure massive retenue")),
+            (
+                "release_held_line",
+                _("Approuver la libération d'un virement retenu au-delà du plafond"),
+            ),
             ("erase_customer", _("Effacer les données personnelles d'un client clôturé")),
             ("migrate_budget_meters", _("Importer les clients des compteurs à budget")),
         ]
@@ -85,6 +92,7 @@ class RequestKind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Ajustement au-delà de la limite")
     RELEASE_HELD_RUN = "release_held_run", _("Confirmer une coupure massive")
     REJECT_HELD_RUN = "reject_held_run", _("Annuler une coupure massive")
+    RELEASE_HELD_LINE = "release_held_line", _("Libérer un virement retenu")
 
 
 class RequestStatus(models.TextChoices):
@@ -95,7 +103,8 @@ class RequestStatus(models.TextChoices):
 
 class FourEyesRequest(models.Model):
     """An action that a second person must approve before it is carried out (four eyes):
-    an adjustment above the requester's limit, or the fate of a held mass cut."""
+    an adjustment above the requester's limit, the fate of a held mass cut, or the release of a
+    bank line held above the per-line limit (to `account`)."""
 
     kind = models.CharField(max_length=20, choices=RequestKind.choices)
     status = models.CharField(
@@ -110,6 +119,9 @@ class FourEyesRequest(models.Model):
     )
     held_run = models.ForeignKey(
         "prepayment.HeldRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    suspense_item = models.ForeignKey(
+        "topups.SuspenseItem", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     adjustment_kind = models.CharField(max_length=10, blank=True)
     amount_cents = models.BigIntegerField(default=0)  # signed for an adjustment
@@ -135,7 +147,13 @@ class FourEyesRequest(models.Model):
                 fields=["held_run"],
                 condition=models.Q(status="pending"),
                 name="uniq_pending_held_run_request",
-            )
+            ),
+            # And per held bank line: one release waits for a supervisor at a time.
+            models.UniqueConstraint(
+                fields=["suspense_item"],
+                condition=models.Q(status="pending"),
+                name="uniq_pending_held_line_request",
+            ),
         ]
 
     def __str__(self) -> str:

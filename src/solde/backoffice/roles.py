@@ -25,7 +25,8 @@ _BACKOFFICE = _AGENT + [
 ROLES: dict[str, list[str]] = {
     AGENT: _AGENT,
     BACKOFFICE: _BACKOFFICE,
-    SUPERVISOR: _BACKOFFICE + ["decide_held_run", "erase_customer", "migrate_budget_meters"],
+    SUPERVISOR: _BACKOFFICE
+    + ["decide_held_run", "release_held_line", "erase_customer", "migrate_budget_meters"],
     AUDITOR: ["use_console", "view_dashboard", "view_operatoraction"],
 }
 

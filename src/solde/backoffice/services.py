@@ -34,7 +34,7 @@ from solde.prepayment.services import balance_view
 from solde.registry.models import Customer, SupplyPoint
 from solde.topups import bank
 from solde.topups import services as topups
-from solde.topups.models import AdjustmentKind, ManualAdjustment, SuspenseItem
+from solde.topups.models import AdjustmentKind, ManualAdjustment, SuspenseItem, SuspenseStatus
 
 
 class ActionError(ValueError):
@@ -178,8 +178,18 @@ def request_held_run_decision(user, run: HeldRun, release: bool, reason: str) ->
     return req
 
 
-def _approver_permission(req: FourEyesRequest) -> str:
-    return "approve_adjustment" if req.kind == RequestKind.ADJUSTMENT else "decide_held_run"
+def approver_permission(req: FourEyesRequest) -> str:
+    """What the second person needs to carry out a request."""
+    return {
+        RequestKind.ADJUSTMENT: "approve_adjustment",
+        RequestKind.RELEASE_HELD_LINE: "release_held_line",
+    }.get(RequestKind(req.kind), "decide_held_run")
+
+
+REFUSED = {
+    RequestKind.ADJUSTMENT: ActionKind.ADJUSTMENT_REFUSED,
+    RequestKind.RELEASE_HELD_LINE: ActionKind.HELD_LINE_REFUSED,
+}
 
 
 @transaction.atomic
@@ -187,7 +197,7 @@ def decide(user, req: FourEyesRequest, approve: bool, reason: str) -> str:
     """The second person approves (the action is carried out now) or refuses a request.
     Returns what was done, for the operator."""
     req = FourEyesRequest.objects.select_for_update().get(pk=req.pk)
-    _check(user, _approver_permission(req))
+    _check(user, approver_permission(req))
     reason = _reason(reason)
     if req.status != RequestStatus.PENDING:
         raise ActionError(_("Cette demande a déjà été traitée."))
@@ -198,11 +208,7 @@ def decide(user, req: FourEyesRequest, approve: bool, reason: str) -> str:
     now = clock.now()
     sp = req.account.supply_point if req.account is not None else None
     if not approve:
-        kind = (
-            ActionKind.ADJUSTMENT_REFUSED
-            if req.kind == RequestKind.ADJUSTMENT
-            else ActionKind.HELD_RUN_REFUSED
-        )
+        kind = REFUSED.get(RequestKind(req.kind), ActionKind.HELD_RUN_REFUSED)
         result = _("Demande refusée : rien n'a été exécuté.")
     elif req.kind == RequestKind.ADJUSTMENT:
         assert req.account is not None
@@ -230,6 +236,9 @@ def decide(user, req: FourEyesRequest, approve: bool, reason: str) -> str:
             requested_by=req.requested_by.get_username(),
             amount_cents=req.amount_cents,
         )
+    elif req.kind == RequestKind.RELEASE_HELD_LINE:
+        kind = ActionKind.HELD_LINE_RELEASED
+        result = _release_held_line(user, req, reason)
     else:
         assert req.held_run_id is not None
         try:
@@ -445,26 +454,14 @@ def correct_contact(user, customer: Customer, data: dict, reason: str) -> list[s
 
 @transaction.atomic
 def match_suspense(user, item: SuspenseItem, reference: str, reason: str):
-    """Move an unmatched bank transfer to the account of an EAN or customer reference."""
+    """Move an unmatched bank transfer to the account of an EAN or customer reference (returns
+    the top-up). A transfer held above the per-line limit is not moved by one person: it
+    becomes a release request that a supervisor, another person, approves (returns the
+    FourEyesRequest; `decide` credits it)."""
     _check(user, "match_suspense")
     reason = _reason(reason)
     if bank.above_line_limit(item.amount_cents):
-        # A transfer held above the per-line limit: an operator releases it within their own
-        # adjustment limit; above it, only a supervisor (who decides held runs too).
-        try:
-            sp = topups.find_supply_point(reference)
-        except topups.TopupError as exc:
-            raise ActionError(str(exc)) from exc
-        limit = adjustment_limit(user, sp.dso_id)
-        if rules.needs_second_person(item.amount_cents, limit) and not user.has_perm(
-            perm("decide_held_run")
-        ):
-            raise ActionError(
-                _(
-                    "Ce virement dépasse le plafond par ligne et votre limite : un superviseur "
-                    "doit l'attribuer."
-                )
-            )
+        return _request_held_line_release(user, item, reference, reason)
     with operator_reason(user, ActionKind.SUSPENSE_MATCHED, reason):
         try:
             topup = bank.match_suspense(item, reference, by=user.get_username())
@@ -480,6 +477,80 @@ def match_suspense(user, item: SuspenseItem, reference: str, reason: str):
             topup=topup.pk,
         )
     return topup
+
+
+def _request_held_line_release(
+    user, item: SuspenseItem, reference: str, reason: str
+) -> FourEyesRequest:
+    item = SuspenseItem.objects.select_for_update().select_related("line").get(pk=item.pk)
+    if item.status != SuspenseStatus.OPEN:
+        raise ActionError(_("Ce virement a déjà été traité."))
+    if FourEyesRequest.objects.filter(suspense_item=item, status=RequestStatus.PENDING).exists():
+        raise ActionError(
+            _(
+                "Une demande de libération de ce virement attend déjà l'approbation d'un "
+                "superviseur."
+            )
+        )
+    try:
+        account = topups.open_account_for(topups.find_supply_point(reference))
+    except topups.TopupError as exc:
+        raise ActionError(str(exc)) from exc
+    sp = account.supply_point
+    with operator_reason(user, ActionKind.HELD_LINE_REQUESTED, reason):
+        req = FourEyesRequest.objects.create(
+            kind=RequestKind.RELEASE_HELD_LINE,
+            suspense_item=item,
+            account=account,
+            amount_cents=item.amount_cents,
+            reason=reason,
+            requested_by=user,
+            requested_at=clock.now(),
+        )
+        _record(
+            user,
+            ActionKind.HELD_LINE_REQUESTED,
+            reason,
+            f"request {req.pk}: release held bank line {item.line.key} "
+            f"({item.amount_cents / 100:.2f} €) to {sp.ean}",
+            sp=sp,
+            request=req.pk,
+            suspense=item.pk,
+            amount_cents=item.amount_cents,
+        )
+    return req
+
+
+def _release_held_line(user, req: FourEyesRequest, reason: str) -> str:
+    """The supervisor's approval: the held line is credited to the account the requester
+    named, as one top-up from suspense."""
+    assert req.suspense_item_id is not None and req.account is not None
+    item = SuspenseItem.objects.select_related("line").get(pk=req.suspense_item_id)
+    sp = req.account.supply_point
+    with operator_reason(user, ActionKind.HELD_LINE_RELEASED, reason):
+        try:
+            topup = bank.match_suspense(
+                item,
+                sp.ean,
+                by=f"{req.requested_by.get_username()}, {user.get_username()}",
+            )
+        except topups.TopupError as exc:
+            raise ActionError(str(exc)) from exc
+        _record(
+            user,
+            ActionKind.SUSPENSE_MATCHED,
+            req.reason,
+            f"bank line {item.line.key} → top-up {topup.pk} on {sp.ean}",
+            sp=sp,
+            suspense=item.pk,
+            topup=topup.pk,
+            request=req.pk,
+            requested_by=req.requested_by.get_username(),
+        )
+    return _("Virement de %(amount)s € crédité sur l'EAN %(ean)s.") % {
+        "amount": f"{item.amount_cents / 100:.2f}",
+        "ean": sp.ean,
+    }
 
 
 def adjustments_of(account: PrepaymentAccount):
