@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin
 
 
 class ActionKind(models.TextChoices):
@@ -32,6 +33,8 @@ class ActionKind(models.TextChoices):
     TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Second facteur enregistré")
     TWO_FACTOR_FAILED = "two_factor_failed", _("Code du second facteur erroné")
     TWO_FACTOR_LOCKED = "two_factor_locked", _("Second facteur bloqué (trop d'essais)")
+    RECOVERY_CODES_ISSUED = "recovery_codes_issued", _("Codes de secours émis")
+    RECOVERY_CODE_USED = "recovery_code_used", _("Code de secours utilisé")
 
 
 class OperatorAction(models.Model):
@@ -182,3 +185,52 @@ class AdjustmentLimit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group} {self.dso_id or '*'} {self.limit_cents / 100:.2f} €"
+
+
+class RecoveryCodes(ThrottlingMixin, Device):
+    """A staff member's one-time recovery codes, for the day the authenticator app is lost: a
+    django-otp device (a valid code verifies the session like a TOTP code does) whose codes are
+    stored only as keyed hashes (`solde.identifiers.hash_secret`), each usable once."""
+
+    class Meta:
+        verbose_name = _("codes de secours (second facteur)")
+        verbose_name_plural = _("codes de secours (second facteur)")
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def remaining(self) -> int:
+        return self.codes.filter(used_at__isnull=True).count()
+
+    def verify_token(self, token) -> bool:
+        from solde import clock
+        from solde.identifiers import secret_hashes
+
+        allowed, _detail = self.verify_is_allowed()
+        if not allowed:
+            return False
+        text = normalize_recovery_code(str(token))
+        # One UPDATE: two requests with the same code cannot both use it.
+        used = self.codes.filter(code_hash__in=secret_hashes(text), used_at__isnull=True).update(
+            used_at=clock.now()
+        )
+        if used:
+            self.throttle_reset()
+            return True
+        self.throttle_increment()
+        return False
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodes, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("code de secours")
+        verbose_name_plural = _("codes de secours")
+
+
+def normalize_recovery_code(text: str) -> str:
+    """As typed ('ABCDE-FGHIJ', 'abcde fghij') → as hashed ('abcdefghij')."""
+    return "".join(c for c in text.lower() if c.isascii() and c.isalnum())

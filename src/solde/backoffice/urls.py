@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("2fa/", twofactor.two_factor, name="two_factor"),
+    path("2fa/recovery-codes/", twofactor.recovery_codes, name="recovery_codes"),
     path("search/", views.search_view, name="search"),
     path("queues/<slug:slug>/", views.queue, name="queue"),
     path("dashboard/", views.dashboard, name="dashboard"),
