@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth.models import User
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -156,3 +157,23 @@ def test_regenerating_needs_a_verified_session(client, staff, staff_2fa):
     response = client.post(REGENERATE, {"password": PASSWORD})
     assert response.status_code == 302 and response["Location"].startswith(TWO_FACTOR)
     assert OperatorAction.objects.filter(kind=ActionKind.RECOVERY_CODES_ISSUED).count() == 1
+
+
+def test_the_admin_shows_how_many_are_left_never_the_codes(client, staff):
+    TOTPDevice.objects.create(user=staff, name="authenticator", confirmed=True)
+    codes = twofactor.issue_recovery_codes(staff, "test")
+    device = RecoveryCodes.objects.get(user=staff)
+    assert device.verify_token(codes[0])
+    client.force_login(staff)  # the tests' default is the demo's: 2FA off
+    page = client.get("/admin/backoffice/recoverycodes/").content.decode()
+    assert ">9<" in page
+    detail = client.get(f"/admin/backoffice/recoverycodes/{device.pk}/change/").content.decode()
+    assert not any(c in detail or c.replace("-", "") in detail for c in codes)
+    # A lost phone without codes: the administrator deletes the device; the person enrols anew.
+    response = client.post(f"/admin/backoffice/recoverycodes/{device.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not RecoveryCode.objects.filter(device__user=staff).exists()
+    deleted = LogEntry.objects.filter(
+        content_type__model="recoverycodes", action=LogEntry.Action.DELETE
+    ).get()
+    assert deleted.actor == staff
