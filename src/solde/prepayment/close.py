@@ -50,8 +50,8 @@ from solde.prepayment.models import (
 )
 from solde.prepayment.services import refresh_credit_state
 from solde.prepayment.signals import balance_changed
-from solde.readings.indexes import Neighbours, Probe, _as_utc, neighbours
-from solde.readings.models import DailyIndex
+from solde.readings.indexes import Probe, _as_utc, neighbours
+from solde.readings.models import DailyIndex, Reading
 from solde.registry.models import (
     CHARGED_REGISTERS,
     Dso,
@@ -312,7 +312,7 @@ def _segments(
 ) -> list[_Segment]:
     energy = acc.energy
     out = []
-    for meter_id, registers, installed_at, removed_at, _ in meters:
+    for meter_id, registers, installed_at, removed_at, *_ in meters:
         start = max(t for t in (day_start, installed_at, acc.activated_at) if t is not None)
         end = min(t for t in (day_end, removed_at) if t is not None)
         if start >= end:
@@ -332,38 +332,59 @@ def _segments(
 
 def _chunk_sql(vendor: str, ids: list[int]) -> tuple[str, list[Any]]:
     """The chunk's one read: its due accounts (locked on PostgreSQL), their meters in place
-    during the day, and each meter's indexes READ (not interpolated) at the end of the day
-    before, from the daily index table: a reading on that midnight is today's start index."""
+    during the day and, per meter, the readings that fall exactly on the day's two midnights
+    (the common case: no lookup around them is needed). The start midnight's comes from the
+    daily index table when the day before ended there on a READ index (the same reading, not
+    looked up again); an interpolated end is never taken."""
     pa = PrepaymentAccount._meta.db_table
     if vendor == "postgresql":
         match, params = "pa.id = ANY(%s::bigint[])", [pg_array(ids)[0]]
-        agg, lock = "string_agg(y.register || '=' || y.end_milli, ',')", "FOR UPDATE OF pa"
+        concat, lock = "string_agg", "FOR UPDATE OF pa"
     else:
         match, params = f"pa.id IN ({','.join(str(int(i)) for i in ids)})", []
-        agg, lock = "group_concat(y.register || '=' || y.end_milli, ',')", ""
-    # Every charged register named: the (meter, register, day) index is then probed once per
-    # register, instead of scanning the meter's whole history for the day.
+        concat, lock = "group_concat", ""
+    # Every charged register named: the (meter, register, …) indexes are then probed once per
+    # register, instead of scanning the meter's whole history.
     charged = ", ".join(sorted({f"'{r}'" for regs in CHARGED_REGISTERS.values() for r in regs}))
+    readings, daily = Reading._meta.db_table, DailyIndex._meta.db_table
     sql = f"""
         SELECT pa.id, pa.supply_point_id, sp.dso_id, sp.energy, sp.tariff_category,
                pa.balance_account_id, pa.advance_account_id, adv.balance_cents,
                pa.activated_at, pa.activation_day, pa.supply,
                m.id, m.registers, m.installed_at, m.removed_at,
-               (SELECT {agg} FROM {DailyIndex._meta.db_table} y
-                WHERE y.meter_id = m.id AND y.register IN ({charged}) AND y.day = %s
-                      AND NOT y.interpolated)
+               COALESCE(
+                   (SELECT {concat}(y.register || '=' || y.end_milli, ',') FROM {daily} y
+                    WHERE y.meter_id = m.id AND y.register IN ({charged}) AND y.day = %(prev)s
+                          AND NOT y.interpolated),
+                   (SELECT {concat}(r.register || '=' || r.value_milli, ',') FROM {readings} r
+                    WHERE r.meter_id = m.id AND r.register IN ({charged})
+                          AND r.at = %(start)s)),
+               (SELECT {concat}(r.register || '=' || r.value_milli, ',') FROM {readings} r
+                WHERE r.meter_id = m.id AND r.register IN ({charged}) AND r.at = %(end)s)
         FROM {pa} pa
         JOIN {SupplyPoint._meta.db_table} sp ON sp.id = pa.supply_point_id
         JOIN {LedgerAccount._meta.db_table} adv ON adv.id = pa.advance_account_id
         LEFT JOIN {Meter._meta.db_table} m ON m.supply_point_id = pa.supply_point_id
-             AND (m.installed_at IS NULL OR m.installed_at < %s)
-             AND (m.removed_at IS NULL OR m.removed_at > %s)
-        WHERE {match} AND pa.state = %s
-          AND (pa.last_closed_day = %s OR (pa.last_closed_day IS NULL AND pa.activation_day = %s))
+             AND (m.installed_at IS NULL OR m.installed_at < %(end)s)
+             AND (m.removed_at IS NULL OR m.removed_at > %(start)s)
+        WHERE {match.replace("%s", "%(ids)s")} AND pa.state = %(active)s
+          AND (pa.last_closed_day = %(prev)s
+               OR (pa.last_closed_day IS NULL AND pa.activation_day = %(day)s))
         ORDER BY pa.id, m.id
         {lock}
     """
     return sql, params
+
+
+def _values(text: str | None) -> dict[str, int]:
+    """ "1.8.1=123,1.8.2=45" → {"1.8.1": 123, "1.8.2": 45}."""
+    if not text:
+        return {}
+    out = {}
+    for item in text.split(","):
+        reg, _, value = item.partition("=")
+        out[reg] = int(value)
+    return out
 
 
 def _read_chunk(
@@ -372,21 +393,21 @@ def _read_chunk(
     """Lock and re-check the chunk's accounts (a concurrent run — late data, the scheduler —
     may have closed some) and read what closing them needs: (accounts, {account: meters}),
     each meter as (id, registers, installed_at, removed_at, {register: index read at the day's
-    start})."""
+    start}, {register: index read at its end})."""
     ops = connection.ops
     sql, match_params = _chunk_sql(connection.vendor, ids)
-    prev = ops.adapt_datefield_value(day - ONE_DAY)
-    params: list[Any] = [
-        prev,
-        ops.adapt_datetimefield_value(day_end),
-        ops.adapt_datetimefield_value(day_start),
-        *match_params,
-        AccountState.ACTIVE,
-        prev,
-        ops.adapt_datefield_value(day),
-    ]
+    params: dict[str, Any] = {
+        "prev": ops.adapt_datefield_value(day - ONE_DAY),
+        "day": ops.adapt_datefield_value(day),
+        "start": ops.adapt_datetimefield_value(day_start),
+        "end": ops.adapt_datetimefield_value(day_end),
+        "active": AccountState.ACTIVE,
+    }
+    if match_params:
+        params["ids"] = match_params[0]
     accounts: list[_Account] = []
     meters: dict[int, list[tuple]] = {}
+    registers_of: dict[str, list[str]] = {}  # the same few JSON texts for every meter
     with connection.cursor() as cur:
         cur.execute(sql, params)
         rows = cur.fetchall()
@@ -411,13 +432,21 @@ def _read_chunk(
             meters[pk] = []
         if row[11] is None:
             continue
-        registers = json.loads(row[12]) if isinstance(row[12], str) else row[12]
-        read_at_start: dict[str, int] = {}
-        if row[15]:
-            for item in row[15].split(","):
-                reg, _, value = item.partition("=")
-                read_at_start[reg] = int(value)
-        meters[pk].append((row[11], registers, _as_utc(row[13]), _as_utc(row[14]), read_at_start))
+        registers = row[12]
+        if isinstance(registers, str):
+            if registers not in registers_of:
+                registers_of[registers] = json.loads(registers)
+            registers = registers_of[registers]
+        meters[pk].append(
+            (
+                row[11],
+                registers,
+                _as_utc(row[13]),
+                _as_utc(row[14]),
+                _values(row[15]),
+                _values(row[16]),
+            )
+        )
     return accounts, meters
 
 
@@ -443,28 +472,31 @@ def _close_chunk(
         accounts, meters = _read_chunk(day, ids, day_start, day_end)
         if not accounts:
             return [], {}
-        # The indexes at every segment's ends: looked up around the instant, except a start
-        # at midnight whose reading the daily index table of the day before already holds.
+        # The indexes at every segment's ends: a reading on a midnight came with the read;
+        # any other end (no reading on the midnight, an activation or a meter exchange within
+        # the day) is looked up around its instant.
         probes: list[Probe] = []
-        given: list[Neighbours] = []
+        ends: list[tuple] = []  # (reading before or at, reading after) per segment end
+        looked_up: list[int] = []  # positions in `ends` filled by the lookup
         segments: dict[int, list[_Segment]] = {}
         for acc in accounts:
             acc_meters = meters[acc.pk]
             segs = segments[acc.pk] = _segments(acc, acc_meters, day_start, day_end)
-            read_at_start = {m[0]: m[4] for m in acc_meters}
             for seg in segs:
-                known = read_at_start[seg.meter_id] if seg.start == day_start else {}
+                _, _, _, _, at_start, at_end = next(m for m in acc_meters if m[0] == seg.meter_id)
+                on_start = at_start if seg.start == day_start else {}
+                on_end = at_end if seg.end == day_end else {}
                 for reg in seg.registers:
-                    if reg in known:
-                        given.append(Neighbours((day_start, known[reg]), None))
-                        first = -len(given)
-                    else:
-                        probes.append(Probe(seg.meter_id, reg, seg.start))
-                        first = len(probes) - 1
-                    probes.append(Probe(seg.meter_id, reg, seg.end))
-                    seg.probes.append((first, len(probes) - 1))
-        found = neighbours(probes)
-        found += reversed(given)  # the k-th given (first = -k) is found[-k]
+                    for t, read in ((seg.start, on_start), (seg.end, on_end)):
+                        if reg in read:
+                            ends.append(((t, read[reg]), None))
+                        else:
+                            looked_up.append(len(ends))
+                            ends.append((None, None))
+                            probes.append(Probe(seg.meter_id, reg, t))
+                    seg.probes.append((len(ends) - 2, len(ends) - 1))
+        for i, n in zip(looked_up, neighbours(probes), strict=True):
+            ends[i] = (n.before, n.after)
 
         transfers: list[Transfer] = []
         day_charges: list[tuple] = []
@@ -474,7 +506,7 @@ def _close_chunk(
         waiting: dict[int, str] = {}
         for acc in accounts:
             energy = acc.energy
-            counted = _counted(segments[acc.pk], found)
+            counted = _counted(segments[acc.pk], ends)
             outcome = rules.close_account_day(
                 counted[0] if counted else None,
                 energy=energy,
@@ -612,7 +644,7 @@ def _json(values: dict) -> str:
 
 
 def _counted(
-    segments: list[_Segment], found: list[Neighbours]
+    segments: list[_Segment], ends: list[tuple]
 ) -> tuple[dict[str, int | Fraction], list[tuple[int, str, rules.SegmentIndexes]]] | None:
     """Thousandths counted per charged register over the day's segments, with each segment's
     indexes (for the daily index table); None if not known."""
@@ -622,14 +654,8 @@ def _counted(
     indexes: list[tuple[int, str, rules.SegmentIndexes]] = []
     for s in segments:
         for reg, (i, j) in zip(s.registers, s.probes, strict=True):
-            a, b = found[i], found[j]
             part = rules.segment_indexes(
-                s.start,
-                s.end,
-                (a.before, a.after),
-                (b.before, b.after),
-                s.starts_at_boundary,
-                s.ends_at_boundary,
+                s.start, s.end, ends[i], ends[j], s.starts_at_boundary, s.ends_at_boundary
             )
             if part is None:
                 return None

@@ -174,7 +174,8 @@ class SegmentIndexes:
 
 
 def _read_at(t: datetime, around: tuple[Reading | None, Reading | None]) -> bool:
-    return any(r is not None and r[0] == t for r in around)
+    before, after = around
+    return (before is not None and before[0] == t) or (after is not None and after[0] == t)
 
 
 def segment_indexes(
