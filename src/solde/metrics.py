@@ -103,6 +103,7 @@ def orders() -> Iterator[Metric]:
 
 def outbox() -> Iterator[Metric]:
     """Work written and not yet sent: the lag of each outbox (0 when empty)."""
+    from solde.models import WorkItem, WorkStatus
     from solde.notifications.models import Event, Message, MessageStatus
     from solde.orders.models import Order, OrderStatus
 
@@ -120,7 +121,19 @@ def outbox() -> Iterator[Metric]:
     lag.add_metric(["messages"], _age(message["m"]))
     event = Event.objects.filter(handled_at__isnull=True).aggregate(m=Min("occurred_at"))
     lag.add_metric(["events"], _age(event["m"]))
+    # Durable work counts from when it fell due: a delayed item or a retry waiting for its
+    # backoff is not late (the same rule as /readyz's "work" check).
+    work = WorkItem.objects.filter(status=WorkStatus.PENDING, next_attempt_at__lte=now).aggregate(
+        m=Min("next_attempt_at")
+    )
+    lag.add_metric(["work"], _age(work["m"]))
     yield lag
+    dead = GaugeMetricFamily(
+        "solde_work_dead_items",
+        "Durable work items given up after their retries, waiting for an operator.",
+    )
+    dead.add_metric([], WorkItem.objects.filter(status=WorkStatus.DEAD).count())
+    yield dead
 
 
 def topups() -> Iterator[Metric]:

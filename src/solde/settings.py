@@ -331,6 +331,7 @@ HEALTH_WORKER_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_WORKER_MAX_AGE", "300")
 HEALTH_CLOSE_DEADLINE = os.environ.get("SOLDE_HEALTH_CLOSE_DEADLINE", "07:00")  # local time
 HEALTH_ORDER_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_ORDER_MAX_AGE", "900"))
 HEALTH_MESSAGE_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_MESSAGE_MAX_AGE", "3600"))
+HEALTH_WORK_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_WORK_MAX_AGE", "900"))  # durable work
 # /metrics answers a bearer token or the listed addresses/networks, no one else.
 METRICS_TOKEN = os.environ.get("SOLDE_METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env_list("SOLDE_METRICS_ALLOWED_IPS")

@@ -30,6 +30,8 @@ class ActionKind(models.TextChoices):
     HELD_LINE_REFUSED = "held_line_refused", _("Libération d'un virement retenu refusée")
     ERASURE = "erasure", _("Données personnelles effacées (RGPD)")
     BUDGET_MIGRATION = "budget_migration", _("Clients des compteurs à budget importés")
+    READINGS_REVIEWED = "readings_reviewed", _("Relevés refusés marqués revus")
+    READINGS_REVIEW_UNDONE = "readings_review_undone", _("Revue de relevés refusés annulée")
     TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Second facteur enregistré")
     TWO_FACTOR_FAILED = "two_factor_failed", _("Code du second facteur erroné")
     TWO_FACTOR_LOCKED = "two_factor_locked", _("Second facteur bloqué (trop d'essais)")
@@ -85,6 +87,7 @@ class OperatorAction(models.Model):
             ),
             ("erase_customer", _("Effacer les données personnelles d'un client clôturé")),
             ("migrate_budget_meters", _("Importer les clients des compteurs à budget")),
+            ("review_readings", _("Marquer des relevés refusés comme revus")),
         ]
 
     def __str__(self) -> str:
@@ -234,3 +237,30 @@ class RecoveryCode(models.Model):
 def normalize_recovery_code(text: str) -> str:
     """As typed ('ABCDE-FGHIJ', 'abcde fghij') → as hashed ('abcdefghij')."""
     return "".join(c for c in text.lower() if c.isascii() and c.isalnum())
+
+
+class ReadingReview(models.Model):
+    """Rejected readings one operator marked reviewed in one action (its `OperatorAction` has the
+    who, when and why). Undoing it puts back exactly these rows, not ones reviewed since."""
+
+    action = models.OneToOneField(
+        OperatorAction, on_delete=models.PROTECT, related_name="reading_review"
+    )
+    readings = models.ManyToManyField("readings.RejectedReading", related_name="+")
+    count = models.IntegerField()
+    # What the operator had chosen: "selection" or the queue's filter, for the history.
+    scope = models.JSONField(default=dict, blank=True)
+    undone_by = models.OneToOneField(
+        OperatorAction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="undid_reading_review",
+    )
+
+    class Meta:
+        verbose_name = _("revue de relevés refusés")
+        verbose_name_plural = _("revues de relevés refusés")
+
+    def __str__(self) -> str:
+        return f"review {self.pk}: {self.count} rejected readings"

@@ -4,10 +4,11 @@ requires a reason, does the work through the owning app's service and records an
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from solde import clock, privacy
@@ -18,6 +19,7 @@ from solde.backoffice.models import (
     AdjustmentLimit,
     FourEyesRequest,
     OperatorAction,
+    ReadingReview,
     RequestKind,
     RequestStatus,
 )
@@ -31,6 +33,7 @@ from solde.portal.services import issue_activation_codes
 from solde.prepayment import credit_control
 from solde.prepayment.models import HeldRun, HeldRunStatus, PrepaymentAccount, Supply
 from solde.prepayment.services import balance_view
+from solde.readings.models import RejectedReading
 from solde.registry.models import Customer, SupplyPoint
 from solde.topups import bank
 from solde.topups import services as topups
@@ -583,3 +586,106 @@ def erase_customer(user, customer: Customer, reason: str, dry_run: bool = False)
     except privacy.ErasureRefused as exc:
         raise ActionError(str(exc)) from exc
     return plan
+
+
+# --- Rejected readings: reviewed, and undone --------------------------------------------------
+
+# Rows written per statement: SQLite allows 32,766 parameters in one.
+_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class RejectedFilter:
+    """The rejected-readings queue's filter: unreviewed rows, by reason, EAN or meter serial,
+    and source; `up_to` keeps to the rows the operator saw (ids only grow)."""
+
+    reason: str = ""
+    ean: str = ""  # an EAN or a meter serial, as typed
+    source: str = ""
+    up_to: int | None = None
+
+    def queryset(self):
+        qs = RejectedReading.objects.filter(reviewed=False)
+        if self.reason:
+            qs = qs.filter(reason=self.reason)
+        ean = "".join(self.ean.split())
+        if ean:
+            qs = qs.filter(models.Q(ean=ean) | models.Q(meter=ean))
+        if self.source:
+            qs = qs.filter(source__icontains=self.source.strip())
+        if self.up_to is not None:
+            qs = qs.filter(pk__lte=self.up_to)
+        return qs
+
+    def scope(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in ("", None)}
+
+
+@transaction.atomic
+def mark_readings_reviewed(
+    user,
+    reason: str,
+    *,
+    ids: list[int] | None = None,
+    where: RejectedFilter | None = None,
+) -> ReadingReview:
+    """Mark the chosen rejected readings reviewed: the ids ticked on the queue, or every row of
+    the queue's filter. One action, one reason; rows reviewed meanwhile are left out. Returns
+    the review (its `count` says how many rows it marked) for an undo."""
+    _check(user, "review_readings")
+    reason = _reason(reason)
+    if ids is not None:
+        qs = RejectedReading.objects.filter(reviewed=False, pk__in=ids)
+        scope: dict = {"selection": len(ids)}
+    elif where is not None:
+        qs = where.queryset()
+        scope = {"filter": where.scope()}
+    else:
+        raise ActionError(_("Cochez au moins un relevé, ou choisissez tout le filtre."))
+    # Locked, so a concurrent review cannot take the same rows: each is in one review only.
+    marked = list(qs.select_for_update().order_by("pk").values_list("pk", flat=True))
+    if not marked:
+        raise ActionError(_("Aucun relevé à marquer : ils sont peut-être déjà revus."))
+    with operator_reason(user, ActionKind.READINGS_REVIEWED, reason):
+        action = _record(
+            user,
+            ActionKind.READINGS_REVIEWED,
+            reason,
+            f"{len(marked)} rejected readings marked reviewed",
+            count=len(marked),
+            **scope,
+        )
+        review = ReadingReview.objects.create(action=action, count=len(marked), scope=scope)
+        through = ReadingReview.readings.through
+        for start in range(0, len(marked), _CHUNK):
+            chunk = marked[start : start + _CHUNK]
+            RejectedReading.objects.filter(pk__in=chunk).update(reviewed=True)
+            through.objects.bulk_create(
+                [through(readingreview_id=review.pk, rejectedreading_id=pk) for pk in chunk]
+            )
+        action.details["review"] = review.pk
+        action.save(update_fields=["details"])
+    return review
+
+
+@transaction.atomic
+def undo_reading_review(user, review: ReadingReview, reason: str) -> int:
+    """Put the rows of one review back in the queue (unreviewed), once. Returns how many."""
+    _check(user, "review_readings")
+    reason = _reason(reason)
+    review = ReadingReview.objects.select_for_update().get(pk=review.pk)
+    if review.undone_by_id is not None:
+        raise ActionError(_("Cette revue a déjà été annulée."))
+    ids = review.readings.values_list("pk", flat=True)
+    with operator_reason(user, ActionKind.READINGS_REVIEW_UNDONE, reason):
+        restored = RejectedReading.objects.filter(pk__in=ids, reviewed=True).update(reviewed=False)
+        review.undone_by = _record(
+            user,
+            ActionKind.READINGS_REVIEW_UNDONE,
+            reason,
+            f"review {review.pk} undone: {restored} rejected readings back in the queue",
+            review=review.pk,
+            count=restored,
+        )
+        review.save(update_fields=["undone_by"])
+    return restored

@@ -659,12 +659,14 @@ def _partners() -> dict[str, Partner]:
 
 
 def make_logins() -> str:
-    """The demo operator (admin/admin — demo only) and one API key per scope, kept in
-    var/demo-logins.txt so `solde demo` can show them again (keys are otherwise shown once)."""
+    """The demo admin (admin/admin — demo only), one console operator per role and one API
+    key per scope, kept in var/demo-logins.txt so `solde demo` can show them again (keys are
+    otherwise shown once)."""
     from django.contrib.auth import get_user_model
 
     from solde.api.keys import create_key
     from solde.api.models import ApiKey
+    from solde.backoffice.demo import make_operator_logins
 
     User = get_user_model()
     lines = [
@@ -679,6 +681,7 @@ def make_logins() -> str:
                 continue
             _, plaintext = create_key(name, scopes, "retail" if "topups" in scopes else "")
             lines.append(f"API key {name:<16} ({', '.join(scopes)}): {plaintext}")
+        lines.append(make_operator_logins())
     text = "\n".join(lines)
     path = settings.DATA_DIR / "demo-logins.txt"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,22 +2,9 @@
 
 import django.db.models.deletion
 from django.conf import settings
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
-from solde.backoffice.roles import ensure_roles
-
-
-def add_release_permission(apps, schema_editor):
-    """Give the supervisors the new `release_held_line` permission (as 0002 made the roles)."""
-    config = apps.get_app_config("backoffice")
-    config.models_module = True
-    create_permissions(config, apps=apps, verbosity=0)
-    ensure_roles(
-        apps.get_model("auth", "Group"),
-        apps.get_model("auth", "Permission"),
-        apps.get_model("backoffice", "AdjustmentLimit"),
-    )
+from solde.backoffice.roles import update_roles
 
 
 class Migration(migrations.Migration):
@@ -53,5 +40,5 @@ class Migration(migrations.Migration):
             model_name='foureyesrequest',
             constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('suspense_item',), name='uniq_pending_held_line_request'),
         ),
-        migrations.RunPython(add_release_permission, migrations.RunPython.noop),
+        migrations.RunPython(update_roles, migrations.RunPython.noop),
     ]
