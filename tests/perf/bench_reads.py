@@ -42,6 +42,7 @@ def run(pg_url: str) -> str:
         **os.environ,
         "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
         "DJANGO_SETTINGS_MODULE": "solde.settings",
+        "SOLDE_SIMULATION": "0",
         "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
     }
     out = subprocess.run(
@@ -147,7 +148,7 @@ def _copy(rows) -> int:
 
 
 def _quarter_hourly(meter_id: int, start: datetime, end: datetime, seed: int):
-    """A year of quarter-hourly indexes on both offtake registers (about 6 kWh a day)."""
+    """A year of quarter-hourly indexes on both offtake registers (about 4.4 kWh a day)."""
     for r, register in enumerate(("1.8.1", "1.8.2")):
         value, t, q = 1_000_000 + seed * 1000, start, 0
         while t <= end:
@@ -164,7 +165,7 @@ def _midnights(meter_id: int, first: date, last: date, seed: int):
         value, d = 2_000_000 + seed * 1000, first
         while d <= last:
             yield (meter_id, register, clock.day_start(d), value)
-            value += 3000 + (seed * 7 + r * 5 + d.toordinal()) % 2000
+            value += 1000 + (seed * 7 + r * 5 + d.toordinal()) % 1000
             d += timedelta(days=1)
 
 
@@ -247,10 +248,19 @@ def main(accounts: int, heavy: int) -> None:
     with clock.freeze(start + timedelta(hours=1)):
         for sp, _m in others:
             credit_topup(accounts_by_sp[sp.pk], 250_00, channel="retail", external_id=f"o{sp.pk}")
-    # A year of closes, a week at a time, the customer topping up 20 € each week.
+    # A year of closes, a week at a time, the customer topping up 20 € each week (the others
+    # 250 € twice a year).
     started = time.perf_counter()
     day = first
+    week = 0
     while day < today:
+        week += 1
+        if week == 26:
+            with clock.freeze(clock.local_datetime(day, 9, 0)):
+                for sp, _m in others:
+                    account = accounts_by_sp[sp.pk]
+                    account.refresh_from_db()
+                    credit_topup(account, 250_00, channel="retail", external_id=f"h{sp.pk}")
         week_end = min(day + timedelta(days=6), today - timedelta(days=1))
         with clock.freeze(clock.local_datetime(week_end + timedelta(days=1), 5, 0)):
             close_day(week_end, trigger="schedule")

@@ -45,6 +45,7 @@ def run(pg_url: str) -> str:
         **os.environ,
         "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
         "DJANGO_SETTINGS_MODULE": "solde.settings",
+        "SOLDE_SIMULATION": "0",
         "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
     }
     out = subprocess.run(

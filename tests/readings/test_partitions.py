@@ -155,7 +155,7 @@ def test_ingestion_writes_through_the_parent_with_copy(frozen, make_supply_point
     from solde.readings.services import ingest
 
     sp = make_supply_point()
-    start = frozen - timedelta(days=3)
+    start = frozen - timedelta(days=4)
     partitions.ensure(clock.local_date(start), clock.local_date(start))
     batch = [
         row(sp, clock.local(start + timedelta(minutes=15 * i)).isoformat(), f"{i}.000")
@@ -222,6 +222,10 @@ def test_migration_keeps_existing_rows_and_ids(transactional_db, make_supply_poi
     partition with its id, and new ids continue after the old ones."""
     pg_only()
     meter = make_supply_point().meters.get()
+    this_month = datetime.now(clock.BRUSSELS).date().replace(day=1)
+    next_month = partitions.add_months(this_month, 1)
+    first = partitions.month_bounds(this_month)[0] + timedelta(days=1)
+    second = partitions.month_bounds(next_month)[0] + timedelta(days=1)
     executor = MigrationExecutor(connection)
     executor.migrate([("readings", "0003_daily_index")])
     try:
@@ -229,16 +233,29 @@ def test_migration_keeps_existing_rows_and_ids(transactional_db, make_supply_poi
         with connection.cursor() as cur:
             cur.execute(
                 "INSERT INTO readings_reading (id, meter_id, register, at, value_milli) VALUES "
-                "(500, %s, '1.8.1', '2017-06-01T10:00:00+00', 1), "
-                "(501, %s, '1.8.1', '2017-07-01T10:00:00+00', 2)",
-                [meter.pk, meter.pk],
+                "(500, %s, '1.8.1', %s, 1), (501, %s, '1.8.1', %s, 2)",
+                [meter.pk, first, meter.pk, second],
             )
     finally:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert partitions.partitioned()
-    assert rows_in("readings_reading_y2017m06") == 1 and rows_in("readings_reading_y2017m07") == 1
+    assert rows_in(partitions.partition_name(this_month)) == 1
+    assert rows_in(partitions.partition_name(next_month)) == 1
     assert sorted(Reading.objects.values_list("id", flat=True)) == [500, 501]
-    readings(meter, datetime(2017, 6, 2, tzinfo=UTC), 1)
-    assert Reading.objects.get(at=datetime(2017, 6, 2, tzinfo=UTC)).id == 502
+    readings(meter, first + timedelta(hours=1), 1)
+    assert Reading.objects.get(at=first + timedelta(hours=1)).id == 502
+
+
+def test_partitions_command_creates_ahead_and_lists(db):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("readings-partitions", stdout=out)
+    text = out.getvalue()
+    if not on_postgres():
+        assert "not partitioned here" in text
+        return
+    this_month = clock.today().replace(day=1)
+    assert partitions.partition_name(this_month) in text and "catch-all" in text

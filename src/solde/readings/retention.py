@@ -138,36 +138,16 @@ def _partitioned_cuts(limits: dict[str, datetime], due: set[str]) -> list[Cut]:
         going = [d for d in due if end <= limits[d]]
         if not whole and not going:
             continue
-        if whole:
-            rows = _dso_rows(part.name)  # the whole partition goes: every DSO's rows
-        else:
-            rows = _dso_rows(part.name, "WHERE sp.dso_id = ANY(%s)", [going])
+        # Every DSO's rows, in one pass: the bytes a DSO frees are its share of the partition.
+        rows = _dso_rows(part.name)
         total = sum(n for _m, _d, n in rows) or 1
         for month, dso, n in rows:
-            if whole or partitions.month_bounds(month)[1] <= limits[dso]:
-                share = part.bytes * n // total if whole else None
+            if whole or (dso in going and partitions.month_bounds(month)[1] <= limits[dso]):
+                share = part.bytes * n // total
                 cuts.append(Cut(month, dso, n, share, "drop" if whole else "delete"))
         if whole and not rows and part.month is not None:
             cuts.append(Cut(part.month, "", 0, part.bytes, "drop"))
-    if any(c.action == "delete" for c in cuts):
-        _share_of_bytes(cuts, {p.month: p for p in parts if p.month is not None})
     return sorted(cuts, key=lambda c: (c.month, c.dso))
-
-
-def _share_of_bytes(cuts: list[Cut], by_month: dict[date, partitions.Partition]) -> None:
-    """A deleted DSO's bytes: its rows' share of the month's partition (rows from the
-    partition's statistics; None when unknown)."""
-    with connection.cursor() as cur:
-        for i, cut in enumerate(cuts):
-            part = by_month.get(cut.month)
-            if cut.action != "delete" or part is None:
-                continue
-            cur.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [part.name])
-            row = cur.fetchone()
-            rows = float(row[0]) if row else 0.0
-            if rows > 0:
-                share = int(part.bytes * min(1.0, cut.rows / rows))
-                cuts[i] = Cut(cut.month, cut.dso, cut.rows, share, cut.action)
 
 
 def _table_cuts(limits: dict[str, datetime], due: set[str]) -> list[Cut]:
@@ -246,8 +226,8 @@ def blocking_accounts(dsos: set[str], limits: dict[str, datetime], shown: int = 
         out.append(
             f"{dso}: active accounts still need raw readings from before "
             f"{first_kept.isoformat()} to close their next day: {names}{more}. Close those days "
-            f"(solde close / the catch-up) or raise {dso}'s raw_readings_retention_months, "
-            f"then run the retention again."
+            f"(solde close-day, or the catch-up once their readings are in) or raise {dso}'s "
+            f"raw_readings_retention_months, then run the retention again."
         )
     return out
 
