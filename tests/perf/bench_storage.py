@@ -67,13 +67,13 @@ def _gb(n: float) -> str:
 
 
 def section(r: dict, scale: float) -> str:
-    chosen, alt, bare = r["chosen"], r["alt"], r["bare"]
+    chosen, alt, bare, packed = r["chosen"], r["alt"], r["bare"], r["compacted"]
     bpr = chosen["total"] / r["rows"]
+    packed_bpr = packed["total"] / r["rows"]
     alt_bpr = alt["total"] / r["rows"]
     bare_bpr = bare["total"] / r["rows"]
     rows_3y = {n: n * len(REGISTERS) * YEAR_QUARTERS * 3 for n in (100_000, 1_000_000)}
     month_rows = {n: n * len(REGISTERS) * 96 * 30.44 for n in (100_000, 1_000_000)}
-    target_ok = bpr <= 100
     lines = [
         "## Readings storage: bytes per reading and three years' projection",
         "",
@@ -83,8 +83,10 @@ def section(r: dict, scale: float) -> str:
         "partitioned readings table (rows of a day sorted by meter, register, instant, as "
         "ingestion writes them), then VACUUM ANALYZE. Sizes are `pg_total_relation_size` of the "
         "month's partition. Same run, same days: the alternative with a primary key (id, at) "
-        "and the baseline, a bare COPY into an unindexed plain table. Target: at most 100 bytes "
-        f"per reading (table + indexes) — the run **{'meets' if target_ok else 'MISSES'}** it.",
+        "and the baseline, a bare COPY into an unindexed plain table. Then the partition's "
+        "index rebuilt as the `readings.partitions` job does once a month is over "
+        "(`partitions.compact`, REINDEX CONCURRENTLY). The issue sets no byte target: the "
+        "figures are for the projection, the baseline is the bare table.",
         "",
         "| layout | heap bytes/row | index bytes/row | total bytes/row | COPY s (all days) "
         "| µs/row | × bare COPY |",
@@ -100,7 +102,17 @@ def section(r: dict, scale: float) -> str:
             f"{m['total'] / r['rows']:.1f} | {m['copy_s']:.1f} | "
             f"{m['copy_s'] * 1e6 / r['rows']:.2f} | {m['copy_s'] / bare['copy_s']:.2f} |"
         )
+    lines.append(
+        f"| **chosen, month over**: index rebuilt ({packed['seconds']:.1f} s) | "
+        f"{packed['heap'] / r['rows']:.1f} | {packed['indexes'] / r['rows']:.1f} | "
+        f"{packed_bpr:.1f} | | | |"
+    )
     lines += [
+        "",
+        "Day after day each meter register's new readings go into the middle of the unique "
+        "index, whose pages then split half-full; the rebuild once the month is over packs "
+        f"it ({chosen['indexes'] / r['rows']:.1f} → {packed['indexes'] / r['rows']:.1f} index "
+        "bytes a reading).",
         "",
         f"The primary-key index would add {alt_bpr - bpr:.1f} bytes a reading "
         f"({(alt_bpr / bpr - 1) * 100:.0f} %) and "
@@ -108,17 +120,19 @@ def section(r: dict, scale: float) -> str:
         f"table is {bare_bpr:.1f} bytes a reading.",
         "",
         "Projection at the measured bytes per reading (quarter-hourly, 2 offtake registers, "
-        "365.25 days a year; DailyIndex and DayCharge not included — a few rows per day per "
-        "meter):",
+        "365.25 days a year; the current month as written, the others rebuilt; DailyIndex and "
+        "DayCharge not included — a few rows per day per meter):",
         "",
-        "| electricity meters | rows per month | one month's partition | rows in 3 years "
-        "| 3 years (table + index) |",
-        "|---|---|---|---|---|",
+        "| electricity meters | rows per month | this month's partition (as written) | a "
+        "past month's (rebuilt) | rows in 3 years | 3 years (table + index) |",
+        "|---|---|---|---|---|---|",
     ]
     for n in (100_000, 1_000_000):
+        three_years = month_rows[n] * bpr + (rows_3y[n] - month_rows[n]) * packed_bpr
         lines.append(
             f"| {n:,} | {month_rows[n] / 1e6:,.0f} M | {_gb(month_rows[n] * bpr)} | "
-            f"{rows_3y[n] / 1e9:,.1f} G | {_gb(rows_3y[n] * bpr)} |"
+            f"{_gb(month_rows[n] * packed_bpr)} | {rows_3y[n] / 1e9:,.1f} G | "
+            f"{_gb(three_years)} |"
         )
     lines += [
         "",
@@ -219,6 +233,18 @@ def main(meters: int, days: int) -> None:
             sizes[name] = {"total": total, "heap": heap, "indexes": indexes, "copy_s": copy_s[name]}
         cur.execute(f"SELECT count(*) FROM {partitions.BEFORE}")
         assert cur.fetchone()[0] == 0  # every row went into its month's partition
+    # What the partitions job does once the month is over: its index rebuilt, packed.
+    t = time.perf_counter()
+    assert partitions.compact(MONTH)
+    seconds = time.perf_counter() - t
+    with raw.cursor() as cur:
+        cur.execute(
+            "SELECT pg_total_relation_size(%s::regclass), pg_relation_size(%s::regclass), "
+            "pg_indexes_size(%s::regclass)",
+            [part, part, part],
+        )
+        total, heap, indexes = cur.fetchone()
+    sizes["compacted"] = {"total": total, "heap": heap, "indexes": indexes, "seconds": seconds}
     print(json.dumps({"meters": meters, "days": days, "rows": rows, **sizes}))
 
 

@@ -259,3 +259,29 @@ def test_partitions_command_creates_ahead_and_lists(db):
         return
     this_month = clock.today().replace(day=1)
     assert partitions.partition_name(this_month) in text and "catch-all" in text
+
+
+def test_a_past_month_index_is_rebuilt_once(meter):
+    pg_only()
+    month = date(2018, 5, 1)
+    partitions.ensure(month, month)
+    for day in range(10):  # day by day, as ingestion writes: pages split half-full
+        readings(meter, datetime(2018, 5, 2 + day, tzinfo=UTC), 96)
+        readings(meter, datetime(2018, 5, 2 + day, tzinfo=UTC), 96, register="1.8.2")
+    name = partitions.partition_name(month)
+    assert partitions.compact(month) is True
+    with connection.cursor() as cur:
+        cur.execute("SELECT obj_description(%s::regclass, 'pg_class')", [name])
+        assert cur.fetchone()[0] == partitions.COMPACTED
+    assert partitions.compact(month) is False  # once
+    assert Reading.objects.filter(meter=meter).count() == 1920  # the rows, untouched
+
+
+def test_the_job_packs_last_month_from_the_second(db, frozen):
+    from unittest import mock
+
+    with mock.patch.object(partitions, "compact", return_value=False) as compact:
+        tasks.create_partitions(datetime(2026, 12, 1, 2, 30, tzinfo=UTC))  # 1 Dec: not yet
+        compact.assert_not_called()
+        tasks.create_partitions(datetime(2026, 12, 2, 2, 30, tzinfo=UTC))
+        compact.assert_called_once_with(date(2026, 11, 1))

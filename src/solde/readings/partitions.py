@@ -217,3 +217,29 @@ def replace_before(cur, upper: date) -> None:
         f"CREATE TABLE {BEFORE} PARTITION OF {TABLE} "
         f"FOR VALUES FROM (MINVALUE) TO ({_literal(month_bounds(upper)[0])})"
     )
+
+
+COMPACTED = "solde: index compacted"
+
+
+def compact(month: date) -> bool:
+    """Rebuild a past month's index, once. Day after day each meter register's new readings go
+    into the middle of the (meter, register, at) index, so its pages split half-full: about
+    twice the bytes a packed index needs (BENCHMARKS.md, readings storage). Once the month is
+    over, a rebuild packs it. CONCURRENTLY when not inside a transaction (writes go on);
+    marked by a comment on the partition so it is done once. Returns whether it rebuilt."""
+    if not partitioned():
+        return False
+    name = partition_name(month)
+    with connection.cursor() as cur:
+        cur.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", [name])
+        row = cur.fetchone()
+        if row is None or row[0] == COMPACTED:
+            return False
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        if not cur.fetchone()[0]:
+            return False
+        concurrently = "" if connection.in_atomic_block else " CONCURRENTLY"
+        cur.execute(f"REINDEX TABLE{concurrently} {name}")
+        cur.execute(f"COMMENT ON TABLE {name} IS '{COMPACTED}'")
+    return True

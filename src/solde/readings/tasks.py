@@ -15,10 +15,15 @@ RETENTION_JOB = "readings.retention"
 
 def create_partitions(at: datetime) -> object:
     """This month's partition and the next months' (PostgreSQL), and the months of any rows
-    waiting in a catch-all partition, moved into them."""
+    waiting in a catch-all partition, moved into them; last month's index packed once."""
     from solde.readings import partitions
 
-    done = partitions.maintain(clock.local_date(at))
+    today = clock.local_date(at)
+    done = partitions.maintain(today)
+    if today.day >= 2:  # last month is closed: pack its index once
+        last_month = partitions.add_months(partitions.month_start(today), -1)
+        if partitions.compact(last_month):
+            log.info("Readings partition of %s: index compacted", last_month.strftime("%Y-%m"))
     if done.created:
         log.info(
             "Readings partitions created: %s (%d rows moved out of the catch-alls)",
