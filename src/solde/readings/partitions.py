@@ -95,7 +95,8 @@ def partitions() -> list[Partition]:
             [TABLE],
         )
         rows = cur.fetchall()
-    out = [Partition(name, _month_of(name), int(size)) for name, size in rows]
+    # A partition dropped by another process while this reads the catalogue has no size (NULL).
+    out = [Partition(name, _month_of(name), int(size or 0)) for name, size in rows]
     order = {BEFORE: 0, AFTER: 2}
     return sorted(out, key=lambda p: (order.get(p.name, 1), p.month or date.min))
 
