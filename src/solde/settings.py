@@ -205,6 +205,8 @@ OTP_TOTP_ISSUER = os.environ.get("SOLDE_STAFF_OTP_ISSUER", "Solde")
 STAFF_OTP_FAILURE_LIMIT = int(os.environ.get("SOLDE_STAFF_OTP_FAILURE_LIMIT", "5"))
 # Sign-up and password reset answer no sooner than this, known address or not.
 PORTAL_PROBE_SECONDS = float(os.environ.get("SOLDE_PORTAL_PROBE_SECONDS", "0.3"))
+# Months of readings partitions created ahead of this one (PostgreSQL; docs/readings.md).
+READINGS_PARTITIONS_AHEAD = int(os.environ.get("SOLDE_READINGS_PARTITIONS_AHEAD", "3"))
 # The phone line's limits (solde.phoneline.services, counted in the database): references without
 # a balance per calling number per hour, lookups of one reference per hour, references without
 # a balance across the platform per minute.

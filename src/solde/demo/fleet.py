@@ -23,6 +23,7 @@ from solde.identifiers import make_ean
 from solde.prepayment import services as prepayment
 from solde.prepayment.models import PrepaymentAccount
 from solde.prepayment.signals import balance_changed
+from solde.readings import partitions
 from solde.readings.models import Reading
 from solde.registry import services as registry
 from solde.registry.models import Customer, Dso, SupplyPoint
@@ -292,6 +293,9 @@ def seed(
     start_day = today - timedelta(days=days)
     start = clock.day_start(start_day)
     report.start = start
+    # The history's months get their partitions first (PostgreSQL), so its rows go straight
+    # into them rather than through the default partition.
+    partitions.ensure(start_day, today)
     with transaction.atomic():
         # Through the registry's services, as a DSO's systems would (one write path).
         suppliers = [registry.upsert_supplier(c, n)[0] for c, n in SUPPLIERS]
