@@ -374,8 +374,13 @@ class Run:
     def run(self) -> dict:
         started = time.monotonic()
         self.prepare()
-        for name in ("mosquitto", "fake", "web", "worker", "headend", "meters"):
+        for name in ("mosquitto", "fake", "web", "worker", "headend"):
             self.start(name)
+        # The listener's persistent session must exist before the meters publish: a broker drops
+        # what it gets for a topic nobody has subscribed to yet (after acknowledging it).
+        if not wait_for(lambda: "Listening on" in self.tail("headend"), 240):
+            raise SystemExit("the head-end listener did not start: " + self.tail("headend"))
+        self.start("meters")
         if not wait_for(lambda: requests.get(f"{self.site}/healthz", timeout=2).ok, 240):
             raise SystemExit("the web server did not start: " + self.tail("web"))
         self.log(f"platform up on {self.site}, MQTT on {self.mqtt_port}; chaos for "
