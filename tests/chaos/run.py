@@ -435,7 +435,7 @@ class Run:
             events=self.events[-25:],
             load_average={
                 "mean": round(sum(self.load) / len(self.load), 1) if self.load else None,
-                "max": max(self.load, default=None),
+                "max": round(max(self.load), 1) if self.load else None,
                 "cores": os.cpu_count(),
             },
             drains=[(d.returncode, (d.stdout + d.stderr).strip()[-300:]) for d in (*drains, final)],
