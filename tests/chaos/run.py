@@ -8,6 +8,12 @@ few seconds and restarts it, cuts PostgreSQL once (every backend of the run's da
 terminated and new connections refused for a few seconds: the shared server is never restarted)
 and restarts Mosquitto once. Then it quiets everything, drains, checks the invariants and writes
 the figures (RELIABILITY.md with --report). Exit status 1 when an invariant does not hold.
+
+The clock driver moves the simulation clock a day at a time with `solde clock set` (which runs
+the close it passes) and kills some of those commands mid-way, so days are closed, by it and by
+the worker's catch-up, while processes die. The meters journal every message the broker
+acknowledged (`solde simulate --journal`): the check compares that record of what the fleet
+delivered and executed with what the database stored.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -66,6 +73,7 @@ class Run:
         self.web_port, self.mqtt_port, self.fake_port = free_port(), free_port(), free_port()
         self.site = f"http://127.0.0.1:{self.web_port}"
         self.fake = f"http://127.0.0.1:{self.fake_port}"
+        self.journal = self.tmp / "meters.journal"
         self.procs: dict[str, subprocess.Popen] = {}
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -74,6 +82,7 @@ class Run:
         self.answered: dict[str, int] = {}  # partner transaction id -> topup id (201 or 200)
         self.sent: dict[str, dict] = {}
         self.events: list[str] = []
+        self.load: list[float] = []  # the 1-minute load average, sampled during the chaos
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SOLDE_", "DJANGO"))}
         self.env.update(
             SOLDE_SIMULATION="1",
@@ -118,7 +127,7 @@ class Run:
             "worker": [SOLDE, "qcluster"],
             "headend": [SOLDE, "headend", "listen"],
             "meters": [SOLDE, "simulate", "--meters", str(self.meters), "--ack-delay", "1",
-                       "--exec-delay", "2"],
+                       "--exec-delay", "2", "--journal", str(self.journal)],
         }[name]  # fmt: skip
 
     def start(self, name: str) -> None:
@@ -152,9 +161,12 @@ class Run:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
             c.execute(f'CREATE DATABASE "{self.db}"')
         (self.tmp / "var").mkdir()
+        # Started as root, Mosquitto drops to its own user, which cannot write its persistence
+        # file in our private directory: the restart would then lose every queued message.
+        stay = "user root\n" if os.geteuid() == 0 else ""
         (self.tmp / "mosquitto.conf").write_text(
             f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {self.tmp}/\n"
+            f"persistence_location {self.tmp}/\n{stay}"
         )
         for args in (
             ("migrate", "-v", "0"),
@@ -179,6 +191,9 @@ class Run:
                 " registry_supplypoint sp join prepayment_prepaymentaccount a"
                 " on a.supply_point_id = sp.id where a.state = 'active'"
             ).fetchall()
+            self.seeded_last_day = c.execute(
+                "select max(day) from prepayment_daycharge"
+            ).fetchone()[0]
         self.references = [r[0] for r in rows]
         self.ogms = [r[1] for r in rows if r[1]]
         if not self.references:
@@ -290,18 +305,43 @@ class Run:
                 files.remove(path) if kind == "bank_import" else None
             self.stop.wait(3)
 
+    def platform_now(self) -> datetime:
+        """The simulation clock, read from its row as every process does (no process to start)."""
+        with psycopg.connect(self.url) as c:
+            row = c.execute(
+                "select anchor_real, anchor_simulated, speed from solde_simulatedclock where id = 1"
+            ).fetchone()
+        if row is None:
+            return datetime.now(UTC)
+        real, simulated, speed = row
+        return simulated + (datetime.now(UTC) - real) * speed
+
     def clock_mover(self) -> None:
-        while not self.stop.wait(self.rng.uniform(8, 14)):
-            done = self.solde("clock", "show", timeout=180)
+        """A day forward every few seconds with `solde clock set` (it runs the close it passes);
+        about a third of them are killed -9 mid-way, the close left to the worker's catch-up."""
+        while not self.stop.wait(self.rng.uniform(4, 8)):
             try:
-                at = datetime.fromisoformat(done.stdout.split()[0])
-            except (ValueError, IndexError):
-                self.driven["clock_move_failed"] += 1
+                at = self.platform_now()
+            except psycopg.Error:
+                self.driven["clock_move_failed"] += 1  # PostgreSQL cut: try again later
                 continue
-            moved = self.solde("clock", "set", (at + timedelta(days=1)).isoformat(), timeout=600)
-            self.driven["clock_moved_1_day" if moved.returncode == 0 else "clock_move_failed"] += 1
-            if moved.returncode:
-                self.events.append(f"clock set: {(moved.stderr or moved.stdout)[-300:]}")
+            args = ["clock", "set", (at + timedelta(days=1)).isoformat()]
+            p = subprocess.Popen(
+                [SOLDE, *args], env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, start_new_session=True,
+            )  # fmt: skip
+            kill_after = self.rng.uniform(1, 10) if self.rng.random() < 0.35 else 600
+            try:
+                _, err = p.communicate(timeout=kill_after)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.communicate()
+                self.kills["clock-set"] += 1
+                self.driven["clock_set_killed"] += 1
+                continue
+            self.driven["clock_moved_1_day" if p.returncode == 0 else "clock_move_failed"] += 1
+            if p.returncode:
+                self.events.append(f"clock set: {err.decode(errors='replace')[-300:]}")
 
     def killer(self, every: tuple[float, float]) -> None:
         while not self.stop.wait(self.rng.uniform(*every)):
@@ -334,8 +374,13 @@ class Run:
     def run(self) -> dict:
         started = time.monotonic()
         self.prepare()
-        for name in ("mosquitto", "fake", "web", "worker", "headend", "meters"):
+        for name in ("mosquitto", "fake", "web", "worker", "headend"):
             self.start(name)
+        # The listener's persistent session must exist before the meters publish: a broker drops
+        # what it gets for a topic nobody has subscribed to yet (after acknowledging it).
+        if not wait_for(lambda: "Listening on" in self.tail("headend"), 240):
+            raise SystemExit("the head-end listener did not start: " + self.tail("headend"))
+        self.start("meters")
         if not wait_for(lambda: requests.get(f"{self.site}/healthz", timeout=2).ok, 240):
             raise SystemExit("the web server did not start: " + self.tail("web"))
         self.log(f"platform up on {self.site}, MQTT on {self.mqtt_port}; chaos for "
@@ -350,6 +395,7 @@ class Run:
         total = self.minutes * 60
         cut_pg_at, cut_mqtt_at = total * 0.35, total * 0.6
         while (elapsed := time.monotonic() - chaos_start) < total:
+            self.load.append(os.getloadavg()[0])
             if cut_pg_at is not None and elapsed >= cut_pg_at:
                 with self.lock:
                     self.cut_postgres()
@@ -375,7 +421,7 @@ class Run:
                   (("work", "drain"), ("topups", "reconcile"), ("work", "drain"))]  # fmt: skip
         time.sleep(15)  # orders the drain issued reach the meters and come back
         self.quit("meters")
-        time.sleep(3)
+        self.settle()  # what the meters delivered is applied before the listener stops
         self.quit("headend")
         final = self.solde("work", "drain", timeout=600)
         verify = self.solde("ledger", "verify", timeout=600)
@@ -387,11 +433,32 @@ class Run:
             driven=dict(self.driven),
             ledger_verify=(verify.returncode, (verify.stdout + verify.stderr).strip()[-400:]),
             events=self.events[-25:],
+            load_average={
+                "mean": round(sum(self.load) / len(self.load), 1) if self.load else None,
+                "max": round(max(self.load), 1) if self.load else None,
+                "cores": os.cpu_count(),
+            },
             drains=[(d.returncode, (d.stdout + d.stderr).strip()[-300:]) for d in (*drains, final)],
         )
         for name in ("fake", "mosquitto"):
             self.quit(name)
         return results
+
+    def settle(self, most: float = 180) -> None:
+        """Wait until the listener has applied what the broker holds: the readings and order
+        events stop changing for a few seconds (bounded)."""
+        seen, deadline = None, time.monotonic() + most
+        while time.monotonic() < deadline:
+            time.sleep(4)
+            with psycopg.connect(self.url) as c:
+                now = c.execute(
+                    "select (select count(*) from readings_reading),"
+                    " (select count(*) from orders_orderevent)"
+                ).fetchone()
+            if now == seen:
+                return
+            seen = now
+        self.log("the listener was still applying messages when the wait ended")
 
     def tail(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")[-2000:]
@@ -485,6 +552,42 @@ class Run:
         out["account_days"]["decisions"] = decisions
         if no_display:
             bad.append(f"{no_display} account-days closed without their display order")
+        # Each closed account-day has its credit decision (the close's display decision, with
+        # the order it issued); the unique (day, account, decision) keeps it to one.
+        no_decision = one(
+            "select count(*) from prepayment_daycharge d where not exists (select 1 from"
+            " prepayment_creditdecision c where c.day = d.day and c.account_id = d.account_id"
+            " and c.decision = 'display' and c.order_id is not null)")[0]  # fmt: skip
+        out["account_days"]["without_decision"] = no_decision
+        if no_decision:
+            bad.append(f"{no_decision} account-days closed without their credit decision")
+        # Days closed during the chaos (after the seeded ones), and every active account closed
+        # up to the platform's last closed day unless it waits for data or a price.
+        seeded = getattr(self, "seeded_last_day", None)
+        under, days_under, last_day = one(
+            "select count(*), count(distinct day), max(day) from prepayment_daycharge"
+            " where day > %s", seeded or datetime(1970, 1, 1).date())  # fmt: skip
+        platform_last = one(
+            "select max(day) from prepayment_closerun where ean = '' and finished_at is not null"
+        )[0]
+        behind = rows(
+            "select waiting_reason, count(*) from prepayment_prepaymentaccount where state ="
+            " 'active' and (last_closed_day is null or last_closed_day < %s) group by"
+            " waiting_reason", platform_last)  # fmt: skip
+        out["account_days"].update(
+            seeded_up_to=str(seeded),
+            closed_under_chaos=under,
+            days_closed_under_chaos=days_under,
+            last_closed=str(last_day),
+            platform_last_closed_day=str(platform_last),
+            behind_waiting={k or "not waiting": v for k, v in behind},
+        )
+        unexplained = sum(v for k, v in behind if not k)
+        if unexplained:
+            bad.append(
+                f"{unexplained} active accounts not closed up to the platform's last closed day"
+                " and not waiting for data or a price"
+            )
         # Orders: none lost (every order final or still legitimately waiting) nor sent twice.
         out["orders"] = dict(rows("select status, count(*) from orders_order group by status"))
         twice = one(
@@ -497,8 +600,159 @@ class Run:
             " 'acknowledged')")[0]  # fmt: skip
         out["orders_sent_more_than_once"] = twice
         out["work"] = dict(rows("select status, count(*) from solde_workitem group by status"))
+        broker_log = self.tmp / "mosquitto.log"
+        if broker_log.exists() and "Error saving" in broker_log.read_text(errors="replace"):
+            bad.append("Mosquitto could not save its persistence file: its restart lost messages")
+        if self.journal.exists():
+            self.check_journal(q, out)
+        else:
+            bad.append("the meters' journal was not written")
         q.close()
         return out
+
+    def check_journal(self, q: psycopg.Connection, out: dict) -> None:
+        """What the meters delivered (their journal) against what the database stored."""
+        bad = out["problems"]
+        records, torn = read_journal(self.journal)
+        readings: set[tuple[str, str, str, int]] = set()
+        executions: dict[int, set[str]] = {}  # order id -> the instants it was executed
+        executed_by: dict[int, tuple[str, str]] = {}  # order id -> (meter, kind)
+        results: Counter[str] = Counter()
+        for r in records:
+            if r["leaf"] == "readings":
+                for row in r["payload"]["readings"]:
+                    milli = int(Decimal(row["value"]) * 1000)
+                    readings.add((r["meter"], row["register"], row["at"], milli))
+            elif r["leaf"] == "order-results":
+                status = r["payload"].get("status")
+                results[f"{status}_again" if r.get("again") else status] += 1
+                if status == "executed" and not r.get("again"):
+                    oid = int(r["payload"]["order_id"])
+                    executions.setdefault(oid, set()).add(r["payload"]["at"])
+                    executed_by[oid] = (r["meter"], r.get("order_kind") or "")
+        q.execute(
+            "create temp table chaos_journal (serial text, register text, at timestamptz,"
+            " value_milli bigint)"
+        )
+        with q.cursor().copy(
+            "copy chaos_journal (serial, register, at, value_milli) from stdin"
+        ) as copy:
+            for row in readings:
+                copy.write_row(row)
+        q.execute("analyze chaos_journal")
+
+        def one(sql: str):
+            return q.execute(sql).fetchone()
+
+        # One row per (meter, register, instant): a meter that sent two values for one instant
+        # would be a simulator fault, counted apart.
+        two_values = one(
+            "select count(*) from (select 1 from chaos_journal group by serial, register, at"
+            " having count(*) > 1) d")[0]  # fmt: skip
+        unknown, missing, altered = one(
+            "select count(*) filter (where m.id is null),"
+            " count(*) filter (where m.id is not null and r.id is null),"
+            " count(*) filter (where r.value_milli <> j.value_milli)"
+            " from chaos_journal j left join registry_meter m on m.serial = j.serial"
+            " left join readings_reading r on r.meter_id = m.id and r.register = j.register"
+            " and r.at = j.at")  # fmt: skip
+        examples = q.execute(
+            "select j.serial, j.register, j.at, j.value_milli, r.value_milli from chaos_journal j"
+            " join registry_meter m on m.serial = j.serial left join readings_reading r on"
+            " r.meter_id = m.id and r.register = j.register and r.at = j.at where r.id is null"
+            " or r.value_milli <> j.value_milli order by j.at limit 5").fetchall()  # fmt: skip
+        rejected = dict(
+            q.execute("select reason, count(*) from readings_rejectedreading group by reason")
+        )
+        out["journal"] = {
+            "lines": len(records),
+            "torn_lines": torn,
+            "readings_delivered": len(readings),
+            "readings_missing": missing,
+            "readings_altered": altered,
+            "readings_of_unknown_meters": unknown,
+            "readings_two_values": two_values,
+            "readings_rejected_by_reason": rejected,
+            "results_by_status": dict(results),
+        }
+        if missing or altered or unknown or two_values:
+            bad.append(
+                f"meter readings delivered vs stored: {missing} missing, {altered} altered, "
+                f"{unknown} of unknown meters, {two_values} with two values; e.g. "
+                + "; ".join(f"{s} {reg} {at:%Y-%m-%d %H:%M} sent {v} stored {got}"
+                            for s, reg, at, v, got in examples)
+            )  # fmt: skip
+        # Orders: what the meters executed against the orders and their events.
+        orders = {
+            pk: (serial, kind, status)
+            for pk, serial, kind, status in q.execute(
+                "select o.id, m.serial, o.kind, o.status from orders_order o join registry_meter"
+                " m on m.id = o.meter_id"
+            )  # fmt: skip
+        }
+        events: Counter[tuple[int, str]] = Counter(
+            {
+                (pk, kind): n
+                for pk, kind, n in q.execute(
+                    "select order_id, kind, count(*) from orders_orderevent"
+                    " where status = 'executed' group by order_id, kind"
+                )
+            }  # fmt: skip
+        )
+        twice = sorted(pk for pk, ats in executions.items() if len(ats) > 1)
+        unknown_orders, not_recorded, late, wrong = [], [], [], []
+        for pk, (serial, kind) in executed_by.items():
+            known = orders.get(pk)
+            if known is None:
+                unknown_orders.append(pk)
+            elif (serial, kind) != known[:2]:
+                wrong.append(pk)
+            elif known[2] == "executed" and events[(pk, "status")] == 1:
+                pass
+            elif known[2] in ("superseded", "cancelled", "expired") and events[(pk, "late_result")]:
+                late.append(pk)  # replaced or given up before the meter's answer came: kept
+            else:
+                not_recorded.append(pk)
+        db_executed = {pk for pk, (_, _, status) in orders.items() if status == "executed"}
+        phantom = sorted(db_executed - set(executed_by))
+        recorded_twice = sorted(pk for pk in db_executed if events[(pk, "status")] > 1)
+        out["meter_orders"] = {
+            "executed_by_meters": len(executed_by),
+            "recorded_executed": len(executed_by) - len(not_recorded + late + wrong
+                                                        + unknown_orders),
+            "executed_after_superseded_or_expired": len(late),
+            "executed_twice_by_a_meter": len(twice),
+            "executed_not_recorded": len(not_recorded),
+            "recorded_executed_never_executed": len(phantom),
+            "recorded_executed_twice": len(recorded_twice),
+            "other_meter_or_kind": len(wrong),
+            "unknown_to_the_platform": len(unknown_orders),
+        }  # fmt: skip
+        for what, ids in (
+            ("executed twice by a meter", twice),
+            ("executed by a meter, not recorded as executed", not_recorded),
+            ("recorded as executed, never executed by a meter", phantom),
+            ("recorded as executed twice", recorded_twice),
+            ("executed by another meter or as another kind than recorded", wrong),
+            ("executed by a meter, unknown to the platform", unknown_orders),
+        ):
+            if ids:
+                bad.append(f"{len(ids)} orders {what}: {ids[:10]}")
+
+
+def read_journal(path: Path) -> tuple[list[dict], int]:
+    """The records of the meters' journal (solde.headend.simulator.Journal) and how many lines
+    were torn by a kill mid-write (that batch stayed in the outbox and was journaled again)."""
+    records, torn = [], 0
+    with path.open("rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                torn += 1
+    return records, torn
 
 
 def report(results: dict, path: Path) -> None:
@@ -518,6 +772,9 @@ def report(results: dict, path: Path) -> None:
         "The shared server itself is not restarted.",
         "- Mosquitto (a private one on a random 127.0.0.1 port, persistence on) restarted once.",
         "- Driven: " + ", ".join(f"{k} {v}" for k, v in sorted(results["driven"].items())),
+        f"- Load average (1 min) during the chaos: mean {results['load_average']['mean']}, "
+        f"max {results['load_average']['max']}, on {results['load_average']['cores']} cores "
+        "(a machine shared with other work).",
         "",
         f"## Result: {'all invariants hold' if ok else 'INVARIANTS BROKEN'}",
         "",
@@ -530,6 +787,9 @@ def report(results: dict, path: Path) -> None:
         f"- Bank lines by outcome: {results['bank']}",
         f"- Readings stored: {results['readings']}, stored twice: {results['readings_doubled']}",
         f"- Account-days: {results['account_days']}",
+        f"- What the meters delivered (their journal: messages the broker acknowledged) against "
+        f"the database: {results.get('journal')}",
+        f"- Orders the meters executed against the database: {results.get('meter_orders')}",
         f"- Orders by status: {results['orders']}; sent more than once: "
         f"{results['orders_sent_more_than_once']}",
         f"- Durable work rows: {results['work']}",

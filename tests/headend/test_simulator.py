@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -255,3 +256,102 @@ def test_a_meter_with_history_goes_on_from_its_last_indexes(inprocess, make_supp
     assert instants[-1] == at("2026-11-30 10:00")
     kwh = (day.last().value_milli - 1_000_000) / 1000
     assert 0 < kwh < 10  # three quarters of a household's consumption, not a jump
+
+
+class Unreachable:
+    """A meter's link to the broker that can be cut: while `down`, nothing is acknowledged."""
+
+    def __init__(self, transport) -> None:
+        self.transport = transport
+        self.down = False
+
+    def publish_many(self, messages):
+        return [False] * len(messages) if self.down else self.transport.publish_many(messages)
+
+    def __getattr__(self, name):
+        return getattr(self.transport, name)
+
+
+def journal_lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_what_the_broker_did_not_take_is_sent_again_and_only_what_it_took_is_journaled(
+    inprocess, make_supply_point, at, tmp_path
+):
+    sp = make_supply_point()
+    serial = sp.meters.get().serial
+    rec = Recorder("readings")
+    link = Unreachable(InProcessTransport())
+    journal = tmp_path / "meters.journal"
+    sim = Simulator(link, journal=journal)
+    with clock.freeze(at("2026-11-30 10:07")):
+        sim.setup(serials=[serial])
+        link.down = True
+        sim.step()
+        clock.advance(timedelta(minutes=30))
+        sim.step()
+        assert rec.messages == [] and journal_lines(journal) == []
+        # Kept by the meter, not lost: 10:00, then 10:15 and 10:30.
+        assert len(SimulatedMeter.objects.get(serial=serial).outbox) == 2
+        link.down = False
+        sim.step()
+    assert SimulatedMeter.objects.get(serial=serial).outbox == []
+    instants = sorted({r["at"] for r in rec.rows()})
+    assert [datetime.fromisoformat(i) for i in instants] == [
+        at("2026-11-30 10:00"),
+        at("2026-11-30 10:15"),
+        at("2026-11-30 10:30"),
+    ]
+    lines = journal_lines(journal)
+    assert [(j["meter"], j["leaf"], j["payload"]) for j in lines] == [
+        (serial, "readings", p) for _, p in rec.messages
+    ]
+
+
+def test_a_meter_whose_result_did_not_leave_answers_after_a_restart_executing_once(
+    inprocess, account_with, monday, tmp_path
+):
+    """The meter executed and its process died before the result reached the broker: the
+    result waits in its outbox (committed with the relay), goes out after the restart, and the
+    order is executed once, as the platform records it."""
+    from solde.orders.models import OrderEvent
+
+    acc = account_with(-1300)
+    meter = acc.supply_point.meters.get()
+    journal = tmp_path / "meters.journal"
+    inprocess.sim_options.update(journal=journal)
+    sim = inprocess.start_fleet([meter.serial])
+    sim.transport = link = Unreachable(sim.transport)
+    link.down = True
+    cut = request_order(meter.pk, "disconnect", "exhausted")
+    dispatch_due()
+    assert inprocess.pump(
+        lambda: SimulatedMeter.objects.get(serial=meter.serial).relay == "disconnected"
+    )
+    assert Order.objects.get(pk=cut.pk).status == "sent"  # nothing came back yet
+    sim = inprocess.restart_fleet()
+    assert inprocess.pump(lambda: Order.objects.get(pk=cut.pk).status == "executed")
+    assert sim.executions == [cut.pk]
+    assert OrderEvent.objects.filter(order=cut, status="executed").count() == 1
+    executed = [
+        j
+        for j in journal_lines(journal)
+        if j["leaf"] == "order-results" and j["payload"]["status"] == "executed"
+    ]
+    assert [(j["payload"]["order_id"], j["order_kind"]) for j in executed] == [
+        (cut.pk, "disconnect")
+    ]
+
+
+def test_a_journal_line_torn_by_a_kill_does_not_swallow_the_next(tmp_path):
+    from solde.headend.simulator import Journal
+
+    path = tmp_path / "meters.journal"
+    path.write_bytes(b'{"meter":"A","leaf":"readings","payl')  # killed mid-write
+    j = Journal(path)
+    j.append([{"meter": "B", "leaf": "events", "payload": {}}])
+    j.close()
+    lines = path.read_bytes().splitlines()
+    assert lines[0].startswith(b'{"meter":"A"')
+    assert json.loads(lines[1]) == {"meter": "B", "leaf": "events", "payload": {}}

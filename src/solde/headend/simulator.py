@@ -8,12 +8,22 @@ pressed), the power limiter (load capped at the limit) and the balance display (
 
 State lives in `SimulatedMeter` rows so `solde meter show/press` work beside a running
 simulator. The demo runs it as a process (`solde simulate`, Procfile.demo) over MQTT.
+
+Like a real meter, what a meter sends up (readings, order results, events) is queued in its
+outbox in the same transaction as the state it reports, and published after that commit: a
+message the broker did not acknowledge stays queued and is sent again at the next step, so a
+killed simulator or an absent broker delays what meters say but never loses it, and an order's
+execution is never undone by a crash after its result left. With a journal (`--journal FILE`,
+the chaos suite) every message the broker acknowledged is appended to the file, one JSON line
+each, fsynced before it leaves the outbox: a record of what the fleet delivered.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import queue
 import random
 import threading
@@ -22,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.db import connection, transaction
 
@@ -175,6 +186,36 @@ def _value(milli: int) -> str:
     return f"{Decimal(milli) / 1000:.3f}"
 
 
+class Journal:
+    """An append-only file of what the fleet delivered: one JSON line per message the broker
+    acknowledged (QoS 1 PUBACK), `{"meter", "leaf", "payload"}` plus, for an order result,
+    `order_kind` and `again` (an answer repeated for an order sent again, nothing executed).
+    Each batch is written, flushed and fsynced before its messages leave the outbox, so a line
+    may repeat (killed between the two: the message is sent again) but none is missing."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.file = self.path.open("ab")
+        if self.file.tell():
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    # A line torn by a kill: end it, so the next one starts on its own line.
+                    self.file.write(b"\n")
+
+    def append(self, records: list[dict]) -> None:
+        if not records:
+            return
+        self.file.write(
+            b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records)
+        )
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
+
+
 @dataclass
 class Simulator:
     transport: Transport
@@ -183,9 +224,11 @@ class Simulator:
     exec_delay: float = 5.0  # … and before it reports the execution
     seed: int = 0
     serials: list[str] = field(default_factory=list)
+    journal: str | os.PathLike | None = None  # append what the broker acknowledged
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self._journal = Journal(self.journal) if self.journal else None
         self.executions: list[int] = []  # order ids executed by this fleet, in order (tests)
         self.inbox: queue.Queue[tuple[str, dict, Callable[[], None]]] = queue.Queue()
         self.transport.subscribe([topics.all_meters("orders")], self._receive)
@@ -277,14 +320,6 @@ class Simulator:
                     changed.add(parsed[0])
                     counts["orders"] += 1
             for m in meters.values():
-                if m.outbox:
-                    for msg in m.outbox:
-                        self.transport.publish(
-                            topics.meter_topic(m.serial, msg["leaf"]), msg["payload"]
-                        )
-                        counts["events"] += 1
-                    m.outbox = []
-                    changed.add(m.serial)
                 answered = self._answer_due(m, now)
                 if answered:
                     counts["answers"] += answered
@@ -312,7 +347,48 @@ class Simulator:
             )
         for _, _, ack in received:
             ack()
+        # Published once the state they report is committed; what the broker does not take
+        # stays queued for the next step.
+        waiting = [m.serial for m in meters.values() if m.outbox]
+        counts["events"] = self.flush(waiting)
         return counts
+
+    def flush(self, serials: list[str]) -> int:
+        """Publish these meters' outboxes (pipelined); what the broker acknowledged is
+        journaled, then leaves the outbox. Returns the count of events (button presses) sent."""
+        if not serials:
+            return 0
+        events = 0
+        with transaction.atomic():
+            qs = SimulatedMeter.objects.filter(serial__in=serials)
+            if connection.vendor == "postgresql":
+                qs = qs.select_for_update()
+            meters = [m for m in qs.order_by("pk") if m.outbox]
+            queued = [(m, msg) for m in meters for msg in m.outbox]
+            if not queued:
+                return 0
+            taken = self.transport.publish_many(
+                [(topics.meter_topic(m.serial, msg["leaf"]), msg["payload"]) for m, msg in queued]
+            )
+            delivered = [(m, msg) for (m, msg), ok in zip(queued, taken, strict=True) if ok]
+            if self._journal is not None:
+                self._journal.append([{"meter": m.serial, **msg} for m, msg in delivered])
+            events = sum(msg["leaf"] == "events" for _, msg in delivered)
+            left = iter(taken)
+            for m in meters:
+                m.outbox = [msg for msg in m.outbox if not next(left)]
+            SimulatedMeter.objects.bulk_update(meters, ["outbox"])
+        if len(delivered) < len(queued):
+            log.warning(
+                "%d of %d meter messages not taken by the broker; sent again at the next step",
+                len(queued) - len(delivered),
+                len(queued),
+            )
+        return events
+
+    def _queue(self, m: SimulatedMeter, leaf: str, payload: dict, **extra: object) -> None:
+        """What the meter sends up, queued with the state it reports (published after commit)."""
+        m.outbox = [*m.outbox, {"leaf": leaf, "payload": payload, **extra}]
 
     def run(self, stop: Callable[[], bool], interval: float = 0.5) -> None:
         while not stop():
@@ -328,7 +404,7 @@ class Simulator:
         oid = str(order.get("order_id"))
         if oid in m.answered:
             # Sent again (retry, broker redelivery): answer again, execute nothing twice.
-            self._send_result(m, {**m.answered[oid], "at": now.isoformat()})
+            self._send_result(m, {**m.answered[oid], "at": now.isoformat()}, order, again=True)
             return
         if any(p["order"].get("order_id") == order.get("order_id") for p in m.pending):
             return
@@ -360,7 +436,7 @@ class Simulator:
             order = p["order"]
             base = {"order_id": order.get("order_id"), "at": now.isoformat()}
             if p["step"] == "ack":
-                self._send_result(m, {**base, "status": "acknowledged"})
+                self._send_result(m, {**base, "status": "acknowledged"}, order)
                 continue
             if p["step"] == "fail":
                 result = {**base, "status": "failed", "error": "relay did not switch (simulated)"}
@@ -375,7 +451,7 @@ class Simulator:
             if len(m.answered) > 50:
                 for key in list(m.answered)[:-50]:
                     del m.answered[key]
-            self._send_result(m, result)
+            self._send_result(m, result, order)
         return len(due)
 
     def _execute(self, m: SimulatedMeter, order: dict, now: datetime) -> str | None:
@@ -409,8 +485,11 @@ class Simulator:
             return f"unknown order kind {kind}"
         return None
 
-    def _send_result(self, m: SimulatedMeter, payload: dict) -> None:
-        self.transport.publish(topics.results(m.serial), payload)
+    def _send_result(
+        self, m: SimulatedMeter, payload: dict, order: dict, again: bool = False
+    ) -> None:
+        extra = {"order_kind": order.get("kind")}
+        self._queue(m, "order-results", payload, **extra, **({"again": True} if again else {}))
 
     # -- readings ----------------------------------------------------------------------------------
 
@@ -452,10 +531,7 @@ class Simulator:
             if reg in idx
         ]
         if rows:
-            self.transport.publish(
-                topics.readings(m.serial),
-                {"meter": m.serial, "ean": m.ean, "readings": rows},
-            )
+            self._queue(m, "readings", {"meter": m.serial, "ean": m.ean, "readings": rows})
         return len(rows)
 
 

@@ -165,13 +165,18 @@ def _supersede(orders: list[Order], now: datetime) -> list[OrderEvent]:
             .values("pk")[:1]
         )
         for i in range(0, len(meters), 5000):
+            # Locked, so that a meter's answer committed meanwhile (executed) is seen and
+            # stands: an executed order is never rewritten as superseded.
             stale = [
                 pk
-                for pk in Order.objects.filter(
+                for pk in Order.objects.select_for_update()
+                .filter(
                     meter_id__in=meters[i : i + 5000],
                     kind__in=contradicted,
                     status__in=PENDING_STATUSES,
-                ).values_list("pk", flat=True)
+                )
+                .order_by("pk")
+                .values_list("pk", flat=True)
                 if pk not in new_ids
             ]
             if not stale:
@@ -289,19 +294,29 @@ def cancel_orders(order_ids: Iterable[int], who: str = "operator") -> int:
         .filter(pk__in=list(order_ids), status__in=PENDING_STATUSES)
         .values_list("pk", flat=True)
     )
-    _finish(ids, OrderStatus.CANCELLED, now, f"cancelled by {who}")
-    return len(ids)
+    return len(_finish(ids, OrderStatus.CANCELLED, now, f"cancelled by {who}"))
 
 
-def _finish(ids: list[int], status: str, now: datetime, detail: str) -> None:
+def _finish(ids: list[int], status: str, now: datetime, detail: str) -> list[int]:
+    """End these orders with `status` — those still pending once locked: a meter's answer
+    committed since they were read (executed, failed) stands. Returns the ids it ended."""
     if not ids:
-        return
+        return []
+    ids = list(
+        Order.objects.select_for_update()
+        .filter(pk__in=ids, status__in=PENDING_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
     Order.objects.filter(pk__in=ids).update(
         status=status, updated_at=now, finished_at=now, detail=detail[:300]
     )
     OrderEvent.objects.bulk_create(
         [OrderEvent(order_id=pk, at=now, status=status, detail=detail[:300]) for pk in ids]
     )
+    return ids
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,7 +531,9 @@ def _expire(now: datetime) -> int:
             "pk", flat=True
         )
     )
-    _finish(ids, OrderStatus.EXPIRED, now, "no answer from the meter before the order expired")
+    ids = _finish(
+        ids, OrderStatus.EXPIRED, now, "no answer from the meter before the order expired"
+    )
     if ids:
         log.warning("%d meter orders expired", len(ids))
     return len(ids)

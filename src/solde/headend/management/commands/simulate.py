@@ -24,10 +24,13 @@ class Command(TyperCommand):
         exec_delay: float = 5.0,
         interval: float = 0.5,
         seed: int = 0,
+        journal: str = "",
     ) -> None:
         """--meters N: how many meters of the registry; --mqtt URL: broker (default
         SOLDE_HEADEND_URL); --speed X: run the platform clock X times faster (simulation mode);
-        --failure-rate F: share of orders that fail or get no answer."""
+        --failure-rate F: share of orders that fail or get no answer; --journal FILE: append
+        every message the broker acknowledged (readings, order results), one JSON line each,
+        fsynced (the chaos suite compares it with the database)."""
         from solde import clock
         from solde.headend import topics
         from solde.headend.adapters import make_transport
@@ -54,6 +57,7 @@ class Command(TyperCommand):
             ack_delay=ack_delay,
             exec_delay=exec_delay,
             seed=seed,
+            journal=journal or None,
         )
         count = sim.setup(meters)
         console.print(
