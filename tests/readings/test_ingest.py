@@ -388,3 +388,23 @@ def test_a_batch_costs_a_handful_of_queries(
     with django_assert_max_num_queries(8):
         again = ingest(batch, "test")
     assert again.duplicates == 200
+
+
+def test_null_fields_are_checked_on_every_row(frozen, make_supply_point, row):
+    # Rows of one meter register are checked once per run: a null meter must not pass for the
+    # previous row's meter, nor a first row of nulls for none.
+    sp = make_supply_point()
+    good = row(sp, "2026-11-28T08:00:00+01:00", "100")
+    nulls = {"ean": None, "meter": None, "register": None, "unit": None}
+    result = ingest(
+        [
+            {**good, **nulls},
+            good,
+            {**good, "meter": None, "at": "2026-11-28T08:15:00+01:00"},
+            {**good, "meter": None, "at": "2026-11-28T08:30:00+01:00", "value": "101"},
+        ],
+        "test",
+    )
+    assert result.accepted == 1
+    assert reasons(result) == [(0, "invalid"), (2, "invalid"), (3, "invalid")]
+    assert Reading.objects.count() == 1

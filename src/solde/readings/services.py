@@ -26,7 +26,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from solde import clock
+from solde import clock, faults
 from solde.identifiers import InvalidIdentifier, validate_ean
 from solde.readings import rules
 from solde.readings.models import Reading, RejectedReading, RejectReason
@@ -200,7 +200,9 @@ def ingest_batches(
     if connection.in_atomic_block:
         # Inside a caller's transaction (tests): another connection would not see its rows.
         for rows, indexes in batches:
-            yield len(rows), ingest_rows(rows, source, indexes=indexes)
+            result = ingest_rows(rows, source, indexes=indexes)
+            faults.point("readings.after_batch_commit")
+            yield len(rows), result
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-prepare") as helper:
         try:
@@ -228,6 +230,7 @@ def _pipeline(
                 if attempt == _ATTEMPTS - 1:
                     raise
                 prepared = _prepare(prepared.rows)
+        faults.point("readings.after_batch_commit")  # a crash here leaves whole batches
         yield len(prepared.rows), result
 
 
@@ -276,7 +279,12 @@ def _prepare(rows: Sequence[Row | None]) -> _Prepared:
 
     # Rows come in runs of the same meter register: who a row is about is checked when it
     # changes, what it says (instant, value) on every row.
-    l_ean = l_serial = l_register = l_unit = None
+    # Not None: a row whose fields are None (JSON null) must be checked, never taken as proven.
+    unproven = object()
+    l_ean: object = unproven
+    l_serial: object = unproven
+    l_register: object = unproven
+    l_unit: object = unproven
     meter: _Meter | None = None
     append = None
     low = high = 0
@@ -286,7 +294,7 @@ def _prepare(rows: Sequence[Row | None]) -> _Prepared:
             continue
         ean, serial, register, at, value, unit = row
         if serial != l_serial or register != l_register or ean != l_ean or unit != l_unit:
-            l_serial = None  # until this row proves its meter register
+            l_serial = unproven  # until this row proves its meter register
             problem = _missing(row)
             if problem:
                 rejects.append((pos, invalid, problem))
