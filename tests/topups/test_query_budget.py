@@ -51,3 +51,18 @@ def test_a_repeat_costs_no_more_than_a_new_topup(active_sp, partner_api):
         r = shop("post", "/api/v1/topups", json=_body(sp, 7))
     assert r.status_code == 200
     assert len(ctx.captured_queries) <= 12
+
+
+def test_a_suspended_partner_is_refused_at_once_by_the_process_that_suspended_it(
+    active_sp, partner_api
+):
+    """The API keeps a verified key and its partner a few seconds: a suspension saved in this
+    process (the admin, the console) is seen by the very next request."""
+    sp = active_sp()
+    shop = partner_api(channel="retail")
+    assert shop("post", "/api/v1/topups", json=_body(sp, 20)).status_code == 201
+    partner = shop.partner
+    partner.active = False
+    partner.save()
+    r = shop("post", "/api/v1/topups", json=_body(sp, 21))
+    assert r.status_code == 409 and "suspended" in r.json()["detail"]
