@@ -347,9 +347,10 @@ API_KEY_CACHE_SECONDS = float(os.environ.get("SOLDE_API_KEY_CACHE_SECONDS", "5")
 
 # `solde serve`: the production web server (docs/decisions/0007-serving.md).
 WEB_BIND = os.environ.get("SOLDE_BIND", "127.0.0.1:8000")
-WEB_SERVER = os.environ.get("SOLDE_WEB_SERVER", "gunicorn")
+# granian by default: it measured better than gunicorn here (docs/decisions/0014).
+WEB_SERVER = os.environ.get("SOLDE_WEB_SERVER", "granian")
 WEB_WORKERS = int(os.environ.get("SOLDE_WEB_WORKERS", "0"))  # 0: sized from the cores
-WEB_THREADS = int(os.environ.get("SOLDE_WEB_THREADS", "0"))  # 0: the server's default for us
+WEB_THREADS = int(os.environ.get("SOLDE_WEB_THREADS", "0"))  # 0: 2 per worker
 
 LOGGING = {
     "version": 1,
