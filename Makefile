@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 SOLDE_PG_URL ?= postgres://postgres@127.0.0.1:5432/solde
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: help venv e2e-tools demo test test-sqlite test-postgres lint bench chaos restore-drill clean
+.PHONY: help venv e2e-tools demo test test-sqlite test-postgres lint bench bench-scale chaos restore-drill clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ lint: venv  ## ruff and mypy
 
 bench: venv  ## run the benchmarks and write BENCHMARKS.md
 	SOLDE_PG_URL="$(SOLDE_PG_URL)" $(BIN)/python -m tests.perf.run
+
+bench-scale: venv  ## the daily close of a million accounts (about 15 min), its section of BENCHMARKS.md
+	SOLDE_PG_URL="$(SOLDE_PG_URL)" $(BIN)/python -m tests.perf.scale
 
 # The chaos suite on its own PostgreSQL database (dropped and made again) of SOLDE_PG_URL's server.
 CHAOS_MINUTES ?= 3

@@ -93,6 +93,33 @@ def test_demo_serves_through_its_processes_and_the_printed_customer_login_works(
         )
         assert answer.status_code == 200 and "/login/" not in answer.url, answer.text[:500]
 
+        # One operator per console role is printed; the agent signs in without a second
+        # factor (the demo's opt-out) and is refused the dashboard, which its role lacks.
+        operators = dict(
+            re.findall(r"^Console: \S+/console/\s+user (\S+)\s+password (\S+)", logins, re.M)
+        )
+        assert set(operators) == {
+            "agent.demo",
+            "backoffice.demo",
+            "superviseur.demo",
+            "auditeur.demo",
+        }
+        assert f"{site}/console/" in output
+        staff = requests.Session()
+        staff.get(f"{site}/console/login/", timeout=10)
+        answer = staff.post(
+            f"{site}/console/login/",
+            data={
+                "username": "agent.demo",
+                "password": operators["agent.demo"],
+                "csrfmiddlewaretoken": staff.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{site}/console/login/"},
+            timeout=20,
+        )
+        assert answer.url == f"{site}/console/" and "agent.demo" in answer.text, answer.text[:500]
+        assert staff.get(f"{site}/console/dashboard/", timeout=10).status_code == 403
+
         # Static files: hashed names in the page, served by whitenoise with a long cache life.
         css = re.search(r"/static/portal/portal\.[0-9a-f]{12}\.css", page.text)
         assert css, page.text[:1000]

@@ -152,6 +152,47 @@ def check_messages() -> Check:
     )
 
 
+def check_work() -> Check:
+    """Durable internal work (solde.work) due and not done: the workers are stuck or too slow
+    (credit decisions, catch-up closes… wait behind it). Retries waiting for their backoff
+    are not due yet and not late."""
+    from solde.models import WorkItem, WorkStatus
+
+    return _oldest_due(
+        WorkItem.objects.filter(status=WorkStatus.PENDING),
+        clock.now(),
+        settings.HEALTH_WORK_MAX_AGE,
+        "work",
+        "internal work item",
+    )
+
+
+def check_dead_work() -> Check:
+    """Work given up after its retries is work that will never happen on its own (a credit
+    decision, a catch-up close): not ready, like late work, until an operator retries it
+    (admin "Tâches internes" → "Relancer") or deals with its cause."""
+    from django.db.models import Count
+
+    from solde.models import WorkItem, WorkStatus
+
+    dead = (
+        WorkItem.objects.filter(status=WorkStatus.DEAD)
+        .values("kind")
+        .annotate(n=Count("pk"))
+        .order_by("kind")
+    )
+    counts = {row["kind"]: row["n"] for row in dead}
+    if not counts:
+        return Check("dead_work", OK, "no internal work given up")
+    kinds = ", ".join(f"{kind} {n}" for kind, n in counts.items())
+    return Check(
+        "dead_work",
+        FAIL,
+        f"{sum(counts.values())} internal work item(s) given up after their retries "
+        f"({kinds}): see `solde work failed`, then retry them in the admin (Tâches internes)",
+    )
+
+
 CHECKS: list[tuple[str, Callable[[], Check]]] = [
     ("database", check_database),
     ("broker", check_broker),
@@ -159,6 +200,8 @@ CHECKS: list[tuple[str, Callable[[], Check]]] = [
     ("close", check_close),
     ("orders", check_orders),
     ("messages", check_messages),
+    ("work", check_work),
+    ("dead_work", check_dead_work),
 ]
 
 

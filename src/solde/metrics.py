@@ -2,14 +2,15 @@
 
 Nothing is counted in process memory, so every web process answers the same figures and a
 restart loses nothing. Each figure is one aggregate query; the large tables are read through an
-index or their primary key only (accepted readings are the highest reading id: ids only grow,
-one per row written, which is what Prometheus' rate() needs from a counter)."""
+index or their primary key only (accepted readings are the highest reading id handed out: ids
+only grow, one per row written, which is what Prometheus' rate() needs from a counter)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 
+from django.db import connection
 from django.db.models import Count, Max, Min, Sum
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -36,12 +37,12 @@ class DomainCollector(Collector):
 
 
 def readings() -> Iterator[Metric]:
-    from solde.readings.models import Reading, RejectedReading
+    from solde.readings.models import RejectedReading
 
     accepted = CounterMetricFamily(
-        "solde_readings_accepted", "Index readings accepted (highest reading id)."
+        "solde_readings_accepted", "Index readings accepted (highest reading id handed out)."
     )
-    accepted.add_metric([], Reading.objects.aggregate(m=Max("pk"))["m"] or 0)
+    accepted.add_metric([], accepted_readings())
     yield accepted
     rejected = CounterMetricFamily(
         "solde_readings_rejected",
@@ -51,6 +52,24 @@ def readings() -> Iterator[Metric]:
     for row in RejectedReading.objects.values("reason").annotate(n=Count("pk")).order_by():
         rejected.add_metric([row["reason"]], row["n"])
     yield rejected
+
+
+def accepted_readings() -> int:
+    """The highest reading id: ids only grow, one per row written. PostgreSQL: the id
+    sequence's last value, one read whatever the table's size — the partitioned readings table
+    has no index on id, and retention drops old rows without moving it back. SQLite: the
+    largest rowid, read from the end of the table's B-tree."""
+    from solde.readings.models import Reading
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, 'id'))",
+                [Reading._meta.db_table],
+            )
+            row = cur.fetchone()
+        return int(row[0] or 0) if row else 0
+    return Reading.objects.aggregate(m=Max("pk"))["m"] or 0
 
 
 def close() -> Iterator[Metric]:
@@ -103,6 +122,7 @@ def orders() -> Iterator[Metric]:
 
 def outbox() -> Iterator[Metric]:
     """Work written and not yet sent: the lag of each outbox (0 when empty)."""
+    from solde.models import WorkItem, WorkStatus
     from solde.notifications.models import Event, Message, MessageStatus
     from solde.orders.models import Order, OrderStatus
 
@@ -120,7 +140,19 @@ def outbox() -> Iterator[Metric]:
     lag.add_metric(["messages"], _age(message["m"]))
     event = Event.objects.filter(handled_at__isnull=True).aggregate(m=Min("occurred_at"))
     lag.add_metric(["events"], _age(event["m"]))
+    # Durable work counts from when it fell due: a delayed item or a retry waiting for its
+    # backoff is not late (the same rule as /readyz's "work" check).
+    work = WorkItem.objects.filter(status=WorkStatus.PENDING, next_attempt_at__lte=now).aggregate(
+        m=Min("next_attempt_at")
+    )
+    lag.add_metric(["work"], _age(work["m"]))
     yield lag
+    dead = GaugeMetricFamily(
+        "solde_work_dead_items",
+        "Durable work items given up after their retries, waiting for an operator.",
+    )
+    dead.add_metric([], WorkItem.objects.filter(status=WorkStatus.DEAD).count())
+    yield dead
 
 
 def topups() -> Iterator[Metric]:

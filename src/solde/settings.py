@@ -207,6 +207,8 @@ OTP_TOTP_ISSUER = os.environ.get("SOLDE_STAFF_OTP_ISSUER", "Solde")
 STAFF_OTP_FAILURE_LIMIT = int(os.environ.get("SOLDE_STAFF_OTP_FAILURE_LIMIT", "5"))
 # Sign-up and password reset answer no sooner than this, known address or not.
 PORTAL_PROBE_SECONDS = float(os.environ.get("SOLDE_PORTAL_PROBE_SECONDS", "0.3"))
+# Months of readings partitions created ahead of this one (PostgreSQL; docs/readings.md).
+READINGS_PARTITIONS_AHEAD = int(os.environ.get("SOLDE_READINGS_PARTITIONS_AHEAD", "3"))
 # The phone line's limits (solde.phoneline.services, counted in the database): references without
 # a balance per calling number per hour, lookups of one reference per hour, references without
 # a balance across the platform per minute.
@@ -333,6 +335,7 @@ HEALTH_WORKER_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_WORKER_MAX_AGE", "300")
 HEALTH_CLOSE_DEADLINE = os.environ.get("SOLDE_HEALTH_CLOSE_DEADLINE", "07:00")  # local time
 HEALTH_ORDER_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_ORDER_MAX_AGE", "900"))
 HEALTH_MESSAGE_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_MESSAGE_MAX_AGE", "3600"))
+HEALTH_WORK_MAX_AGE = int(os.environ.get("SOLDE_HEALTH_WORK_MAX_AGE", "900"))  # durable work
 # /metrics answers a bearer token or the listed addresses/networks, no one else.
 METRICS_TOKEN = os.environ.get("SOLDE_METRICS_TOKEN", "")
 METRICS_ALLOWED_IPS = env_list("SOLDE_METRICS_ALLOWED_IPS")

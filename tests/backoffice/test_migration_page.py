@@ -27,7 +27,7 @@ def test_a_supervisor_checks_then_imports_and_downloads_the_letters(console, rea
     client = console("supervisor")
     r = upload(client, data, "check")
     page = r.content.decode()
-    assert r.status_code == 200 and "Simulation" in page and "refused" in page
+    assert r.status_code == 200 and "Simulation" in page and "refusée" in page
     assert not Transaction.objects.filter(kind="carried_balance").exists()
     assert not OperatorAction.objects.filter(kind="budget_migration").exists()
 

@@ -72,6 +72,8 @@ def test_ready_when_every_check_passes(client, worker_alive, account, frozen):
         "close": "ok",
         "orders": "ok",
         "messages": "ok",
+        "work": "ok",
+        "dead_work": "ok",
     }
 
 
@@ -169,6 +171,78 @@ def test_unsent_message_past_its_limit_is_red(client, worker_alive, account, fro
     assert "2 h" in checks["messages"]["detail"]
 
 
+def work_item(key: str, due_minutes_ago: float, status: str = "pending", attempts: int = 0):
+    from solde.models import WorkItem
+
+    now = clock.now()
+    return WorkItem.objects.create(
+        kind="credit.decide",
+        key=key,
+        group=key,
+        payload={},
+        status=status,
+        attempts=attempts,
+        next_attempt_at=now - timedelta(minutes=due_minutes_ago),
+        created_at=now - timedelta(minutes=max(due_minutes_ago, 0) + 5),
+        updated_at=now,
+    )
+
+
+def test_durable_work_due_past_its_limit_is_red(client, worker_alive, account, frozen, settings):
+    closed_through(date(2026, 11, 27))
+    work_item("recent", due_minutes_ago=2)
+    code, checks = statuses(client)
+    assert code == 200 and checks["work"]["status"] == "ok", checks["work"]
+    assert "2 min" in checks["work"]["detail"]
+
+    late = work_item("late", due_minutes_ago=20)
+    code, checks = statuses(client)
+    assert code == 503 and checks["work"]["status"] == "fail"
+    assert "20 min" in checks["work"]["detail"] and "limit 15 min" in checks["work"]["detail"]
+    settings.HEALTH_WORK_MAX_AGE = 30 * 60
+    code, checks = statuses(client)
+    assert code == 200 and checks["work"]["status"] == "ok"
+
+    # A retry waiting for its backoff, or work delayed on purpose, is not due: not late, even
+    # when it was written long ago.
+    settings.HEALTH_WORK_MAX_AGE = 900
+    late.next_attempt_at = clock.now() + timedelta(minutes=10)
+    late.attempts = 3
+    late.save()
+    code, checks = statuses(client)
+    assert code == 200 and checks["work"]["status"] == "ok", checks["work"]
+    # Done work is not waiting.
+    work_item("done-long-ago", due_minutes_ago=600, status="done")
+    assert statuses(client)[0] == 200
+
+
+def test_work_given_up_is_not_ready_until_retried(client, worker_alive, account, frozen):
+    from solde import work
+    from solde.models import WorkItem
+
+    closed_through(date(2026, 11, 27))
+    dead = work_item("dead-1", due_minutes_ago=1, status="dead", attempts=8)
+    work_item("dead-2", due_minutes_ago=1, status="dead", attempts=8)
+    code, checks = statuses(client)
+    assert code == 503 and checks["dead_work"]["status"] == "fail"
+    assert "2 internal work item(s) given up" in checks["dead_work"]["detail"]
+    assert "credit.decide 2" in checks["dead_work"]["detail"]
+    # A dead item is not "due" work: the lag check does not count it twice.
+    assert checks["work"]["status"] == "ok"
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Not ready: dead_work"):
+        call_command("status", stdout=out)
+    assert "given up" in out.getvalue()
+
+    # The operator's retry makes them due again: ready once more (they are young).
+    work.retry(WorkItem.objects.filter(status="dead").values_list("pk", flat=True))
+    dead.refresh_from_db()
+    assert dead.status == "pending"
+    code, checks = statuses(client)
+    assert code == 200 and checks["dead_work"]["status"] == "ok", checks
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -205,7 +279,7 @@ def test_solde_status_prints_the_checks_and_fails_with_them(worker_alive, accoun
     out = io.StringIO()
     with pytest.raises(CommandError, match="Not ready: close"):
         call_command("status", stdout=out)  # the 27th is not closed
-    for name in ("database", "broker", "worker", "close", "orders", "messages"):
+    for name in ("database", "broker", "worker", "close", "orders", "messages", "work"):
         assert name in out.getvalue()
     assert "2026-11-27" in out.getvalue()
     closed_through(date(2026, 11, 27))

@@ -105,7 +105,27 @@ def test_metrics_count_the_domain(client, metrics_on, make_supply_point, frozen)
         created_at=now,
     )
 
+    from solde.models import WorkItem
+
+    for key, status, due in [
+        ("w-due", "pending", now - timedelta(minutes=7)),
+        ("w-later", "pending", now + timedelta(minutes=30)),  # a retry waiting for its backoff
+        ("w-dead", "dead", now - timedelta(hours=5)),
+        ("w-done", "done", now - timedelta(hours=9)),
+    ]:
+        WorkItem.objects.create(
+            kind="credit.decide",
+            key=key,
+            group=key,
+            status=status,
+            next_attempt_at=due,
+            created_at=now - timedelta(hours=10),
+            updated_at=now,
+        )
+
     m = scrape(client)
+    assert m[("solde_outbox_lag_seconds", (("outbox", "work"),))] == 7 * 60
+    assert m[("solde_work_dead_items", ())] == 1
     ids = Reading.objects.order_by("-pk").values_list("pk", flat=True)
     assert m[("solde_readings_accepted_total", ())] == ids[0]
     assert m[("solde_readings_rejected_total", (("reason", "unknown_ean"),))] == 2

@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.perf.fixtures import run_on_fresh_database
+
 CUSTOMERS = 100_000
 DB_NAME = "solde_bench_console_search"
 SEARCHES = 600
@@ -100,25 +99,7 @@ CITIES = [
 def run(pg_url: str) -> str:
     scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
     n = max(1000, int(CUSTOMERS * scale))
-    base, _, _ = pg_url.rpartition("/")
-    _recreate(base, DB_NAME)
-    env = {
-        **os.environ,
-        "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
-        "DJANGO_SETTINGS_MODULE": "solde.settings",
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.perf.bench_console_search", str(n)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"bench_console_search failed:\n{out.stderr[-4000:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = run_on_fresh_database(pg_url, DB_NAME, "tests.perf.bench_console_search", str(n))
     rows = [
         f"| {kind} | {v['n']} | {v['p50']:.1f} | {v['p99']:.1f} | {v['max']:.1f} |"
         for kind, v in r["by_kind"].items()
@@ -151,14 +132,6 @@ def run(pg_url: str) -> str:
         ]
         + ([] if scale == 1 else ["", f"At scale {scale}: not the target size."])
     )
-
-
-def _recreate(base: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- In the subprocess ----------------------------------------------------------------------

@@ -68,3 +68,44 @@ def test_gas_consumption(client, frozen, make_supply_point, activate, make_user)
     assert list(data["daily"]["registers"]) == ["24.2.3"]
     assert data["daily"]["registers"]["24.2.3"][-1] == 31.5
     assert "31,5\xa0kWh" in page and "Gaz" in page
+
+
+def test_last_midnight_index_per_register_from_the_daily_indexes(logged, active_sp, day_charges):
+    import re
+
+    from solde.readings.models import DailyIndex
+
+    day_charges(active_sp.account, date(2026, 11, 20), 8)
+    meter = active_sp.meters.get()
+    for day, day_end, night_end in (
+        (date(2026, 11, 26), 1200000, 800000),
+        (date(2026, 11, 27), 1234567, 805250),
+    ):
+        DailyIndex.objects.create(
+            meter=meter,
+            register="1.8.1",
+            day=day,
+            start_milli=0,
+            end_milli=day_end,
+            consumption_milli=0,
+        )
+        DailyIndex.objects.create(
+            meter=meter,
+            register="1.8.2",
+            day=day,
+            start_milli=0,
+            end_milli=night_end,
+            consumption_milli=0,
+        )
+    page = unescape(logged.get(f"/espace/ean/{active_sp.ean}/consommation/").content.decode())
+    section = page[page.index('data-testid="midnight-indexes"') :]
+    assert "Index de votre compteur" in section
+    # The newest closed midnight (end of 27/11 = 28/11 at 00:00), not the day before.
+    assert re.search(r"1\D?234,567\xa0kWh", section) and re.search(r"805,250\xa0kWh", section)
+    assert "28/11/2026 00:00" in section
+    assert "Jour (heures pleines)" in section and "Nuit (heures creuses)" in section
+
+
+def test_no_midnight_index_section_before_a_closed_day(logged, active_sp):
+    page = logged.get(f"/espace/ean/{active_sp.ean}/consommation/").content.decode()
+    assert 'data-testid="midnight-indexes"' not in page

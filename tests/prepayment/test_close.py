@@ -333,16 +333,16 @@ def test_a_crash_mid_run_leaves_whole_days_and_a_rerun_completes(
         activated(sp, midnight("2026-11-26"))
         _flat_account(sp, "2026-11-26", 2, 2000)
     monkeypatch.setattr(close_module, "CHUNK", 2)
-    real = close_module.post_many
+    real = close_module.post_transfers
     calls = {"n": 0}
 
-    def crashing(postings):
+    def crashing(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("power cut")
-        return real(postings)
+        return real(*args, **kwargs)
 
-    with mock.patch.object(close_module, "post_many", crashing), pytest.raises(RuntimeError):
+    with mock.patch.object(close_module, "post_transfers", crashing), pytest.raises(RuntimeError):
         close_day(D("2026-11-27"))
     # the first chunk (2 accounts, 26th) committed; nothing of the second
     assert DayCharge.objects.count() == 2

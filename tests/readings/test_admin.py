@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from solde.readings.models import RejectedReading
@@ -45,3 +47,21 @@ def test_rejected_list_filter_and_mark_reviewed(admin_client, some):
     detail = admin_client.get(f"{url}{ids[0]}/change/")
     assert detail.status_code == 200  # read-only view
     assert 'name="_save"' not in detail.content.decode()
+
+
+def test_readings_list_walks_the_unique_index_and_caps_its_count(
+    admin_client, some, row, monkeypatch
+):
+    """No index on id on the partitioned table: the list follows (meter, register, at) newest
+    first, links to no detail page, and counts at most CAP rows."""
+    from solde.readings.admin import CappedCountPaginator
+
+    url = "/admin/readings/reading/"
+    ingest([row(some, "2026-11-28T08:15:00+01:00", "1235.5")], "api:test")
+    page = admin_client.get(url, {"q": some.meters.get().serial}).content.decode()
+    assert page.index("1234.500 kWh") > page.index("1235.500 kWh")  # 08:15 before 08:00
+    assert not re.search(r"/admin/readings/reading/\d+/change/", page)
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 1)
+    page = admin_client.get(url).content.decode()
+    paginator = page[page.index('class="paginator"') :]
+    assert "1 reading" in paginator  # two rows stored, counted up to the cap

@@ -96,6 +96,8 @@ def check_logins(seeded, settings):
     text = (settings.DATA_DIR / "demo-logins.txt").read_text()
     keys = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith("API key")]
     assert len(keys) == 4 and all(find_key(k) for k in keys)
+    console = [line for line in text.splitlines() if line.startswith("Console:")]
+    assert len(console) == 4 and "/console/" in seeded  # one operator per role, printed too
 
 
 def test_seed_demo(seeded, settings):

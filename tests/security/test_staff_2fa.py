@@ -91,7 +91,8 @@ def test_a_staff_member_without_device_enrols_then_needs_a_code_each_login(
     assert secret not in again
     pending = TOTPDevice.objects.get(user=staff, confirmed=False)
     response = send_code(client, totp_code(pending))
-    assert response.status_code == 302
+    # Enrolled: the recovery codes are shown, once (tests/security/test_staff_recovery_codes.py).
+    assert response.status_code == 200 and b"recovery-codes" in response.content
     assert TOTPDevice.objects.get(user=staff).confirmed
     assert client.get("/console/").status_code == 200
     assert OperatorAction.objects.filter(user=staff, kind=ActionKind.TWO_FACTOR_ENROLLED).exists()

@@ -7,7 +7,7 @@ from ninja import Router, Schema
 
 from solde import clock
 from solde.api.auth import scoped
-from solde.api.errors import not_found
+from solde.api.errors import not_found, responses
 from solde.orders.models import Order
 from solde.registry.models import SupplyPoint
 
@@ -33,7 +33,11 @@ def _iso(instant: datetime) -> str:
     return clock.local(instant).isoformat()
 
 
-@router.get("/supply-points/{ean}/orders", response=list[OrderOut], auth=scoped("read"))
+@router.get(
+    "/supply-points/{ean}/orders",
+    response=responses({200: list[OrderOut]}, 404),
+    auth=scoped("read"),
+)
 def list_orders(request: HttpRequest, ean: str):
     """The supply point's meter orders, newest first."""
     if not SupplyPoint.objects.filter(ean=ean).exists():

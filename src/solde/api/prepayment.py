@@ -11,7 +11,8 @@ from ninja import Field, Query, Router, Schema
 
 from solde import clock
 from solde.api.auth import scoped
-from solde.api.errors import ApiError, invalid, not_found
+from solde.api.errors import ApiError, invalid, not_found, responses
+from solde.api.types import Day, Instant, Number
 from solde.ledger.models import Entry
 from solde.money import format_eur
 from solde.prepayment.close import CloseError, close_day
@@ -20,15 +21,6 @@ from solde.prepayment.services import balance_view_of
 from solde.simulation import ClockBackwards, move_clock
 
 router = Router(tags=["prepayment"])
-
-
-class ErrorOut(Schema):
-    error: str
-    detail: str
-    field: str | None = None
-
-
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -76,7 +68,7 @@ class BalanceOut(Schema):
 
 
 @router.get(
-    "/supply-points/{ean}/balance", response={200: BalanceOut, **ERRORS}, auth=scoped("read")
+    "/supply-points/{ean}/balance", response=responses({200: BalanceOut}, 404), auth=scoped("read")
 )
 def balance(request: HttpRequest, ean: str):
     """The account's balance, emergency credit, advance still owed and forecast days left."""
@@ -110,13 +102,20 @@ class StatementLine(Schema):
 
 
 class StatementQuery(Schema):
-    from_: str | None = Field(None, alias="from", description="first local day, YYYY-MM-DD")
-    to: str | None = Field(None, description="last local day, YYYY-MM-DD")
+    from_: str | None = Field(
+        None,
+        alias="from",
+        description="first local day, YYYY-MM-DD",
+        json_schema_extra={"format": "date"},
+    )
+    to: str | None = Field(
+        None, description="last local day, YYYY-MM-DD", json_schema_extra={"format": "date"}
+    )
 
 
 @router.get(
     "/supply-points/{ean}/statement",
-    response={200: list[StatementLine], **ERRORS},
+    response=responses({200: list[StatementLine]}, 404),
     auth=scoped("read"),
 )
 def statement(request: HttpRequest, ean: str, q: Query[StatementQuery]):
@@ -161,8 +160,8 @@ def statement(request: HttpRequest, ean: str, q: Query[StatementQuery]):
 
 
 class CloseIn(Schema):
-    date: date
-    ean: str | None = None
+    date: Day
+    ean: str | None = Field(None, max_length=18, examples=["541448800000000017"])
 
 
 class CloseOut(Schema):
@@ -172,7 +171,7 @@ class CloseOut(Schema):
     waiting_for_price: int
 
 
-@router.post("/close", response={200: CloseOut, **ERRORS}, auth=scoped("operations"))
+@router.post("/close", response=responses({200: CloseOut}, 404), auth=scoped("operations"))
 def close(request: HttpRequest, payload: CloseIn):
     """Close one local day (and any earlier day still due) for every active account or one EAN.
     Idempotent: closing a closed day again changes nothing."""
@@ -191,8 +190,8 @@ def close(request: HttpRequest, payload: CloseIn):
 
 
 class ClockIn(Schema):
-    now: datetime
-    speed: float = Field(1.0, ge=0, le=100_000)
+    now: Instant
+    speed: Number = Field(1.0, ge=0, le=100_000)
 
 
 class ClockOut(Schema):
@@ -201,7 +200,7 @@ class ClockOut(Schema):
     jobs_run: int
 
 
-@router.post("/clock", response={200: ClockOut, **ERRORS}, auth=scoped("operations"))
+@router.post("/clock", response=responses({200: ClockOut}, 404), auth=scoped("operations"))
 def set_clock(request: HttpRequest, payload: ClockIn):
     """Simulation mode only: set the platform clock; scheduled work that fell due in between
     (daily closes, windows, displays) runs as it would have."""

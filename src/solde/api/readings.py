@@ -7,26 +7,18 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from solde.api.auth import scoped
-from solde.api.errors import invalid, not_found
+from solde.api.errors import invalid, not_found, responses
+from solde.api.types import IndexValue, Instant
 from solde.readings.services import ExchangeError, exchange_meter, ingest
 from solde.registry.models import Meter, SupplyPoint
 
 router = Router(tags=["readings"])
 
 MAX_BATCH = 10_000
-
-
-class ErrorOut(BaseModel):
-    error: str
-    detail: str
-    field: str | None = None
-
-
-ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
 
 
 class ReadingIn(BaseModel):
@@ -79,7 +71,7 @@ class ReadingsOut(Schema):
     rejected: list[RejectedOut]
 
 
-@router.post("/readings", auth=scoped("readings"), response={200: ReadingsOut, **ERRORS})
+@router.post("/readings", auth=scoped("readings"), response=responses({200: ReadingsOut}))
 def post_readings(request: HttpRequest, payload: ReadingsIn) -> dict:
     """Ingest a batch: each row is accepted, ignored as an exact duplicate, or rejected with a
     reason. Sending the same batch again is harmless (its rows come back as duplicates)."""
@@ -107,11 +99,11 @@ def post_readings(request: HttpRequest, payload: ReadingsIn) -> dict:
 class MeterExchangeIn(BaseModel):
     old_meter: str = Field(examples=["5437948"])
     new_meter: str = Field(examples=["5438112"])
-    at: datetime = Field(description="Exchange instant, with an offset")
-    final_indexes: dict[str, Decimal] = Field(
+    at: Instant = Field(description="Exchange instant, with an offset")
+    final_indexes: dict[str, IndexValue] = Field(
         description="The old meter's index per register at `at`", examples=[{"1.8.1": "1234.567"}]
     )
-    start_indexes: dict[str, Decimal] = Field(
+    start_indexes: dict[str, IndexValue] = Field(
         description="The new meter's index per register at `at`; its keys are the new meter's "
         "registers",
         examples=[{"1.8.1": "0.000"}],
@@ -129,7 +121,7 @@ class MeterExchangeOut(BaseModel):
 @router.post(
     "/supply-points/{ean}/meter-exchange",
     auth=scoped("registry"),
-    response={200: MeterExchangeOut, 201: MeterExchangeOut, 404: ErrorOut, **ERRORS},
+    response=responses({200: MeterExchangeOut, 201: MeterExchangeOut}, 404),
 )
 def post_meter_exchange(request: HttpRequest, ean: str, payload: MeterExchangeIn):
     """Record a meter exchange with the technician's indexes: the old meter closes with its
@@ -145,20 +137,20 @@ def post_meter_exchange(request: HttpRequest, ean: str, payload: MeterExchangeIn
     ).first()
     old = Meter.objects.filter(supply_point=supply_point, serial=payload.old_meter).first()
     if done is not None and old is not None and old.removed_at == payload.at:
-        return 200, _exchange_out(ean, payload, done)
+        return Status(200, _exchange_out(ean, payload, done))
     try:
         new = exchange_meter(
             supply_point,
             payload.old_meter,
-            payload.final_indexes,
+            {r: Decimal(v) for r, v in payload.final_indexes.items()},
             payload.new_meter,
             list(payload.start_indexes),
-            payload.start_indexes,
+            {r: Decimal(v) for r, v in payload.start_indexes.items()},
             payload.at,
         )
     except ExchangeError as exc:
         raise invalid("meter_exchange", str(exc)) from None
-    return 201, _exchange_out(ean, payload, new)
+    return Status(201, _exchange_out(ean, payload, new))
 
 
 def _exchange_out(ean: str, payload: MeterExchangeIn, meter: Meter) -> dict:

@@ -14,22 +14,14 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from solde.api.auth import scoped
-from solde.api.errors import invalid, not_found
+from solde.api.errors import invalid, not_found, responses
+from solde.api.types import Day, Flag, Instant, Price
 from solde.registry import services
 from solde.registry.models import Supplier, SupplyPoint, Tariff
 
 router = Router(tags=["registry"])
 
 T = TypeVar("T")
-
-
-class ErrorOut(Schema):
-    error: str
-    detail: str
-    field: str | None = None
-
-
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
 
 
 def _call(fn: Callable[..., T], *args, **kwargs) -> T:
@@ -57,7 +49,7 @@ class SupplierOut(Schema):
 @router.put(
     "/suppliers/{code}",
     auth=scoped("registry"),
-    response={200: SupplierOut, 201: SupplierOut, **ERRORS},
+    response=responses({200: SupplierOut, 201: SupplierOut}),
     summary="Create or rename a supplier",
 )
 def put_supplier(request: HttpRequest, code: str, payload: SupplierIn):
@@ -68,7 +60,7 @@ def put_supplier(request: HttpRequest, code: str, payload: SupplierIn):
 @router.get(
     "/suppliers",
     auth=scoped("read"),
-    response={200: list[SupplierOut], **ERRORS},
+    response=responses({200: list[SupplierOut]}),
     summary="List the suppliers",
 )
 def list_suppliers(request: HttpRequest):
@@ -88,8 +80,8 @@ class TariffIn(Schema):
     energy: Energy
     category: Category
     register_: str | None = Field(None, alias="register", max_length=10, examples=["1.8.1"])
-    valid_from: date
-    price_eur_per_kwh: str = Field(..., max_length=20, examples=["0.23441"])
+    valid_from: Day
+    price_eur_per_kwh: Price
 
 
 class TariffOut(Schema):
@@ -115,7 +107,7 @@ def _tariff_out(t: Tariff) -> dict:
 @router.put(
     "/tariffs",
     auth=scoped("registry"),
-    response={200: TariffOut, 201: TariffOut, **ERRORS},
+    response=responses({200: TariffOut, 201: TariffOut}),
     by_alias=True,
     summary="Create or replace one price",
     description="`register` null: the price applies to every charged register of the energy; "
@@ -143,7 +135,7 @@ class TariffFilter(Schema):
 @router.get(
     "/tariffs",
     auth=scoped("read"),
-    response={200: list[TariffOut], **ERRORS},
+    response=responses({200: list[TariffOut]}),
     by_alias=True,
     summary="List the prices, oldest first per key",
 )
@@ -178,7 +170,7 @@ class AddressIn(Schema):
 class MeterIn(Schema):
     serial: str = Field(..., min_length=1, max_length=40)
     registers: list[str] = Field(..., min_length=1, examples=[["1.8.1", "1.8.2", "2.8.1", "2.8.2"]])
-    installed_at: datetime | None = Field(
+    installed_at: Instant | None = Field(
         None, description="When the meter was fitted; for a new serial (exchange) default now."
     )
 
@@ -188,7 +180,7 @@ class SupplyPointIn(Schema):
     energy: Energy
     supplier: str = Field(..., max_length=40, examples=["SUPPLIER-A"])
     tariff_category: Category
-    protected: bool = False
+    protected: Flag = False
     language: Literal["fr", "nl", "de", "en"] = "fr"
     customer: CustomerIn
     address: AddressIn | None = None
@@ -278,7 +270,7 @@ def _supply_point_out(sp: SupplyPoint) -> dict:
 @router.put(
     "/supply-points/{ean}",
     auth=scoped("registry"),
-    response={200: SupplyPointOut, 201: SupplyPointOut, **ERRORS},
+    response=responses({200: SupplyPointOut, 201: SupplyPointOut}),
     summary="Create or update a supply point, its customer and its meter",
     description="201 when created (its prepayment account starts pending; its first reading "
     "activates it), 200 when updated. An invalid EAN (length, prefix 54, check digit) → 422. "
@@ -299,7 +291,7 @@ def put_supply_point(request: HttpRequest, ean: str, payload: SupplyPointIn):
 @router.get(
     "/supply-points/{ean}",
     auth=scoped("read"),
-    response={200: SupplyPointOut, 404: ErrorOut, **ERRORS},
+    response=responses({200: SupplyPointOut}, 404),
     summary="A supply point as registered",
 )
 def get_supply_point(request: HttpRequest, ean: str):

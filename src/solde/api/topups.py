@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal, NoReturn
+
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Field, Path, Router, Schema, Status
 
 from solde.api.auth import request_key, scoped
-from solde.api.errors import ApiError
+from solde.api.errors import ApiError, responses
+from solde.api.types import MAX_ID, Money
 from solde.money import format_eur
 from solde.topups import services
 from solde.topups.models import Topup
@@ -22,10 +25,14 @@ class LookupOut(Schema):
 
 
 class TopupIn(Schema):
-    reference: str
-    amount: str
-    channel: str
-    partner_transaction_id: str
+    reference: str = Field(
+        ..., max_length=40, description="Customer reference or full EAN", examples=["8800000000017"]
+    )
+    amount: Money = Field(..., description="5.00 to 250.00 € (per channel)")
+    channel: Literal["terminal", "retail", "cpas"] = Field(
+        ..., description="The partner key's own channel"
+    )
+    partner_transaction_id: str = Field(..., max_length=64, examples=["shop-42-000981"])
 
 
 class TopupOut(Schema):
@@ -40,12 +47,7 @@ class TopupOut(Schema):
     payer: str = ""
 
 
-class ErrorOut(Schema):
-    error: str
-    detail: str
-
-
-def _raise(exc: services.TopupError) -> None:
+def _raise(exc: services.TopupError) -> NoReturn:
     raise ApiError(exc.status, exc.code, exc.detail, field=exc.field) from exc
 
 
@@ -66,7 +68,7 @@ def _receipt(topup: Topup, balance_cents: int) -> dict:
 
 @router.get(
     "/topups/lookup",
-    response={200: LookupOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response=responses({200: LookupOut}, 404, 409),
     summary="Check a customer reference before taking money",
 )
 def lookup(request: HttpRequest, reference: str):
@@ -87,7 +89,7 @@ def lookup(request: HttpRequest, reference: str):
 
 @router.post(
     "/topups",
-    response={200: TopupOut, 201: TopupOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    response=responses({200: TopupOut, 201: TopupOut}, 404, 409),
     summary="Record a top-up collected by a partner",
 )
 def create_topup(request: HttpRequest, payload: TopupIn):
@@ -109,11 +111,14 @@ def create_topup(request: HttpRequest, payload: TopupIn):
 
 @router.get(
     "/topups/{topup_id}",
-    response={200: TopupOut, 404: ErrorOut},
+    response=responses({200: TopupOut}, 404, 409),
     summary="A partner's own top-up (receipt reprint)",
 )
-def get_topup(request: HttpRequest, topup_id: int):
-    partner = services.partner_for_key(request_key(request))
+def get_topup(request: HttpRequest, topup_id: int = Path(..., ge=1, le=MAX_ID)):
+    try:
+        partner = services.partner_for_key(request_key(request))
+    except services.TopupError as exc:
+        _raise(exc)
     topup = (
         Topup.objects.filter(pk=topup_id, partner=partner).select_related("supply_point").first()
     )
@@ -124,10 +129,10 @@ def get_topup(request: HttpRequest, topup_id: int):
 
 @router.post(
     "/topups/{topup_id}/cancel",
-    response={200: TopupOut, 404: ErrorOut, 409: ErrorOut},
+    response=responses({200: TopupOut}, 404, 409),
     summary="Cancel a partner's own top-up within 15 minutes",
 )
-def cancel_topup(request: HttpRequest, topup_id: int):
+def cancel_topup(request: HttpRequest, topup_id: int = Path(..., ge=1, le=MAX_ID)):
     """Posts a reversal; cancelling twice returns the same result."""
     try:
         partner = services.partner_for_key(request_key(request))

@@ -4,8 +4,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
-from solde.backoffice.models import AdjustmentLimit, FourEyesRequest, OperatorAction
+from solde.backoffice.models import (
+    AdjustmentLimit,
+    FourEyesRequest,
+    OperatorAction,
+    RecoveryCodes,
+)
 
 
 class HistoryAdmin(admin.ModelAdmin):
@@ -36,3 +42,24 @@ class FourEyesRequestAdmin(HistoryAdmin):
 @admin.register(AdjustmentLimit)
 class AdjustmentLimitAdmin(admin.ModelAdmin):
     list_display = ("group", "dso", "limit_cents")
+
+
+@admin.register(RecoveryCodes)
+class RecoveryCodesAdmin(admin.ModelAdmin):
+    """A staff member's recovery codes: only how many are left (the codes are hashes). Deleting
+    the row, with the TOTP device, makes the person enrol again at the next login."""
+
+    list_display = ("user", "remaining_codes", "throttling_failure_count")
+    fields = ("user", "remaining_codes", "throttling_failure_count")
+    readonly_fields = fields
+    search_fields = ("user__username",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("Codes non utilisés"))
+    def remaining_codes(self, obj: RecoveryCodes) -> int:
+        return obj.remaining()

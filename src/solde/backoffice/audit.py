@@ -17,7 +17,12 @@ from auditlog.registry import auditlog
 
 
 def register_models() -> None:
-    from solde.backoffice.models import AdjustmentLimit, FourEyesRequest, OperatorAction
+    from solde.backoffice.models import (
+        AdjustmentLimit,
+        FourEyesRequest,
+        OperatorAction,
+        RecoveryCodes,
+    )
     from solde.notifications.models import ContactPreference, ExtraRecipient
     from solde.prepayment.models import HeldRun, PrepaymentAccount
     from solde.registry.models import (
@@ -53,6 +58,10 @@ def register_models() -> None:
     ):
         if not auditlog.contains(model):
             auditlog.register(model)
+    if not auditlog.contains(RecoveryCodes):
+        # A staff member's recovery codes appear and go (an administrator deleting them after a
+        # lost phone); their use is an OperatorAction, their throttling counters are noise.
+        auditlog.register(RecoveryCodes, include_fields=["user", "name", "confirmed"])
     if not auditlog.contains(PrepaymentAccount):
         # The account's operator-set fields only: its credit state moves at every top-up and
         # close (machine work, recorded in the ledger and the credit decisions).

@@ -22,10 +22,28 @@ from solde.registry.models import Dso
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
+# A line's outcome as the operator reads it.
+STATUS_LABELS = {
+    budgetmeters.Status.NEW: gettext_lazy("sera importée"),
+    budgetmeters.Status.MIGRATED: gettext_lazy("importée"),
+    budgetmeters.Status.ALREADY: gettext_lazy("déjà importée"),
+    budgetmeters.Status.REFUSED: gettext_lazy("refusée"),
+}
+
 
 class MigrationForm(forms.Form):
     dso = forms.ChoiceField(label=gettext_lazy("GRD"))
     file = forms.FileField(label=gettext_lazy("Fichier CSV des compteurs à budget"))
+    batch_size = forms.IntegerField(
+        label=gettext_lazy("Lignes par lot"),
+        help_text=gettext_lazy(
+            "Chaque lot est importé dans sa propre transaction et produit un PDF de lettres."
+        ),
+        min_value=1,
+        max_value=5000,
+        initial=budgetmeters.DEFAULT_BATCH,
+        required=False,
+    )
     reason = forms.CharField(
         label=gettext_lazy("Raison (obligatoire)"),
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -57,6 +75,7 @@ def migration(request: HttpRequest) -> HttpResponse:
                 data,
                 form.cleaned_data["dso"],
                 dry_run=dry_run,
+                batch_size=form.cleaned_data["batch_size"] or budgetmeters.DEFAULT_BATCH,
                 label=form.cleaned_data["file"].name,
             )
         except (budgetmeters.MigrationFileError, registry.InvalidInput) as exc:
@@ -77,7 +96,15 @@ def migration(request: HttpRequest) -> HttpResponse:
     return page(
         request,
         "backoffice/migration.html",
-        {"section": "migration", "form": form, "report": report, "error": error},
+        {
+            "section": "migration",
+            "form": form,
+            "report": report,
+            "error": error,
+            "outcomes": [(o, STATUS_LABELS.get(o.status, o.status)) for o in report.lines]
+            if report
+            else [],
+        },
     )
 
 

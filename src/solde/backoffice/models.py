@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin
 
 
 class ActionKind(models.TextChoices):
@@ -24,11 +25,18 @@ class ActionKind(models.TextChoices):
     HELD_RUN_RELEASED = "held_run_released", _("Coupure massive confirmée")
     HELD_RUN_REJECTED = "held_run_rejected", _("Coupure massive annulée")
     HELD_RUN_REFUSED = "held_run_refused", _("Demande sur une coupure massive refusée")
+    HELD_LINE_REQUESTED = "held_line_requested", _("Libération d'un virement retenu demandée")
+    HELD_LINE_RELEASED = "held_line_released", _("Virement retenu libéré")
+    HELD_LINE_REFUSED = "held_line_refused", _("Libération d'un virement retenu refusée")
     ERASURE = "erasure", _("Données personnelles effacées (RGPD)")
     BUDGET_MIGRATION = "budget_migration", _("Clients des compteurs à budget importés")
+    READINGS_REVIEWED = "readings_reviewed", _("Relevés refusés marqués revus")
+    READINGS_REVIEW_UNDONE = "readings_review_undone", _("Revue de relevés refusés annulée")
     TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Second facteur enregistré")
     TWO_FACTOR_FAILED = "two_factor_failed", _("Code du second facteur erroné")
     TWO_FACTOR_LOCKED = "two_factor_locked", _("Second facteur bloqué (trop d'essais)")
+    RECOVERY_CODES_ISSUED = "recovery_codes_issued", _("Codes de secours émis")
+    RECOVERY_CODE_USED = "recovery_code_used", _("Code de secours utilisé")
 
 
 class OperatorAction(models.Model):
@@ -73,8 +81,13 @@ class OperatorAction(models.Model):
             ("edit_contact", _("Corriger les coordonnées d'un client")),
             ("match_suspense", _("Attribuer un virement en attente")),
             ("decide_held_run", _("Confirmer ou annuler une coupure massive retenue")),
+            (
+                "release_held_line",
+                _("Approuver la libération d'un virement retenu au-delà du plafond"),
+            ),
             ("erase_customer", _("Effacer les données personnelles d'un client clôturé")),
             ("migrate_budget_meters", _("Importer les clients des compteurs à budget")),
+            ("review_readings", _("Marquer des relevés refusés comme revus")),
         ]
 
     def __str__(self) -> str:
@@ -85,6 +98,7 @@ class RequestKind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Ajustement au-delà de la limite")
     RELEASE_HELD_RUN = "release_held_run", _("Confirmer une coupure massive")
     REJECT_HELD_RUN = "reject_held_run", _("Annuler une coupure massive")
+    RELEASE_HELD_LINE = "release_held_line", _("Libérer un virement retenu")
 
 
 class RequestStatus(models.TextChoices):
@@ -95,7 +109,8 @@ class RequestStatus(models.TextChoices):
 
 class FourEyesRequest(models.Model):
     """An action that a second person must approve before it is carried out (four eyes):
-    an adjustment above the requester's limit, or the fate of a held mass cut."""
+    an adjustment above the requester's limit, the fate of a held mass cut, or the release of a
+    bank line held above the per-line limit (to `account`)."""
 
     kind = models.CharField(max_length=20, choices=RequestKind.choices)
     status = models.CharField(
@@ -110,6 +125,9 @@ class FourEyesRequest(models.Model):
     )
     held_run = models.ForeignKey(
         "prepayment.HeldRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    suspense_item = models.ForeignKey(
+        "topups.SuspenseItem", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     adjustment_kind = models.CharField(max_length=10, blank=True)
     amount_cents = models.BigIntegerField(default=0)  # signed for an adjustment
@@ -135,7 +153,13 @@ class FourEyesRequest(models.Model):
                 fields=["held_run"],
                 condition=models.Q(status="pending"),
                 name="uniq_pending_held_run_request",
-            )
+            ),
+            # And per held bank line: one release waits for a supervisor at a time.
+            models.UniqueConstraint(
+                fields=["suspense_item"],
+                condition=models.Q(status="pending"),
+                name="uniq_pending_held_line_request",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -164,3 +188,79 @@ class AdjustmentLimit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group} {self.dso_id or '*'} {self.limit_cents / 100:.2f} €"
+
+
+class RecoveryCodes(ThrottlingMixin, Device):
+    """A staff member's one-time recovery codes, for the day the authenticator app is lost: a
+    django-otp device (a valid code verifies the session like a TOTP code does) whose codes are
+    stored only as keyed hashes (`solde.identifiers.hash_secret`), each usable once."""
+
+    class Meta:
+        verbose_name = _("codes de secours (second facteur)")
+        verbose_name_plural = _("codes de secours (second facteur)")
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def remaining(self) -> int:
+        return self.codes.filter(used_at__isnull=True).count()
+
+    def verify_token(self, token) -> bool:
+        from solde import clock
+        from solde.identifiers import secret_hashes
+
+        allowed, _detail = self.verify_is_allowed()
+        if not allowed:
+            return False
+        text = normalize_recovery_code(str(token))
+        # One UPDATE: two requests with the same code cannot both use it.
+        used = self.codes.filter(code_hash__in=secret_hashes(text), used_at__isnull=True).update(
+            used_at=clock.now()
+        )
+        if used:
+            self.throttle_reset()
+            return True
+        self.throttle_increment()
+        return False
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodes, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("code de secours")
+        verbose_name_plural = _("codes de secours")
+
+
+def normalize_recovery_code(text: str) -> str:
+    """As typed ('ABCDE-FGHIJ', 'abcde fghij') → as hashed ('abcdefghij')."""
+    return "".join(c for c in text.lower() if c.isascii() and c.isalnum())
+
+
+class ReadingReview(models.Model):
+    """Rejected readings one operator marked reviewed in one action (its `OperatorAction` has the
+    who, when and why). Undoing it puts back exactly these rows, not ones reviewed since."""
+
+    action = models.OneToOneField(
+        OperatorAction, on_delete=models.PROTECT, related_name="reading_review"
+    )
+    readings = models.ManyToManyField("readings.RejectedReading", related_name="+")
+    count = models.IntegerField()
+    # What the operator had chosen: "selection" or the queue's filter, for the history.
+    scope = models.JSONField(default=dict, blank=True)
+    undone_by = models.OneToOneField(
+        OperatorAction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="undid_reading_review",
+    )
+
+    class Meta:
+        verbose_name = _("revue de relevés refusés")
+        verbose_name_plural = _("revues de relevés refusés")
+
+    def __str__(self) -> str:
+        return f"review {self.pk}: {self.count} rejected readings"

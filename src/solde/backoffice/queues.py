@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -93,12 +93,8 @@ def waiting_accounts() -> QuerySet:
 
 
 def rejected_readings() -> QuerySet:
-    return (
-        RejectedReading.objects.filter(reviewed=False)
-        .values("reason")
-        .annotate(n=Count("pk"))
-        .order_by("-n")
-    )
+    """Shown by their own page (backoffice/rejected.py: by reason, filtered, marked reviewed)."""
+    return RejectedReading.objects.filter(reviewed=False).order_by("-received_at", "-pk")
 
 
 def planned_interruptions() -> QuerySet:
@@ -150,12 +146,7 @@ QUEUES: list[Queue] = [
     Queue("failed-orders", _("Ordres échoués ou expirés"), failed_orders),
     Queue("silent-meters", _("Compteurs silencieux"), silent_meters),
     Queue("waiting-accounts", _("Comptes en attente d'index ou de tarif"), waiting_accounts),
-    Queue(
-        "rejected-readings",
-        _("Relevés refusés, par raison"),
-        rejected_readings,
-        count=lambda: RejectedReading.objects.filter(reviewed=False).count(),
-    ),
+    Queue("rejected-readings", _("Relevés refusés, par raison"), rejected_readings),
     Queue(
         "planned-interruptions",
         _("Interruptions prévues à la prochaine plage"),

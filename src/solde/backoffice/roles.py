@@ -21,11 +21,13 @@ _BACKOFFICE = _AGENT + [
     "approve_adjustment",
     "pause_interruptions",
     "match_suspense",
+    "review_readings",
 ]
 ROLES: dict[str, list[str]] = {
     AGENT: _AGENT,
     BACKOFFICE: _BACKOFFICE,
-    SUPERVISOR: _BACKOFFICE + ["decide_held_run", "erase_customer", "migrate_budget_meters"],
+    SUPERVISOR: _BACKOFFICE
+    + ["decide_held_run", "release_held_line", "erase_customer", "migrate_budget_meters"],
     AUDITOR: ["use_console", "view_dashboard", "view_operatoraction"],
 }
 
@@ -52,3 +54,18 @@ def ensure_roles(group_model, permission_model, limit_model) -> None:
             limit_model.objects.get_or_create(
                 group=group, dso=None, defaults={"limit_cents": DEFAULT_LIMITS[name]}
             )
+
+
+def update_roles(apps, schema_editor) -> None:
+    """A data migration's step after a permission is added to the roles: create the new
+    permissions now (Django would only after the whole migrate) and give them to the roles."""
+    from django.contrib.auth.management import create_permissions
+
+    config = apps.get_app_config("backoffice")
+    config.models_module = True
+    create_permissions(config, apps=apps, verbosity=0)
+    ensure_roles(
+        apps.get_model("auth", "Group"),
+        apps.get_model("auth", "Permission"),
+        apps.get_model("backoffice", "AdjustmentLimit"),
+    )

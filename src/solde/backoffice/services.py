@@ -4,10 +4,11 @@ requires a reason, does the work through the owning app's service and records an
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from solde import clock, privacy
@@ -18,6 +19,7 @@ from solde.backoffice.models import (
     AdjustmentLimit,
     FourEyesRequest,
     OperatorAction,
+    ReadingReview,
     RequestKind,
     RequestStatus,
 )
@@ -31,10 +33,11 @@ from solde.portal.services import issue_activation_codes
 from solde.prepayment import credit_control
 from solde.prepayment.models import HeldRun, HeldRunStatus, PrepaymentAccount, Supply
 from solde.prepayment.services import balance_view
+from solde.readings.models import RejectedReading
 from solde.registry.models import Customer, SupplyPoint
 from solde.topups import bank
 from solde.topups import services as topups
-from solde.topups.models import AdjustmentKind, ManualAdjustment, SuspenseItem
+from solde.topups.models import AdjustmentKind, ManualAdjustment, SuspenseItem, SuspenseStatus
 
 
 class ActionError(ValueError):
@@ -178,8 +181,18 @@ def request_held_run_decision(user, run: HeldRun, release: bool, reason: str) ->
     return req
 
 
-def _approver_permission(req: FourEyesRequest) -> str:
-    return "approve_adjustment" if req.kind == RequestKind.ADJUSTMENT else "decide_held_run"
+def approver_permission(req: FourEyesRequest) -> str:
+    """What the second person needs to carry out a request."""
+    return {
+        RequestKind.ADJUSTMENT: "approve_adjustment",
+        RequestKind.RELEASE_HELD_LINE: "release_held_line",
+    }.get(RequestKind(req.kind), "decide_held_run")
+
+
+REFUSED = {
+    RequestKind.ADJUSTMENT: ActionKind.ADJUSTMENT_REFUSED,
+    RequestKind.RELEASE_HELD_LINE: ActionKind.HELD_LINE_REFUSED,
+}
 
 
 @transaction.atomic
@@ -187,7 +200,7 @@ def decide(user, req: FourEyesRequest, approve: bool, reason: str) -> str:
     """The second person approves (the action is carried out now) or refuses a request.
     Returns what was done, for the operator."""
     req = FourEyesRequest.objects.select_for_update().get(pk=req.pk)
-    _check(user, _approver_permission(req))
+    _check(user, approver_permission(req))
     reason = _reason(reason)
     if req.status != RequestStatus.PENDING:
         raise ActionError(_("Cette demande a déjà été traitée."))
@@ -198,11 +211,7 @@ def decide(user, req: FourEyesRequest, approve: bool, reason: str) -> str:
     now = clock.now()
     sp = req.account.supply_point if req.account is not None else None
     if not approve:
-        kind = (
-            ActionKind.ADJUSTMENT_REFUSED
-            if req.kind == RequestKind.ADJUSTMENT
-            else ActionKind.HELD_RUN_REFUSED
-        )
+        kind = REFUSED.get(RequestKind(req.kind), ActionKind.HELD_RUN_REFUSED)
         result = _("Demande refusée : rien n'a été exécuté.")
     elif req.kind == RequestKind.ADJUSTMENT:
         assert req.account is not None
@@ -230,6 +239,9 @@ def decide(user, req: FourEyesRequest, approve: bool, reason: str) -> str:
             requested_by=req.requested_by.get_username(),
             amount_cents=req.amount_cents,
         )
+    elif req.kind == RequestKind.RELEASE_HELD_LINE:
+        kind = ActionKind.HELD_LINE_RELEASED
+        result = _release_held_line(user, req, reason)
     else:
         assert req.held_run_id is not None
         try:
@@ -445,26 +457,14 @@ def correct_contact(user, customer: Customer, data: dict, reason: str) -> list[s
 
 @transaction.atomic
 def match_suspense(user, item: SuspenseItem, reference: str, reason: str):
-    """Move an unmatched bank transfer to the account of an EAN or customer reference."""
+    """Move an unmatched bank transfer to the account of an EAN or customer reference (returns
+    the top-up). A transfer held above the per-line limit is not moved by one person: it
+    becomes a release request that a supervisor, another person, approves (returns the
+    FourEyesRequest; `decide` credits it)."""
     _check(user, "match_suspense")
     reason = _reason(reason)
     if bank.above_line_limit(item.amount_cents):
-        # A transfer held above the per-line limit: an operator releases it within their own
-        # adjustment limit; above it, only a supervisor (who decides held runs too).
-        try:
-            sp = topups.find_supply_point(reference)
-        except topups.TopupError as exc:
-            raise ActionError(str(exc)) from exc
-        limit = adjustment_limit(user, sp.dso_id)
-        if rules.needs_second_person(item.amount_cents, limit) and not user.has_perm(
-            perm("decide_held_run")
-        ):
-            raise ActionError(
-                _(
-                    "Ce virement dépasse le plafond par ligne et votre limite : un superviseur "
-                    "doit l'attribuer."
-                )
-            )
+        return _request_held_line_release(user, item, reference, reason)
     with operator_reason(user, ActionKind.SUSPENSE_MATCHED, reason):
         try:
             topup = bank.match_suspense(item, reference, by=user.get_username())
@@ -480,6 +480,80 @@ def match_suspense(user, item: SuspenseItem, reference: str, reason: str):
             topup=topup.pk,
         )
     return topup
+
+
+def _request_held_line_release(
+    user, item: SuspenseItem, reference: str, reason: str
+) -> FourEyesRequest:
+    item = SuspenseItem.objects.select_for_update().select_related("line").get(pk=item.pk)
+    if item.status != SuspenseStatus.OPEN:
+        raise ActionError(_("Ce virement a déjà été traité."))
+    if FourEyesRequest.objects.filter(suspense_item=item, status=RequestStatus.PENDING).exists():
+        raise ActionError(
+            _(
+                "Une demande de libération de ce virement attend déjà l'approbation d'un "
+                "superviseur."
+            )
+        )
+    try:
+        account = topups.open_account_for(topups.find_supply_point(reference))
+    except topups.TopupError as exc:
+        raise ActionError(str(exc)) from exc
+    sp = account.supply_point
+    with operator_reason(user, ActionKind.HELD_LINE_REQUESTED, reason):
+        req = FourEyesRequest.objects.create(
+            kind=RequestKind.RELEASE_HELD_LINE,
+            suspense_item=item,
+            account=account,
+            amount_cents=item.amount_cents,
+            reason=reason,
+            requested_by=user,
+            requested_at=clock.now(),
+        )
+        _record(
+            user,
+            ActionKind.HELD_LINE_REQUESTED,
+            reason,
+            f"request {req.pk}: release held bank line {item.line.key} "
+            f"({item.amount_cents / 100:.2f} €) to {sp.ean}",
+            sp=sp,
+            request=req.pk,
+            suspense=item.pk,
+            amount_cents=item.amount_cents,
+        )
+    return req
+
+
+def _release_held_line(user, req: FourEyesRequest, reason: str) -> str:
+    """The supervisor's approval: the held line is credited to the account the requester
+    named, as one top-up from suspense."""
+    assert req.suspense_item_id is not None and req.account is not None
+    item = SuspenseItem.objects.select_related("line").get(pk=req.suspense_item_id)
+    sp = req.account.supply_point
+    with operator_reason(user, ActionKind.HELD_LINE_RELEASED, reason):
+        try:
+            topup = bank.match_suspense(
+                item,
+                sp.ean,
+                by=f"{req.requested_by.get_username()}, {user.get_username()}",
+            )
+        except topups.TopupError as exc:
+            raise ActionError(str(exc)) from exc
+        _record(
+            user,
+            ActionKind.SUSPENSE_MATCHED,
+            req.reason,
+            f"bank line {item.line.key} → top-up {topup.pk} on {sp.ean}",
+            sp=sp,
+            suspense=item.pk,
+            topup=topup.pk,
+            request=req.pk,
+            requested_by=req.requested_by.get_username(),
+        )
+    return _("Virement de %(amount)s € crédité sur l'EAN %(ean)s.") % {
+        "amount": f"{item.amount_cents / 100:.2f}",
+        "ean": sp.ean,
+    }
 
 
 def adjustments_of(account: PrepaymentAccount):
@@ -512,3 +586,106 @@ def erase_customer(user, customer: Customer, reason: str, dry_run: bool = False)
     except privacy.ErasureRefused as exc:
         raise ActionError(str(exc)) from exc
     return plan
+
+
+# --- Rejected readings: reviewed, and undone --------------------------------------------------
+
+# Rows written per statement: SQLite allows 32,766 parameters in one.
+_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class RejectedFilter:
+    """The rejected-readings queue's filter: unreviewed rows, by reason, EAN or meter serial,
+    and source; `up_to` keeps to the rows the operator saw (ids only grow)."""
+
+    reason: str = ""
+    ean: str = ""  # an EAN or a meter serial, as typed
+    source: str = ""
+    up_to: int | None = None
+
+    def queryset(self):
+        qs = RejectedReading.objects.filter(reviewed=False)
+        if self.reason:
+            qs = qs.filter(reason=self.reason)
+        ean = "".join(self.ean.split())
+        if ean:
+            qs = qs.filter(models.Q(ean=ean) | models.Q(meter=ean))
+        if self.source:
+            qs = qs.filter(source__icontains=self.source.strip())
+        if self.up_to is not None:
+            qs = qs.filter(pk__lte=self.up_to)
+        return qs
+
+    def scope(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in ("", None)}
+
+
+@transaction.atomic
+def mark_readings_reviewed(
+    user,
+    reason: str,
+    *,
+    ids: list[int] | None = None,
+    where: RejectedFilter | None = None,
+) -> ReadingReview:
+    """Mark the chosen rejected readings reviewed: the ids ticked on the queue, or every row of
+    the queue's filter. One action, one reason; rows reviewed meanwhile are left out. Returns
+    the review (its `count` says how many rows it marked) for an undo."""
+    _check(user, "review_readings")
+    reason = _reason(reason)
+    if ids is not None:
+        qs = RejectedReading.objects.filter(reviewed=False, pk__in=ids)
+        scope: dict = {"selection": len(ids)}
+    elif where is not None:
+        qs = where.queryset()
+        scope = {"filter": where.scope()}
+    else:
+        raise ActionError(_("Cochez au moins un relevé, ou choisissez tout le filtre."))
+    # Locked, so a concurrent review cannot take the same rows: each is in one review only.
+    marked = list(qs.select_for_update().order_by("pk").values_list("pk", flat=True))
+    if not marked:
+        raise ActionError(_("Aucun relevé à marquer : ils sont peut-être déjà revus."))
+    with operator_reason(user, ActionKind.READINGS_REVIEWED, reason):
+        action = _record(
+            user,
+            ActionKind.READINGS_REVIEWED,
+            reason,
+            f"{len(marked)} rejected readings marked reviewed",
+            count=len(marked),
+            **scope,
+        )
+        review = ReadingReview.objects.create(action=action, count=len(marked), scope=scope)
+        through = ReadingReview.readings.through
+        for start in range(0, len(marked), _CHUNK):
+            chunk = marked[start : start + _CHUNK]
+            RejectedReading.objects.filter(pk__in=chunk).update(reviewed=True)
+            through.objects.bulk_create(
+                [through(readingreview_id=review.pk, rejectedreading_id=pk) for pk in chunk]
+            )
+        action.details["review"] = review.pk
+        action.save(update_fields=["details"])
+    return review
+
+
+@transaction.atomic
+def undo_reading_review(user, review: ReadingReview, reason: str) -> int:
+    """Put the rows of one review back in the queue (unreviewed), once. Returns how many."""
+    _check(user, "review_readings")
+    reason = _reason(reason)
+    review = ReadingReview.objects.select_for_update().get(pk=review.pk)
+    if review.undone_by_id is not None:
+        raise ActionError(_("Cette revue a déjà été annulée."))
+    ids = review.readings.values_list("pk", flat=True)
+    with operator_reason(user, ActionKind.READINGS_REVIEW_UNDONE, reason):
+        restored = RejectedReading.objects.filter(pk__in=ids, reviewed=True).update(reviewed=False)
+        review.undone_by = _record(
+            user,
+            ActionKind.READINGS_REVIEW_UNDONE,
+            reason,
+            f"review {review.pk} undone: {restored} rejected readings back in the queue",
+            review=review.pk,
+            count=restored,
+        )
+        review.save(update_fields=["undone_by"])
+    return restored

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from solde.backoffice import migration, twofactor, views
+from solde.backoffice import migration, rejected, twofactor, views
 
 app_name = "console"
 
@@ -9,8 +9,12 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("2fa/", twofactor.two_factor, name="two_factor"),
+    path("2fa/recovery-codes/", twofactor.recovery_codes, name="recovery_codes"),
     path("search/", views.search_view, name="search"),
+    # The rejected readings' queue has its own page (filters, marking reviewed); same URL.
+    path("queues/rejected-readings/", rejected.rejected_readings, name="rejected_readings"),
     path("queues/<slug:slug>/", views.queue, name="queue"),
+    path("reading-reviews/<int:pk>/undo/", rejected.undo_review, name="undo_review"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("migration/", migration.migration, name="migration"),
     path("migration/letters/<str:name>", migration.migration_letters, name="migration_letters"),

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy
 from solde import clock
 from solde.backoffice import dashboard as dashboards
 from solde.backoffice import forms, nav, queues, search, services, timeline, twofactor
-from solde.backoffice.models import FourEyesRequest, RequestKind, RequestStatus
+from solde.backoffice.models import FourEyesRequest, RequestStatus
 from solde.backoffice.roles import perm
 from solde.notifications import letters
 from solde.notifications.models import Message
@@ -32,6 +32,7 @@ from solde.prepayment import rules as prepayment_rules
 from solde.prepayment.models import HeldRun, PrepaymentAccount
 from solde.prepayment.services import balance_view
 from solde.registry.models import Customer, Dso, SupplyPoint
+from solde.topups import bank
 from solde.topups.models import SuspenseItem
 
 
@@ -437,19 +438,34 @@ def match_suspense(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(SuspenseItem.objects.select_related("line"), pk=pk)
     back = reverse("console:queue", args=["suspense"])
 
+    held = bank.above_line_limit(item.amount_cents)
+
     def perform(form: forms.SuspenseForm) -> str:
-        t = services.match_suspense(
+        done = services.match_suspense(
             request.user, item, form.cleaned_data["reference"], form.cleaned_data["reason"]
         )
-        return _("Virement attribué à l'EAN %(ean)s.") % {"ean": t.supply_point.ean}
+        if isinstance(done, FourEyesRequest):
+            return _(
+                "Virement au-delà du plafond par ligne : la demande de libération attend "
+                "l'approbation d'un superviseur (une autre personne)."
+            )
+        return _("Virement attribué à l'EAN %(ean)s.") % {"ean": done.supply_point.ean}
 
+    context: dict = {"item": item}
+    if held:
+        context["explain"] = _(
+            "Ce virement dépasse le plafond par ligne : votre demande de libération sera "
+            "exécutée quand un superviseur, une autre personne, l'approuvera."
+        )
     return _action(
         request,
         forms.SuspenseForm,
-        _("Attribuer un virement en attente"),
+        _("Demander la libération d'un virement retenu")
+        if held
+        else _("Attribuer un virement en attente"),
         back,
         perform,
-        {"item": item},
+        context,
     )
 
 
@@ -475,11 +491,12 @@ def held_run(request: HttpRequest, pk: int) -> HttpResponse:
 @console_view()
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     req = get_object_or_404(
-        FourEyesRequest.objects.select_related("requested_by", "account__supply_point", "held_run"),
+        FourEyesRequest.objects.select_related(
+            "requested_by", "account__supply_point", "held_run", "suspense_item__line"
+        ),
         pk=pk,
     )
-    needed = "approve_adjustment" if req.kind == RequestKind.ADJUSTMENT else "decide_held_run"
-    if not request.user.has_perm(perm(needed)):
+    if not request.user.has_perm(perm(services.approver_permission(req))):
         return forbidden(request)
     back = reverse("console:queue", args=["approvals"])
 

@@ -23,6 +23,7 @@ from solde.identifiers import make_ean
 from solde.prepayment import services as prepayment
 from solde.prepayment.models import PrepaymentAccount
 from solde.prepayment.signals import balance_changed
+from solde.readings import partitions
 from solde.readings.models import Reading
 from solde.registry import services as registry
 from solde.registry.models import Customer, Dso, SupplyPoint
@@ -292,6 +293,9 @@ def seed(
     start_day = today - timedelta(days=days)
     start = clock.day_start(start_day)
     report.start = start
+    # The history's months get their partitions first (PostgreSQL), so its rows go straight
+    # into them rather than through the default partition.
+    partitions.ensure(start_day, today)
     with transaction.atomic():
         # Through the registry's services, as a DSO's systems would (one write path).
         suppliers = [registry.upsert_supplier(c, n)[0] for c, n in SUPPLIERS]
@@ -659,12 +663,14 @@ def _partners() -> dict[str, Partner]:
 
 
 def make_logins() -> str:
-    """The demo operator (admin/admin — demo only) and one API key per scope, kept in
-    var/demo-logins.txt so `solde demo` can show them again (keys are otherwise shown once)."""
+    """The demo admin (admin/admin — demo only), one console operator per role and one API
+    key per scope, kept in var/demo-logins.txt so `solde demo` can show them again (keys are
+    otherwise shown once)."""
     from django.contrib.auth import get_user_model
 
     from solde.api.keys import create_key
     from solde.api.models import ApiKey
+    from solde.backoffice.demo import make_operator_logins
 
     User = get_user_model()
     lines = [
@@ -679,6 +685,7 @@ def make_logins() -> str:
                 continue
             _, plaintext = create_key(name, scopes, "retail" if "topups" in scopes else "")
             lines.append(f"API key {name:<16} ({', '.join(scopes)}): {plaintext}")
+        lines.append(make_operator_logins())
     text = "\n".join(lines)
     path = settings.DATA_DIR / "demo-logins.txt"
     path.parent.mkdir(parents=True, exist_ok=True)

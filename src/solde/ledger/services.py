@@ -153,6 +153,124 @@ def post_many(postings: Iterable[Posting]) -> int:
     return len(todo)
 
 
+# One two-entry transaction: (idempotency key, kind, supply point id or None, reference,
+# details as JSON text, debited account, credited account, cents > 0).
+Transfer = tuple[str, str, int | None, str, str, int, int, int]
+
+
+def post_transfers(
+    transfers: Sequence[Transfer], *, at: datetime, day: date | None, hold: Iterable[int] = ()
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Post many two-entry transactions (debit −cents, credit +cents) set-based; keys already
+    posted are skipped, keys must differ within the batch. Returns (the new stored balance of
+    every account updated, the deltas of the `hold` accounts), inside the caller's transaction.
+
+    The accounts in `hold` (platform-wide ones that every batch credits, e.g. energy sales) are
+    not updated here: the caller applies their deltas with `apply_balance_deltas` just before
+    its commit, so parallel batches hold their row lock for an instant, not the whole batch.
+
+    PostgreSQL: one COPY of the transfers into a temporary table and one statement that writes
+    the transactions (ON CONFLICT on the key), their entries and the balances. Elsewhere: as
+    `post_many`."""
+    if not transfers:
+        return {}, {}
+    held = set(hold)
+    if len({t[0] for t in transfers}) != len(transfers):
+        raise ValueError("post_transfers: the same idempotency key twice in one batch")
+    if connection.vendor != "postgresql":
+        return _post_transfers_portable(transfers, at, day, held)
+    with connection.cursor() as cur:
+        # Dropped at the commit; a caller's outer transaction may post twice (savepoints).
+        cur.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS ledger_transfer_stage (key text, kind text, "
+            "supply_point_id bigint, reference text, details text, debit bigint, "
+            "credit bigint, cents bigint) ON COMMIT DROP"
+        )
+        cur.execute("TRUNCATE ledger_transfer_stage")
+        with cur.copy("COPY ledger_transfer_stage FROM STDIN") as copy:
+            for row in transfers:
+                copy.write_row(row)
+        on_read = sorted(BALANCE_ON_READ_KINDS)
+        cur.execute(
+            f"""
+            WITH tx AS (
+                INSERT INTO {Transaction._meta.db_table}
+                    (idempotency_key, kind, at, day, supply_point_id, reference, details)
+                SELECT s.key, s.kind, %(at)s, %(day)s, s.supply_point_id, s.reference,
+                       s.details::jsonb
+                FROM ledger_transfer_stage s
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING id, idempotency_key),
+            en AS (
+                INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, amount_cents)
+                SELECT tx.id, e.account_id, e.cents
+                FROM tx JOIN ledger_transfer_stage s ON s.key = tx.idempotency_key
+                CROSS JOIN LATERAL (VALUES (s.debit, -s.cents), (s.credit, s.cents))
+                    AS e(account_id, cents)
+                RETURNING account_id, amount_cents),
+            d AS (
+                SELECT account_id, SUM(amount_cents)::bigint AS delta FROM en
+                GROUP BY account_id),
+            bal AS (
+                UPDATE {LedgerAccount._meta.db_table} a
+                SET balance_cents = a.balance_cents + d.delta, updated_at = %(at)s
+                FROM d
+                WHERE a.id = d.account_id AND a.kind <> ALL(%(on_read)s)
+                      AND a.id <> ALL(%(held)s::bigint[])
+                RETURNING a.id, a.balance_cents)
+            SELECT id, balance_cents, false FROM bal
+            UNION ALL
+            SELECT account_id, delta, true FROM d WHERE account_id = ANY(%(held)s::bigint[])
+            """,
+            {
+                "at": at,
+                "day": day,
+                "on_read": on_read,
+                "held": pg_array(held)[0] if held else "{}",
+            },
+        )
+        balances: dict[int, int] = {}
+        deltas: dict[int, int] = {}
+        for account_id, value, is_held in cur.fetchall():
+            (deltas if is_held else balances)[account_id] = value
+    return balances, deltas
+
+
+def _post_transfers_portable(
+    transfers: Sequence[Transfer], at: datetime, day: date | None, held: set[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    keys = [t[0] for t in transfers]
+    known: set[str] = set()
+    for i in range(0, len(keys), 5000):
+        known.update(
+            Transaction.objects.filter(idempotency_key__any_of=keys[i : i + 5000]).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+    todo = [t for t in transfers if t[0] not in known]
+    if not todo:
+        return {}, {}
+    tx_ids = next_ids(Transaction, len(todo))
+    copy_rows(
+        Transaction,
+        ["id", "idempotency_key", "kind", "at", "day", "supply_point_id", "reference", "details"],
+        (
+            (i, key, kind, at, day, sp, reference, details)
+            for i, (key, kind, sp, reference, details, _, _, _) in zip(tx_ids, todo, strict=True)
+        ),
+    )
+    deltas: dict[int, int] = defaultdict(int)
+    entries: list[tuple[int, int, int]] = []
+    for tx_id, (_, _, _, _, _, debit, credit, cents) in zip(tx_ids, todo, strict=True):
+        entries += [(tx_id, debit, -cents), (tx_id, credit, cents)]
+        deltas[debit] -= cents
+        deltas[credit] += cents
+    copy_rows(Entry, ["transaction_id", "account_id", "amount_cents"], entries)
+    apply_balance_deltas({a: d for a, d in deltas.items() if a not in held}, at)
+    stored = balances(a for a in deltas if a not in held)
+    return stored, {a: d for a, d in deltas.items() if a in held}
+
+
 def apply_balance_deltas(deltas: dict[int, int], at: datetime) -> None:
     """Add each delta to its account's stored balance in a few set-based statements.
 

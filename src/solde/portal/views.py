@@ -37,7 +37,8 @@ from solde.portal.forms import (
 from solde.portal.models import NoticeRead
 from solde.prepayment.models import DayCharge, PrepaymentAccount
 from solde.prepayment.services import balance_view, set_low_credit_preferences
-from solde.registry.models import Customer, SupplyPoint
+from solde.readings.models import DailyIndex
+from solde.registry.models import REGISTER_UNIT, Customer, SupplyPoint
 from solde.spreadsheet import text_cell
 from solde.topups import online
 
@@ -495,6 +496,33 @@ def consumption_data(sp: SupplyPoint, days: int = 30) -> dict:
     }
 
 
+def midnight_indexes(sp: SupplyPoint, registers: list[str]) -> list[dict[str, Any]]:
+    """The meter's index at the last closed midnight, per charged register, from the daily
+    indexes the close keeps (one indexed row each; raw readings may be gone by retention)."""
+    meter = active_meter(sp)
+    if meter is None:
+        return []
+    out = []
+    for register in registers:
+        row = (
+            DailyIndex.objects.filter(meter=meter, register=register)
+            .order_by("-day")
+            .values_list("day", "end_milli")
+            .first()
+        )
+        if row is not None:
+            day, end_milli = row
+            out.append(
+                {
+                    "register": register,
+                    "at": clock.local(clock.day_start(day + timedelta(days=1))),
+                    "value": Decimal(end_milli) / 1000,
+                    "unit": "m³" if REGISTER_UNIT.get(register) == "m3" else "kWh",
+                }
+            )
+    return out
+
+
 @customer_required
 def consumption(request: CustomerRequest, ean: str) -> HttpResponse:
     sp = own_supply_point(request.customer, ean)
@@ -514,10 +542,14 @@ def consumption(request: CustomerRequest, ean: str) -> HttpResponse:
         "kwh": "kWh",
     }
     chart = {"daily": data["daily"], "monthly": data["monthly"], "labels": labels}
+    indexes = midnight_indexes(sp, data["registers"])
+    for index in indexes:
+        index["label"] = labels[index["register"]]
     context = ean_context(request, sp, "consumption") | {
         "data": data,
         "chart": chart,
         "days": days,
+        "indexes": indexes,
     }
     return render(request, "portal/consumption.html", context)
 

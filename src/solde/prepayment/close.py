@@ -6,10 +6,19 @@ carries an idempotency key (`charge:{account}:{day}`, `recovery:{account}:{day}`
 also writes, in its transaction, the credit-control work for the accounts it closed
 ("credit.close", solde.work): after a crash that work is still there and is done by the rerun
 or by a worker, once. The per-account arithmetic is `rules.close_account_day`.
+
+A chunk is a tight batch (docs/decisions/0011): one statement reads and locks its accounts with
+their meters and the daily indexes of the day before; one more finds the readings around the
+segment ends still unknown (a start at midnight READ the day before is not looked up again);
+Python applies the pure rules per account; the writes are COPYs (transfers into a staging table,
+day charges, daily indexes) and set-based statements (ledger transactions, entries and balances
+in one, the accounts' closed day in another). The energy-sales balances every chunk credits
+are updated last, just before the commit, so parallel chunks hardly wait on each other.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -20,14 +29,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q, QuerySet
 
 from solde import clock, faults, work
-from solde.bulk import copy_rows  # also registers the `any_of` lookup
+from solde.bulk import copy_rows, pg_array  # also registers the `any_of` lookup
 from solde.ledger.models import AccountKind, LedgerAccount, TransactionKind
-from solde.ledger.services import Posting, account, post_many
+from solde.ledger.services import Transfer, account, apply_balance_deltas, post_transfers
 from solde.notifications.events import publish_many
 from solde.prepayment import rules
 from solde.prepayment.models import (
@@ -40,8 +50,16 @@ from solde.prepayment.models import (
 )
 from solde.prepayment.services import refresh_credit_state
 from solde.prepayment.signals import balance_changed
-from solde.readings.indexes import Neighbours, Probe, neighbours
-from solde.registry.models import CHARGED_REGISTERS, Dso, GasConversionFactor, Meter, Tariff
+from solde.readings.indexes import Probe, _as_utc, neighbours
+from solde.readings.models import DailyIndex, Reading
+from solde.registry.models import (
+    CHARGED_REGISTERS,
+    Dso,
+    GasConversionFactor,
+    Meter,
+    SupplyPoint,
+    Tariff,
+)
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +312,7 @@ def _segments(
 ) -> list[_Segment]:
     energy = acc.energy
     out = []
-    for meter_id, registers, installed_at, removed_at in meters:
+    for meter_id, registers, installed_at, removed_at, *_ in meters:
         start = max(t for t in (day_start, installed_at, acc.activated_at) if t is not None)
         end = min(t for t in (day_end, removed_at) if t is not None)
         if start >= end:
@@ -312,6 +330,132 @@ def _segments(
     return out
 
 
+def _chunk_sql(vendor: str, ids: list[int]) -> tuple[str, list[Any]]:
+    """The chunk's one read: its due accounts (locked on PostgreSQL), their meters in place
+    during the day and, per meter, the readings that fall exactly on the day's two midnights
+    (the common case: no lookup around them is needed). The start midnight's comes from the
+    daily index table when the day before ended there on a READ index (the same reading, not
+    looked up again); an interpolated end is never taken."""
+    pa = PrepaymentAccount._meta.db_table
+    if vendor == "postgresql":
+        match, params = "pa.id = ANY(%s::bigint[])", [pg_array(ids)[0]]
+        concat, lock = "string_agg", "FOR UPDATE OF pa"
+    else:
+        match, params = f"pa.id IN ({','.join(str(int(i)) for i in ids)})", []
+        concat, lock = "group_concat", ""
+    # Every charged register named: the (meter, register, …) indexes are then probed once per
+    # register, instead of scanning the meter's whole history.
+    charged = ", ".join(sorted({f"'{r}'" for regs in CHARGED_REGISTERS.values() for r in regs}))
+    readings, daily = Reading._meta.db_table, DailyIndex._meta.db_table
+    sql = f"""
+        SELECT pa.id, pa.supply_point_id, sp.dso_id, sp.energy, sp.tariff_category,
+               pa.balance_account_id, pa.advance_account_id, adv.balance_cents,
+               pa.activated_at, pa.activation_day, pa.supply,
+               m.id, m.registers, m.installed_at, m.removed_at,
+               COALESCE(
+                   (SELECT {concat}(y.register || '=' || y.end_milli, ',') FROM {daily} y
+                    WHERE y.meter_id = m.id AND y.register IN ({charged}) AND y.day = %(prev)s
+                          AND NOT y.interpolated),
+                   (SELECT {concat}(r.register || '=' || r.value_milli, ',') FROM {readings} r
+                    WHERE r.meter_id = m.id AND r.register IN ({charged})
+                          AND r.at = %(start)s)),
+               (SELECT {concat}(r.register || '=' || r.value_milli, ',') FROM {readings} r
+                WHERE r.meter_id = m.id AND r.register IN ({charged}) AND r.at = %(end)s)
+        FROM {pa} pa
+        JOIN {SupplyPoint._meta.db_table} sp ON sp.id = pa.supply_point_id
+        JOIN {LedgerAccount._meta.db_table} adv ON adv.id = pa.advance_account_id
+        LEFT JOIN {Meter._meta.db_table} m ON m.supply_point_id = pa.supply_point_id
+             AND (m.installed_at IS NULL OR m.installed_at < %(end)s)
+             AND (m.removed_at IS NULL OR m.removed_at > %(start)s)
+        WHERE {match.replace("%s", "%(ids)s")} AND pa.state = %(active)s
+          AND (pa.last_closed_day = %(prev)s
+               OR (pa.last_closed_day IS NULL AND pa.activation_day = %(day)s))
+        ORDER BY pa.id, m.id
+        {lock}
+    """
+    return sql, params
+
+
+def _values(text: str | None) -> dict[str, int]:
+    """ "1.8.1=123,1.8.2=45" → {"1.8.1": 123, "1.8.2": 45}."""
+    if not text:
+        return {}
+    out = {}
+    for item in text.split(","):
+        reg, _, value = item.partition("=")
+        out[reg] = int(value)
+    return out
+
+
+def _read_chunk(
+    day: date, ids: list[int], day_start: datetime, day_end: datetime
+) -> tuple[list[_Account], dict[int, list[tuple]]]:
+    """Lock and re-check the chunk's accounts (a concurrent run — late data, the scheduler —
+    may have closed some) and read what closing them needs: (accounts, {account: meters}),
+    each meter as (id, registers, installed_at, removed_at, {register: index read at the day's
+    start}, {register: index read at its end})."""
+    ops = connection.ops
+    sql, match_params = _chunk_sql(connection.vendor, ids)
+    params: dict[str, Any] = {
+        "prev": ops.adapt_datefield_value(day - ONE_DAY),
+        "day": ops.adapt_datefield_value(day),
+        "start": ops.adapt_datetimefield_value(day_start),
+        "end": ops.adapt_datetimefield_value(day_end),
+        "active": AccountState.ACTIVE,
+    }
+    if match_params:
+        params["ids"] = match_params[0]
+    accounts: list[_Account] = []
+    meters: dict[int, list[tuple]] = {}
+    registers_of: dict[str, list[str]] = {}  # the same few JSON texts for every meter
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    for row in rows:
+        pk = row[0]
+        if not accounts or accounts[-1].pk != pk:
+            accounts.append(
+                _Account(
+                    pk,
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    row[5],
+                    row[6],
+                    row[7],
+                    _as_utc(row[8]),
+                    _as_date(row[9]),
+                    row[10],
+                )
+            )
+            meters[pk] = []
+        if row[11] is None:
+            continue
+        registers = row[12]
+        if isinstance(registers, str):
+            if registers not in registers_of:
+                registers_of[registers] = json.loads(registers)
+            registers = registers_of[registers]
+        meters[pk].append(
+            (
+                row[11],
+                registers,
+                _as_utc(row[13]),
+                _as_utc(row[14]),
+                _values(row[15]),
+                _values(row[16]),
+            )
+        )
+    return accounts, meters
+
+
+def _as_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
 def _close_chunk(
     day: date, ids: list[int], ctx: _Context, result: CloseResult, settle: timedelta
 ) -> tuple[list[int], dict[int, str]]:
@@ -319,68 +463,52 @@ def _close_chunk(
     them. Returns (closed ids, {id: waiting})."""
     day_start, day_end = clock.day_bounds(day)
     now = clock.now()
+    day_text = f"{day}"
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # Every statement here is index-driven or bulk; JIT compiling them costs more.
             with connection.cursor() as cur:
                 cur.execute("SET LOCAL jit = off")
-        # Lock and re-check: a concurrent run (late data, the scheduler) may have closed some.
-        accounts = [
-            _Account(*row)
-            for row in _due(
-                PrepaymentAccount.objects.filter(pk__any_of=ids, state=AccountState.ACTIVE), day
-            )
-            .select_for_update(of=("self",))
-            .order_by("pk")
-            .values_list(
-                "pk",
-                "supply_point_id",
-                "supply_point__dso_id",
-                "supply_point__energy",
-                "supply_point__tariff_category",
-                "balance_account_id",
-                "advance_account_id",
-                "advance_account__balance_cents",
-                "activated_at",
-                "activation_day",
-                "supply",
-            )
-        ]
+        accounts, meters = _read_chunk(day, ids, day_start, day_end)
         if not accounts:
             return [], {}
-        meters: dict[int, list[tuple]] = defaultdict(list)
-        for meter_id, sp_id, registers, installed_at, removed_at in (
-            Meter.objects.filter(supply_point_id__any_of=[a.supply_point_id for a in accounts])
-            .filter(Q(installed_at__isnull=True) | Q(installed_at__lt=day_end))
-            .filter(Q(removed_at__isnull=True) | Q(removed_at__gt=day_start))
-            .values_list("pk", "supply_point_id", "registers", "installed_at", "removed_at")
-        ):
-            meters[sp_id].append((meter_id, registers, installed_at, removed_at))
-
-        segments = {
-            a.pk: _segments(a, meters[a.supply_point_id], day_start, day_end) for a in accounts
-        }
-        probe_index: dict[Probe, int] = {}
-        for segs in segments.values():
+        # The indexes at every segment's ends: a reading on a midnight came with the read;
+        # any other end (no reading on the midnight, an activation or a meter exchange within
+        # the day) is looked up around its instant.
+        probes: list[Probe] = []
+        ends: list[tuple] = []  # (reading before or at, reading after) per segment end
+        looked_up: list[int] = []  # positions in `ends` filled by the lookup
+        segments: dict[int, list[_Segment]] = {}
+        for acc in accounts:
+            acc_meters = meters[acc.pk]
+            segs = segments[acc.pk] = _segments(acc, acc_meters, day_start, day_end)
             for seg in segs:
+                _, _, _, _, at_start, at_end = next(m for m in acc_meters if m[0] == seg.meter_id)
+                on_start = at_start if seg.start == day_start else {}
+                on_end = at_end if seg.end == day_end else {}
                 for reg in seg.registers:
-                    pair = []
-                    for t in (seg.start, seg.end):
-                        pair.append(
-                            probe_index.setdefault(Probe(seg.meter_id, reg, t), len(probe_index))
-                        )
-                    seg.probes.append((pair[0], pair[1]))
-        found = neighbours(list(probe_index))
+                    for t, read in ((seg.start, on_start), (seg.end, on_end)):
+                        if reg in read:
+                            ends.append(((t, read[reg]), None))
+                        else:
+                            looked_up.append(len(ends))
+                            ends.append((None, None))
+                            probes.append(Probe(seg.meter_id, reg, t))
+                    seg.probes.append((len(ends) - 2, len(ends) - 1))
+        for i, n in zip(looked_up, neighbours(probes), strict=True):
+            ends[i] = (n.before, n.after)
 
-        postings: list[Posting] = []
+        transfers: list[Transfer] = []
         day_charges: list[tuple] = []
+        daily: list[tuple] = []
         events: list[tuple[str, int, str, dict]] = []
         closed: list[int] = []
         waiting: dict[int, str] = {}
         for acc in accounts:
             energy = acc.energy
+            counted = _counted(segments[acc.pk], ends)
             outcome = rules.close_account_day(
-                _consumption(segments[acc.pk], found),
+                counted[0] if counted else None,
                 energy=energy,
                 day=day,
                 tariff=ctx.prices.get((acc.dso_id, energy, acc.tariff_category), []),
@@ -396,36 +524,32 @@ def _close_chunk(
                 for reg in outcome.missing_registers:
                     result.missing_prices.add((acc.dso_id, energy, acc.tariff_category, reg))
                 continue
+            assert counted is not None
             charge, recovery = outcome.charge_cents, outcome.recovery_cents
             if charge:
-                postings.append(
-                    Posting(
-                        key=f"charge:{acc.pk}:{day}",
-                        kind=TransactionKind.CHARGE,
-                        entries=[
-                            (acc.balance_account_id, -charge),
-                            (ctx.sales_account(acc.dso_id, energy), charge),
-                        ],
-                        at=now,
-                        day=day,
-                        supply_point_id=acc.supply_point_id,
-                        reference=f"{day}",
-                        details=outcome.details,
+                transfers.append(
+                    (
+                        f"charge:{acc.pk}:{day_text}",
+                        TransactionKind.CHARGE,
+                        acc.supply_point_id,
+                        day_text,
+                        _json(outcome.details),
+                        acc.balance_account_id,
+                        ctx.sales[(acc.dso_id, energy)],
+                        charge,
                     )
                 )
             if recovery:
-                postings.append(
-                    Posting(
-                        key=f"recovery:{acc.pk}:{day}",
-                        kind=TransactionKind.ADVANCE_RECOVERY,
-                        entries=[
-                            (acc.balance_account_id, -recovery),
-                            (acc.advance_account_id, recovery),
-                        ],
-                        at=now,
-                        day=day,
-                        supply_point_id=acc.supply_point_id,
-                        reference=f"{day}",
+                transfers.append(
+                    (
+                        f"recovery:{acc.pk}:{day_text}",
+                        TransactionKind.ADVANCE_RECOVERY,
+                        acc.supply_point_id,
+                        day_text,
+                        "{}",
+                        acc.balance_account_id,
+                        acc.advance_account_id,
+                        recovery,
                     )
                 )
             if outcome.advance_repaid:
@@ -434,33 +558,43 @@ def _close_chunk(
                         "advance_repaid",
                         acc.supply_point_id,
                         f"advance_repaid:{acc.pk}",
-                        {"day": f"{day}"},
+                        {"day": day_text},
                     )
                 )
-            kwh = _json_texts(outcome.details["kwh"])
-            day_charges.append((acc.pk, day, kwh, charge, recovery, now))
+            day_charges.append((acc.pk, day, _json(outcome.details["kwh"]), charge, recovery, now))
+            for meter_id, reg, found_indexes in counted[1]:
+                daily.append(
+                    (
+                        meter_id,
+                        reg,
+                        day,
+                        rules.round_half_even(found_indexes.start),
+                        rules.round_half_even(found_indexes.end),
+                        rules.round_half_even(found_indexes.consumption),
+                        found_indexes.interpolated,
+                    )
+                )
             closed.append(acc.pk)
 
-        # The energy-sales accounts are shared by every chunk: lock them in one order so
-        # parallel chunks queue here instead of deadlocking.
-        sales = sorted({e[0] for p in postings for e in p.entries} & set(ctx.sales.values()))
-        if sales:
-            list(
-                LedgerAccount.objects.select_for_update()
-                .filter(pk__any_of=sales)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-        post_many(postings)
+        _, sales_deltas = post_transfers(transfers, at=now, day=day, hold=ctx.sales.values())
         copy_rows(
             DayCharge,
             ["account_id", "day", "kwh", "charge_cents", "recovery_cents", "closed_at"],
             day_charges,
         )
-        if closed:
-            PrepaymentAccount.objects.filter(pk__any_of=closed).update(
-                last_closed_day=day, waiting_reason=""
-            )
+        copy_rows(
+            DailyIndex,
+            [
+                "meter_id",
+                "register",
+                "day",
+                "start_milli",
+                "end_milli",
+                "consumption_milli",
+                "interpolated",
+            ],
+            daily,
+        )
         for reason in (WaitingReason.NO_DATA, WaitingReason.NO_PRICE):
             ids_waiting = [pk for pk, r in waiting.items() if r == reason]
             if ids_waiting:
@@ -469,45 +603,63 @@ def _close_chunk(
                 )
         publish_many(events, at=now)
         if closed:
-            refresh_credit_state(closed)
+            # the closed day and the credit state in one UPDATE of the accounts
+            refresh_credit_state(closed, closed_day=day)
             balance_changed.send(sender=PrepaymentAccount, account_ids=closed, reason="close")
             # An account-day closes once (DayCharge is unique), so its smallest id names the
             # chunk's work for good.
             work.enqueue(
                 CREDIT_WORK,
                 f"{_credit_group(day)}:{closed[0]}",
-                {"day": f"{day}", "accounts": closed},
+                {"day": day_text, "accounts": closed},
                 group=_credit_group(day),
                 delay=settle,
             )
+        # Last, just before the commit: the energy-sales accounts every chunk credits, locked
+        # in one order (parallel chunks queue here for an instant instead of deadlocking).
+        held = {a: d for a, d in sales_deltas.items() if d}
+        if held:
+            list(
+                LedgerAccount.objects.select_for_update()
+                .filter(pk__any_of=sorted(held))
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            apply_balance_deltas(held, now)
     faults.point("close.after_chunk_commit")
     return closed, waiting
 
 
-def _json_texts(values: dict[str, str]) -> str:
-    """{"1.8.1": "6.123"} as JSON, for plain register names and numbers (no escaping needed)."""
-    return "{" + ", ".join(f'"{k}": "{v}"' for k, v in values.items()) + "}"
+def _json(values: dict) -> str:
+    """A close's details as JSON: register names, numbers as texts, one level of nesting —
+    nothing to escape (faster than json.dumps for a row per account)."""
+    return (
+        "{"
+        + ", ".join(
+            f'"{k}": {_json(v) if isinstance(v, dict) else chr(34) + str(v) + chr(34)}'
+            for k, v in values.items()
+        )
+        + "}"
+    )
 
 
-def _consumption(
-    segments: list[_Segment], found: list[Neighbours]
-) -> dict[str, int | Fraction] | None:
-    """Thousandths counted per charged register over the day's segments; None if not known."""
+def _counted(
+    segments: list[_Segment], ends: list[tuple]
+) -> tuple[dict[str, int | Fraction], list[tuple[int, str, rules.SegmentIndexes]]] | None:
+    """Thousandths counted per charged register over the day's segments, with each segment's
+    indexes (for the daily index table); None if not known."""
     if not segments:
         return None
     total: dict[str, Fraction | int] = {}
+    indexes: list[tuple[int, str, rules.SegmentIndexes]] = []
     for s in segments:
         for reg, (i, j) in zip(s.registers, s.probes, strict=True):
-            a, b = found[i], found[j]
-            part = rules.segment_consumption(
-                s.start,
-                s.end,
-                (a.before, a.after),
-                (b.before, b.after),
-                s.starts_at_boundary,
-                s.ends_at_boundary,
+            part = rules.segment_indexes(
+                s.start, s.end, ends[i], ends[j], s.starts_at_boundary, s.ends_at_boundary
             )
             if part is None:
                 return None
-            total[reg] = total.get(reg, 0) + part
-    return total
+            total[reg] = total.get(reg, 0) + part.consumption
+            if part.known:
+                indexes.append((s.meter_id, reg, part))
+    return total, indexes

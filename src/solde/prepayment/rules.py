@@ -161,6 +161,64 @@ def milli_text(milli: Fraction | int) -> str:
 Reading = tuple[datetime, int]  # (instant, value in thousandths)
 
 
+@dataclass(frozen=True)
+class SegmentIndexes:
+    """A register's indexes (thousandths, exact) at the two ends of a meter segment.
+
+    `interpolated`: an end lies between two readings (its index is their linear interpolation).
+    `known` is False for a register that only starts counting after the segment: it counted
+    nothing and has no index at either end."""
+
+    start: Fraction | int
+    end: Fraction | int
+    interpolated: bool = False
+    known: bool = True
+
+    @property
+    def consumption(self) -> Fraction | int:
+        return self.end - self.start
+
+
+def _read_at(t: datetime, around: tuple[Reading | None, Reading | None]) -> bool:
+    before, after = around
+    return (before is not None and before[0] == t) or (after is not None and after[0] == t)
+
+
+def segment_indexes(
+    start: datetime,
+    end: datetime,
+    around_start: tuple[Reading | None, Reading | None],
+    around_end: tuple[Reading | None, Reading | None],
+    starts_at_boundary: bool = False,
+    ends_at_boundary: bool = False,
+) -> SegmentIndexes | None:
+    """A register's indexes at both ends of [start, end] of one meter, or None while an end is
+    not known.
+
+    At a midnight the index is read or interpolated. Where the segment starts at an activation
+    or a meter's installation, the register's first reading stands in when nothing comes before
+    it; where it ends at a meter's removal, its final reading stands in when nothing follows."""
+    interpolated = False
+    first = index_at(start, *around_start)
+    if first is None and starts_at_boundary and around_start[0] is None and around_start[1]:
+        if around_start[1][0] >= end:
+            # the register only starts counting after this segment
+            return SegmentIndexes(0, 0, known=False)
+        first = around_start[1][1]
+    elif first is not None and not _read_at(start, around_start):
+        interpolated = True
+    if first is None:
+        return None
+    last = index_at(end, *around_end)
+    if last is None and ends_at_boundary and around_end[1] is None and around_end[0]:
+        last = around_end[0][1]
+    elif last is not None and not _read_at(end, around_end):
+        interpolated = True
+    if last is None:
+        return None
+    return SegmentIndexes(first, last, interpolated)
+
+
 def segment_consumption(
     start: datetime,
     end: datetime,
@@ -170,24 +228,16 @@ def segment_consumption(
     ends_at_boundary: bool = False,
 ) -> Fraction | int | None:
     """What a register counted (in thousandths) over [start, end] of one meter, or None while
-    an end is not known.
+    an end is not known (the ends as `segment_indexes` finds them)."""
+    found = segment_indexes(
+        start, end, around_start, around_end, starts_at_boundary, ends_at_boundary
+    )
+    return None if found is None else found.consumption
 
-    At a midnight the index is read or interpolated. Where the segment starts at an activation
-    or a meter's installation, the register's first reading stands in when nothing comes before
-    it; where it ends at a meter's removal, its final reading stands in when nothing follows."""
-    first = index_at(start, *around_start)
-    if first is None and starts_at_boundary and around_start[0] is None and around_start[1]:
-        if around_start[1][0] >= end:
-            return 0  # the register only starts counting after this segment
-        first = around_start[1][1]
-    if first is None:
-        return None
-    last = index_at(end, *around_end)
-    if last is None and ends_at_boundary and around_end[1] is None and around_end[0]:
-        last = around_end[0][1]
-    if last is None:
-        return None
-    return last - first
+
+def round_half_even(value: Fraction | int) -> int:
+    """Thousandths as stored in the daily index table: the exact value rounded half to even."""
+    return round(value)
 
 
 # --- Interruption windows and policy (RULES.md §7) -------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import connections, router, transaction
+from django.db import connection, connections, router, transaction
 from django.db.models import Count, DateField, F, Func, Max, OuterRef, QuerySet, Subquery, Sum
 
 from solde import clock
@@ -208,22 +208,26 @@ def credit(
 
 
 def recent_daily_cents(
-    account_ids: Iterable[int], days: int, last_closed: Mapping[int, date | None] | None = None
+    account_ids: Iterable[int], days: int, last_closed_day: date | None = None
 ) -> dict[int, list[int]]:
     """Charge + recovery of each account's last `days` closed days (for days left).
-    `last_closed`: each account's last closed day when the caller has just read it (no query
-    for it then)."""
+    `last_closed_day`: the accounts' last closed day when the caller knows it (the close,
+    before it writes it)."""
     ids = list(account_ids)
     out: dict[int, list[int]] = defaultdict(list)
     if not ids:
         return out
-    if last_closed is None:
-        last_closed = dict(
-            PrepaymentAccount.objects.filter(
+    last: dict[int, date] = (
+        dict.fromkeys(ids, last_closed_day)
+        if last_closed_day is not None
+        else {
+            pk: day
+            for pk, day in PrepaymentAccount.objects.filter(
                 pk__any_of=ids, last_closed_day__isnull=False
             ).values_list("pk", "last_closed_day")
-        )
-    last: dict[int, date] = {pk: day for pk in ids if (day := last_closed.get(pk)) is not None}
+            if day is not None
+        }
+    )
     if not last:
         return out
     since = min(last.values()) - timedelta(days=days - 1)
@@ -241,9 +245,14 @@ def recent_daily_cents(
 _FEW_ACCOUNTS = 50
 
 
-def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
+def refresh_credit_state(
+    account_ids: Iterable[int], *, closed_day: date | None = None
+) -> list[int]:
     """Recompute credit state, low credit and emergency flags from the ledger, set-based, and
-    publish the events of RULES.md §10 once per occurrence. Returns ids whose state changed."""
+    publish the events of RULES.md §10 once per occurrence. Returns ids whose state changed.
+
+    `closed_day`: the daily close's chunk — the accounts' last closed day moves to it and their
+    waiting reason clears in the same UPDATE as their credit state (each row written once)."""
     ids = list(account_ids)
     if not ids:
         return []
@@ -257,10 +266,9 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
         accounts = PrepaymentAccount.objects.filter(pk__any_of=chunk, state=AccountState.ACTIVE)
         # A top-up or an adjustment (a few accounts): the forecast window is summed by the
         # database in the same query. The close's thousands: one query for all their days.
-        few = len(chunk) <= _FEW_ACCOUNTS
+        few = closed_day is None and len(chunk) <= _FEW_ACCOUNTS
         if few:
             accounts = _with_view_figures(accounts)
-        extra = ("recent_cents", "recent_days") if few else ("last_closed_day",)
         # Plain rows, not model instances: this runs for every account of a daily close.
         rows = list(
             accounts.values_list(
@@ -275,7 +283,7 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
                 "low_credit_days",
                 "emergency_since",
                 "exhausted_since",
-                *extra,
+                *(("recent_cents", "recent_days") if few else ()),
             )
         )
         window: dict[int, tuple[int, int]] = {}  # account → (sum of its recent days, count)
@@ -286,9 +294,8 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
             per_length: dict[int, list[int]] = defaultdict(list)
             for r in rows:
                 per_length[dsos[r[2]].days_left_history].append(r[0])
-            last_closed = {r[0]: r[-1] for r in rows}
             for length, pks in per_length.items():
-                for pk, days_cents in recent_daily_cents(pks, length, last_closed).items():
+                for pk, days_cents in recent_daily_cents(pks, length, closed_day).items():
                     window[pk] = (sum(days_cents), len(days_cents))
         for row in rows:
             (
@@ -346,13 +353,56 @@ def refresh_credit_state(account_ids: Iterable[int]) -> list[int]:
                     exhausted_since=exhausted_since,
                 )
             )
-    PrepaymentAccount.objects.bulk_update(
-        changed,
-        ["credit_state", "low_credit", "emergency_since", "exhausted_since"],
-        batch_size=2000,
-    )
+    if closed_day is not None:
+        _write_closed(ids, closed_day, changed)
+    else:
+        PrepaymentAccount.objects.bulk_update(
+            changed,
+            ["credit_state", "low_credit", "emergency_since", "exhausted_since"],
+            batch_size=2000,
+        )
     publish_many(events, at=now)
     return [a.pk for a in changed]
+
+
+def _write_closed(ids: list[int], day: date, changed: list[PrepaymentAccount]) -> None:
+    """One UPDATE for a close's chunk: every account's closed day, and the credit fields of
+    those that changed (the others keep theirs)."""
+    fields = ("credit_state", "low_credit", "emergency_since", "exhausted_since")
+    if connection.vendor != "postgresql":
+        PrepaymentAccount.objects.filter(pk__any_of=ids).update(
+            last_closed_day=day, waiting_reason=""
+        )
+        PrepaymentAccount.objects.bulk_update(changed, list(fields), batch_size=2000)
+        return
+    table = PrepaymentAccount._meta.db_table
+    by_pk = {a.pk: a for a in changed}
+    rows = [(pk, by_pk.get(pk)) for pk in ids]
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            UPDATE {table} a SET last_closed_day = %s, waiting_reason = '',
+                credit_state = CASE WHEN v.changed THEN v.credit_state ELSE a.credit_state END,
+                low_credit = CASE WHEN v.changed THEN v.low_credit ELSE a.low_credit END,
+                emergency_since = CASE WHEN v.changed THEN v.emergency_since
+                                       ELSE a.emergency_since END,
+                exhausted_since = CASE WHEN v.changed THEN v.exhausted_since
+                                       ELSE a.exhausted_since END
+            FROM unnest(%s::bigint[], %s::bool[], %s::text[], %s::bool[], %s::timestamptz[],
+                        %s::timestamptz[])
+                 AS v(id, changed, credit_state, low_credit, emergency_since, exhausted_since)
+            WHERE a.id = v.id
+            """,
+            [
+                day,
+                [pk for pk, _ in rows],
+                [a is not None for _, a in rows],
+                [a.credit_state if a else None for _, a in rows],
+                [a.low_credit if a else None for _, a in rows],
+                [a.emergency_since if a else None for _, a in rows],
+                [a.exhausted_since if a else None for _, a in rows],
+            ],
+        )
 
 
 @dataclass

@@ -3,6 +3,11 @@
 For many (meter, register, instant) probes at once, the nearest reading at-or-before and
 at-or-after each instant, found in one SQL statement per batch through the (meter, register, at)
 unique index. Values stay exact integers (thousandths); `index_at` interpolates with Fractions.
+
+On PostgreSQL a reading that falls on the instant itself is the answer: the reading after is not
+looked up (`after` is None). Each side is first looked for within `WINDOW` of the instant, so a
+table partitioned by time reads only the partitions around it; the few probes with nothing in the
+window are looked up again without a bound (same answers as one unbounded lookup).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from solde.readings.models import Reading
 _SQLITE_BATCH = 5000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PG_BATCH = 100_000
+WINDOW = timedelta(days=35)  # first look for neighbours this close to the instant
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,30 @@ def neighbours(probes: Sequence[Probe]) -> list[Neighbours]:
 def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
     if not probes:
         return []
+    if connection.vendor != "postgresql":
+        return _query(probes, None)
+    found = _query(probes, WINDOW)
+    # Nothing within the window on a side that is needed: look again without a bound.
+    again = [
+        i
+        for i, (p, n) in enumerate(zip(probes, found, strict=True))
+        if n.before is None or (n.after is None and n.before[0] != p.at)
+    ]
+    if again:
+        for i, n in zip(again, _query([probes[i] for i in again], None), strict=True):
+            found[i] = n
+    return found
+
+
+def _query(probes: Sequence[Probe], window: timedelta | None) -> list[Neighbours]:
     table = connection.ops.quote_name(Reading._meta.db_table)
     if connection.vendor == "postgresql":
+        # A reading on the instant makes the one after it useless: that lookup is skipped (a
+        # one-time filter on the outer row). With a window, each side is bounded in time too.
+        near_before = near_after = ""
+        if window is not None:
+            near_before = "AND r.at > p.t - %s::interval"
+            near_after = "AND r.at < p.t + %s::interval"
         sql = f"""
             SELECT p.i, (EXTRACT(EPOCH FROM b.at) * 1000000)::bigint, b.value_milli,
                    (EXTRACT(EPOCH FROM a.at) * 1000000)::bigint, a.value_milli
@@ -76,10 +104,13 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
             LEFT JOIN LATERAL (
                 SELECT r.at, r.value_milli FROM {table} r
                 WHERE r.meter_id = p.meter_id AND r.register = p.reg AND r.at <= p.t
+                      {near_before}
                 ORDER BY r.at DESC LIMIT 1) b ON true
             LEFT JOIN LATERAL (
                 SELECT r.at, r.value_milli FROM {table} r
-                WHERE r.meter_id = p.meter_id AND r.register = p.reg AND r.at >= p.t
+                WHERE b.at IS DISTINCT FROM p.t
+                      AND r.meter_id = p.meter_id AND r.register = p.reg AND r.at >= p.t
+                      {near_after}
                 ORDER BY r.at ASC LIMIT 1) a ON true
         """
         # Probes share a few instants (midnights): send each once, index them (arrays of
@@ -93,6 +124,8 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
             pg_array([p.register for p in probes])[0],
             pg_array([position[p.at] for p in probes])[0],
         ]
+        if window is not None:
+            params += [window, window]
     else:
         # Portable form: a VALUES list of probes, correlated MAX/MIN on the unique index, then
         # joins back to fetch the values at those instants.

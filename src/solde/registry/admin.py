@@ -55,7 +55,10 @@ class DsoAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Relevés (§4)"), {"fields": [("max_power_kw", "max_gas_flow_m3h")]}),
+        (
+            _("Relevés (§4)"),
+            {"fields": [("max_power_kw", "max_gas_flow_m3h"), "raw_readings_retention_months"]},
+        ),
         (
             _("Interruption (§7)"),
             {

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -45,6 +46,13 @@ class Dso(models.Model):
     # §4 readings
     max_power_kw = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("60"))
     max_gas_flow_m3h = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("40"))
+    # Raw index readings are kept this many months before the current one, then dropped by
+    # `solde readings-retention`; the daily figures (DailyIndex, DayCharge) stay for good.
+    raw_readings_retention_months = models.PositiveIntegerField(
+        default=36,
+        validators=[MinValueValidator(1)],
+        help_text="Months of raw index readings kept before this month (daily figures stay).",
+    )
     # §7 interruption
     window_start_hour = models.IntegerField(default=8)
     window_end_hour = models.IntegerField(default=16)

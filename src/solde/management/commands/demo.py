@@ -50,14 +50,17 @@ def procfile() -> Path:
 
 def write_logins() -> str:
     """The admin and API keys (made once: keys are shown once) and, fresh at every start, the
-    customer portal login and a new activation code; kept in var/demo-logins.txt."""
+    console's demo operators (one per role), the customer portal login and a new activation
+    code; kept in var/demo-logins.txt."""
+    from solde.backoffice.demo import make_operator_logins
     from solde.demo.fleet import make_logins
     from solde.portal.demo import make_portal_logins
 
     path = settings.DATA_DIR / "demo-logins.txt"
     kept = path.read_text() if path.exists() else make_logins() + "\n"
-    lines = [line for line in kept.splitlines() if not line.startswith("Portal:")]
-    text = "\n".join([*lines, make_portal_logins()])
+    fresh = ("Portal:", "Console:")
+    lines = [line for line in kept.splitlines() if not line.startswith(fresh)]
+    text = "\n".join([*lines, make_operator_logins(), make_portal_logins()])
     path.write_text(text + "\n")
     path.chmod(0o600)
     return text
