@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from solde import clock
 from solde.models import SimulatedClock
@@ -84,3 +85,32 @@ def test_the_clock_runs_on_at_its_speed(settings):
     first = clock.now()
     later = clock.now()
     assert START <= first < later < START + timedelta(hours=2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_no_clock_set_a_transaction_asks_once_for_it(settings):
+    """Simulation mode before anyone set the clock (the benchmarks, a fresh simulator): the
+    system clock, and one look at the missing row per transaction, not one per instant."""
+    settings.SIMULATION = True
+    SimulatedClock.objects.all().delete()
+    clock._local.row = None
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        for _ in range(3):
+            assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)
+    assert sum("solde_simulatedclock" in q["sql"] for q in ctx.captured_queries) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decorated_service_sees_a_move_made_between_two_calls(settings):
+    """`@transaction.atomic` is one block object for every call: the row read by one call's
+    transaction must not stand for the next call's."""
+    settings.SIMULATION = True
+    clock.set_simulated(START, speed=0)
+
+    @transaction.atomic
+    def service() -> datetime:
+        return clock.now()
+
+    assert service() == START
+    _in_other_connection(lambda: move_elsewhere(START + timedelta(days=1)))
+    assert service() == START + timedelta(days=1)

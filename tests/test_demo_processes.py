@@ -71,7 +71,7 @@ def test_demo_serves_through_its_processes_and_the_printed_customer_login_works(
         assert wait_for(answers, 240), log.read_text()[-3000:]
         assert demo.poll() is None, log.read_text()[-3000:]
         output = log.read_text()
-        assert "Starting gunicorn" in output and "runserver" not in output
+        assert "Starting granian" in output and "runserver" not in output
 
         logins = (tmp_path / "var" / "demo-logins.txt").read_text()
         line = next(x for x in logins.splitlines() if x.startswith("Portal:") and "/login/" in x)

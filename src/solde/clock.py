@@ -53,13 +53,22 @@ def now() -> datetime:
             .values_list("anchor_real", "anchor_simulated", "speed")
             .first()
         )
-        if row is None:
-            _local.row = None
-            return _system_now()
-        cached = (block, *row)
+        # "No clock set" is remembered for the transaction too (the system clock then).
+        cached = (block, row)
         _local.row = cached if block is not None else None
-    _, anchor_real, anchor_sim, speed = cached
+        if block is not None:
+            # A decorator's atomic block is one object for every call: forget the row when
+            # this transaction commits, so the next one reads it again.
+            connection.on_commit(_forget_row)
+    row = cached[1]
+    if row is None:
+        return _system_now()
+    anchor_real, anchor_sim, speed = row
     return anchor_sim + (_system_now() - anchor_real) * speed
+
+
+def _forget_row() -> None:
+    _local.row = None
 
 
 def set_simulated(instant: datetime, speed: float = 1.0) -> None:

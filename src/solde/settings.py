@@ -103,18 +103,20 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # hashed static files, no separate server
     "csp.middleware.CSPMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # solde.page_middleware.*: Django's and the libraries' own, for pages only; an API request
+    # (bearer key, no cookie, JSON) passes them by.
+    "solde.page_middleware.Sessions",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "solde.api.middleware.RefuseNulCharacters",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "solde.page_middleware.Csrf",
+    "solde.page_middleware.Authentication",
+    "solde.page_middleware.Otp",
+    "solde.page_middleware.Messages",
     # Staff on /admin/ and /console/: a second factor, an idle and an absolute session limit.
     "solde.backoffice.twofactor.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "solde.page_middleware.Htmx",
     "axes.middleware.AxesMiddleware",
     # The actor of every audit entry (console and admin changes).
     "auditlog.middleware.AuditlogMiddleware",
@@ -342,11 +344,16 @@ METRICS_ALLOWED_IPS = env_list("SOLDE_METRICS_ALLOWED_IPS")
 # demo. Secrets are redacted from every record whatever the format.
 LOG_FORMAT = os.environ.get("SOLDE_LOG_FORMAT", "json" if PRODUCTION else "text")
 
+# The API remembers a verified key this many seconds per process (no query per request); a
+# revoked key stops working within this delay in every web process (solde.api.keys).
+API_KEY_CACHE_SECONDS = float(os.environ.get("SOLDE_API_KEY_CACHE_SECONDS", "5"))
+
 # `solde serve`: the production web server (docs/decisions/0007-serving.md).
 WEB_BIND = os.environ.get("SOLDE_BIND", "127.0.0.1:8000")
-WEB_SERVER = os.environ.get("SOLDE_WEB_SERVER", "gunicorn")
+# granian by default: it measured better than gunicorn here (docs/decisions/0014).
+WEB_SERVER = os.environ.get("SOLDE_WEB_SERVER", "granian")
 WEB_WORKERS = int(os.environ.get("SOLDE_WEB_WORKERS", "0"))  # 0: sized from the cores
-WEB_THREADS = int(os.environ.get("SOLDE_WEB_THREADS", "0"))  # 0: the server's default for us
+WEB_THREADS = int(os.environ.get("SOLDE_WEB_THREADS", "0"))  # 0: 2 per worker
 
 LOGGING = {
     "version": 1,

@@ -36,6 +36,8 @@ BALANCE_P99_LIMIT = 50.0
 TOPUP_P99_LIMIT = 150.0
 TOPUP_TARGET_RATE = 150
 SERVERS = ("gunicorn", "granian")
+# `solde serve`'s default threads per worker (what the runs use unless SOLDE_WEB_THREADS says).
+DEFAULT_THREADS = 2
 
 
 def _free_port() -> int:
@@ -228,7 +230,8 @@ def measure(env: dict, seed: dict, n: int, setup_s: float, scale: float) -> str:
     workers = os.cpu_count() or 1
     text = [
         "## The API through the production web server (`bench_web`)\n\n",
-        f"`solde serve` (each server with {workers + 1} worker processes, 1 thread each, "
+        f"`solde serve` (each server with {workers + 1} worker processes, "
+        f"{env.get('SOLDE_WEB_THREADS') or DEFAULT_THREADS} threads each, "
         f"whitenoise, psycopg pool) on a free loopback port, PostgreSQL database `{DB_NAME}` "
         f"with {n:,} active accounts (set up in {setup_s:.0f} s), one read key, 5 partner keys. "
         "Open loop (`tests/perf/openloop.py`): requests leave at fixed times, latency is "

@@ -17,7 +17,7 @@ from solde.ledger.models import Entry
 from solde.money import format_eur
 from solde.prepayment.close import CloseError, close_day
 from solde.prepayment.models import PrepaymentAccount
-from solde.prepayment.services import balance_view
+from solde.prepayment.services import balance_view_of
 from solde.simulation import ClockBackwards, move_clock
 
 router = Router(tags=["prepayment"])
@@ -72,8 +72,9 @@ class BalanceOut(Schema):
 )
 def balance(request: HttpRequest, ean: str):
     """The account's balance, emergency credit, advance still owed and forecast days left."""
-    acc = _account(ean)
-    view = balance_view(acc)
+    view = balance_view_of(ean)  # the whole read in one query
+    if view is None:
+        raise not_found(f"No supply point with EAN {ean}.")
     return {
         "ean": view.ean,
         "state": view.state,
@@ -86,7 +87,7 @@ def balance(request: HttpRequest, ean: str):
         "supply": view.supply,
         "last_update": _iso(view.last_update),
         "last_closed_day": view.last_closed_day,
-        "waiting_reason": acc.waiting_reason,
+        "waiting_reason": view.waiting_reason,
     }
 
 

@@ -91,13 +91,19 @@ def days_left(
 ) -> Decimal | None:
     """(balance + remaining emergency credit) / mean daily charge and recovery of recent days.
     None when there is no history or no consumption."""
-    if not recent_daily_cents:
-        return None
-    total = sum(recent_daily_cents)
-    if total <= 0:
+    return days_left_of(
+        balance_cents, limit_cents, sum(recent_daily_cents), len(recent_daily_cents)
+    )
+
+
+def days_left_of(
+    balance_cents: int, limit_cents: int, recent_total_cents: int, recent_days: int
+) -> Decimal | None:
+    """`days_left` from the sum and count of the recent days (summed by the database)."""
+    if not recent_days or recent_total_cents <= 0:
         return None
     available = max(0, balance_cents + emergency_remaining_cents(balance_cents, limit_cents))
-    ratio = Fraction(available * len(recent_daily_cents), total)
+    ratio = Fraction(available * recent_days, recent_total_cents)
     return (Decimal(ratio.numerator) / Decimal(ratio.denominator)).quantize(Decimal("0.1"))
 
 

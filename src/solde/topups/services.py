@@ -420,9 +420,12 @@ def balance_cents(account: PrepaymentAccount) -> int:
 
 
 def partner_for_key(api_key) -> Partner:
-    """The partner behind an API key; a `topups` key with no partner yet becomes one."""
-    partner = Partner.objects.filter(api_key=api_key).first()
-    if partner is None:
+    """The partner behind an API key; a `topups` key with no partner yet becomes one. Read once
+    per key instance: the API keeps a verified key (and so its partner) a few seconds
+    (solde.api.keys)."""
+    try:
+        partner = api_key.partner
+    except Partner.DoesNotExist:
         partner, _new = Partner.objects.get_or_create(
             api_key=api_key, defaults={"name": api_key.name}
         )

@@ -1,6 +1,7 @@
-"""`solde serve`: the production web server (gunicorn by default, granian on request), static
+"""`solde serve`: the production web server (granian by default, gunicorn on request), static
 files collected with hashed names and served by whitenoise. Plain HTTP on the bind address; in
-production a reverse proxy or load balancer terminates TLS in front (docs/decisions/0007)."""
+production a reverse proxy or load balancer terminates TLS in front (docs/decisions/0007,
+0014 for the choice of server, workers and threads)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ def default_workers(cores: int | None = None) -> int:
     return (cores or os.cpu_count() or 1) + 1
 
 
+# Threads per worker: while one request waits on PostgreSQL another runs Python. Measured on
+# 2 cores (docs/decisions/0014): 2 beat 1 with both servers; more only add GIL contention.
+DEFAULT_THREADS = 2
+
+
 def server_argv(server: str, bind: str, workers: int, threads: int) -> list[str]:
     """The command line that starts `server` on `bind` with the WSGI application."""
     host, _, port = bind.rpartition(":")
@@ -79,6 +85,8 @@ def server_argv(server: str, bind: str, workers: int, threads: int) -> list[str]
             "--blocking-threads", str(threads),
             "--backlog", "2048",
             "--no-ws",
+            "--respawn-failed-workers",  # a worker that dies is replaced (as gunicorn does)
+            "--workers-kill-timeout", "20",  # the graceful stop's grace, as gunicorn's
             "solde.wsgi:application",
         ]  # fmt: skip
     raise CommandError(f"--server {server!r}: one of {', '.join(SERVERS)}.")
@@ -96,10 +104,10 @@ class Command(TyperCommand):
             int, typer.Option(help="Worker processes; 0 = cores + 1 (SOLDE_WEB_WORKERS).")
         ] = settings.WEB_WORKERS,
         threads: Annotated[
-            int, typer.Option(help="Threads per worker; 0 = 1 (SOLDE_WEB_THREADS).")
+            int, typer.Option(help="Threads per worker; 0 = 2 (SOLDE_WEB_THREADS).")
         ] = settings.WEB_THREADS,
         server: Annotated[
-            str, typer.Option(help="gunicorn or granian (SOLDE_WEB_SERVER).")
+            str, typer.Option(help="granian or gunicorn (SOLDE_WEB_SERVER).")
         ] = settings.WEB_SERVER,
         collectstatic: Annotated[
             bool,
@@ -107,7 +115,7 @@ class Command(TyperCommand):
         ] = True,
     ) -> None:
         workers = workers or default_workers()
-        threads = threads or 1
+        threads = threads or DEFAULT_THREADS
         argv = server_argv(server, bind, workers, threads)
         if collectstatic and collect_static_if_changed():
             self.stdout.write(f"Static files collected in {settings.STATIC_ROOT}.")
