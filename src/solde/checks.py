@@ -86,3 +86,21 @@ def production_settings(app_configs=None, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+CSRF_MIDDLEWARE = "solde.page_middleware.Csrf"
+
+
+@register(Tags.security)
+def csrf_protection(app_configs=None, **kwargs) -> list[Error]:
+    """Django's own W003 looks for its class by name; pages get it through our subclass, which
+    only lets the bearer-key API pass (settings silence W003 and this check stands in)."""
+    if CSRF_MIDDLEWARE in settings.MIDDLEWARE:
+        return []
+    return [
+        Error(
+            "Cross-site request forgery protection is not in MIDDLEWARE.",
+            hint=f"Put {CSRF_MIDDLEWARE!r} back in MIDDLEWARE, after the sessions middleware.",
+            id="solde.E008",
+        )
+    ]

@@ -196,3 +196,11 @@ def test_solde_demo_is_a_local_instance_by_itself(monkeypatch):
         entry.main()
         assert os.environ.get("SOLDE_DEMO") == demo
     assert ran == [["solde", "demo"], ["solde", "runserver"]]
+
+
+def test_pages_without_csrf_protection_are_refused(settings):
+    from solde.checks import CSRF_MIDDLEWARE, csrf_protection
+
+    assert csrf_protection() == []
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != CSRF_MIDDLEWARE]
+    assert [e.id for e in csrf_protection()] == ["solde.E008"]
