@@ -9,6 +9,7 @@ and the run must have recorded exactly those decisions, with the orders they imp
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from itertools import count
 
@@ -269,3 +270,61 @@ def test_the_run_reads_balance_instants_in_utc_on_every_database(make_account, a
     order = CreditDecision.objects.get(account=acc, decision="display").order
     assert order.params["1"] == clock.local(updated).isoformat(timespec="seconds")
     assert order.params["1"].endswith("+01:00")
+
+
+def test_a_run_of_many_chunks_decides_as_a_run_of_one(make_account, at, monkeypatch):
+    """A big run reads chunk after chunk (on PostgreSQL one statement through a server-side
+    cursor, a fetch per chunk): the same decisions and orders as a run read in one chunk."""
+    from django.db import connection
+
+    from ..conftest import on_postgres
+
+    def decided():
+        return sorted(
+            CreditDecision.objects.filter(day=DAY).values_list(
+                "account_id", "decision", "action", "rule", "balance_cents", "order__params"
+            )
+        )
+
+    with clock.freeze(at("2026-12-01 00:30")):  # a Tuesday night: friendly credit, displays
+        accs = [
+            make_account(b, energy=e, protected=p, supply=s)
+            for b, e, p, s in [
+                (500, "electricity", False, "connected"),
+                (-300, "gas", False, "connected"),
+                (-1300, "electricity", False, "connected"),
+                (-1600, "gas", True, "connected"),
+                (700, "electricity", True, "limited"),
+                (-2000, "electricity", False, "disconnected"),
+                (0, "gas", False, "connected"),
+            ]
+        ]
+        ids = [a.pk for a in accs]
+        cursors = []
+        real_cursor = connection.chunked_cursor
+        monkeypatch.setattr(
+            connection, "chunked_cursor", lambda: cursors.append(1) or real_cursor()
+        )
+        monkeypatch.setattr(credit_control, "_CHUNK", 3)
+        with transaction.atomic():
+            many = credit_control.evaluate(ids, "close", day=DAY)
+            in_chunks = decided()
+            transaction.set_rollback(True)
+        assert cursors == ([1] if on_postgres() else [])
+        monkeypatch.setattr(credit_control, "_CHUNK", 20_000)
+        one = credit_control.evaluate(ids, "close", day=DAY)
+    assert in_chunks == decided()
+    # A display each; friendly credit (electricity, exhausted at night), no interruption
+    # (protected gas in winter), the limiter removed (back at ≥ 0).
+    assert Counter(d[1] for d in in_chunks) == {
+        "display": 7,
+        "friendly_credit": 1,
+        "no_interruption": 1,
+        "reconnect": 1,
+    }
+    assert (many.evaluated, many.displayed, many.friendly_credit, many.reconnected) == (
+        one.evaluated,
+        one.displayed,
+        one.friendly_credit,
+        one.reconnected,
+    )

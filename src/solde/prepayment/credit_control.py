@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -104,19 +104,17 @@ def _table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _rows(ids: list[int], with_last_delta: bool, day: date | None = None) -> list[_Row]:
-    """The active accounts among `ids` with what the rules need — balance, supply, meter, the
-    meter's pending relay orders, the operator's pause, the balance's latest posting (for a
-    balance change) — in ONE query. With `day` (a run after a close): only the accounts not
-    decided for that day yet."""
-    if not ids:
-        return []
-    pg = connection.vendor == "postgresql"
+def _read(ids: list[int], with_last_delta: bool, day: date | None) -> tuple[str, list[Any]]:
+    """The run's read of these accounts: the active ones with what the rules need — balance,
+    supply, meter in place, the meter's pending relay orders, the operator's pause, the
+    balance's latest posting (for a balance change) — and, with `day` (a run after a close),
+    only those not decided for that day yet. SQL both databases run."""
     params: list[Any]
-    if pg:
+    if connection.vendor == "postgresql":
         ids_sql, params = "a.id = ANY(%s::bigint[])", [bulk.pg_array(ids)[0]]
     else:
         ids_sql, params = "a.id IN (SELECT value FROM json_each(%s))", [json.dumps(ids)]
+    params.append(AccountState.ACTIVE.value)
     meter = (
         f"(SELECT m.id FROM {_table(Meter)} m WHERE m.supply_point_id = a.supply_point_id "
         "AND m.removed_at IS NULL ORDER BY m.id DESC LIMIT 1)"
@@ -137,26 +135,54 @@ def _rows(ids: list[int], with_last_delta: bool, day: date | None = None) -> lis
             "WHERE d.day = %s AND d.account_id = a.id)"
         )
         params.append(connection.ops.adapt_datefield_value(day))
+    sql = f"""
+        SELECT a.id, a.supply, a.supply_point_id, sp.energy, sp.protected, sp.dso_id,
+               l.balance_cents, l.updated_at, a.exhausted_since, {meter}, {last_delta},
+               (SELECT SUM(DISTINCT CASE o.kind {bits} END) FROM {_table(Order)} o
+                 WHERE o.meter_id = {meter} AND o.status IN ({pending})
+                   AND o.kind IN ({relay})),
+               a.interruptions_paused_until
+        FROM {_table(PrepaymentAccount)} a
+        JOIN {_table(SupplyPoint)} sp ON sp.id = a.supply_point_id
+        JOIN {_table(LedgerAccount)} l ON l.id = a.balance_account_id
+        WHERE {ids_sql} AND a.state = %s {undecided}
+    """
+    return sql, params
+
+
+def _rows(ids: list[int], with_last_delta: bool, day: date | None = None) -> list[_Row]:
+    """One chunk of the run's read (`_read`), in ONE query, in account order."""
+    if not ids:
+        return []
+    sql, params = _read(ids, with_last_delta, day)
     with connection.cursor() as cur:
-        cur.execute(
-            f"""
-            SELECT a.id, a.supply, a.supply_point_id, sp.energy, sp.protected, sp.dso_id,
-                   l.balance_cents, l.updated_at, a.exhausted_since, {meter}, {last_delta},
-                   (SELECT SUM(DISTINCT CASE o.kind {bits} END) FROM {_table(Order)} o
-                     WHERE o.meter_id = {meter} AND o.status IN ({pending})
-                       AND o.kind IN ({relay})),
-                   a.interruptions_paused_until
-            FROM {_table(PrepaymentAccount)} a
-            JOIN {_table(SupplyPoint)} sp ON sp.id = a.supply_point_id
-            JOIN {_table(LedgerAccount)} l ON l.id = a.balance_account_id
-            WHERE {ids_sql} AND a.state = %s {undecided}
-            ORDER BY a.id
-            """,
-            [params[0], AccountState.ACTIVE.value, *params[1:]],
-        )
-        fetched = cur.fetchall()
+        cur.execute(sql + " ORDER BY a.id", params)
+        return _to_rows(cur.fetchall())
+
+
+def _row_chunks(ids: list[int], with_last_delta: bool, day: date | None) -> Iterator[list[_Row]]:
+    """The run's read, chunk after chunk. A big run on PostgreSQL is ONE statement read
+    through a server-side cursor, a round trip per chunk: its joins pass over the tables
+    once, where a query per chunk would scan the balances again for each chunk (the planner
+    hashes them). Elsewhere, and for a small run, a query per chunk."""
+    if (
+        connection.vendor != "postgresql"
+        or len(ids) <= _CHUNK
+        or connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    ):
+        for start in range(0, len(ids), _CHUNK):
+            yield _rows(ids[start : start + _CHUNK], with_last_delta, day)
+        return
+    sql, params = _read(ids, with_last_delta, day)
+    with connection.chunked_cursor() as cur:
+        cur.execute(sql, params)
+        while fetched := cur.fetchmany(_CHUNK):
+            yield _to_rows(fetched)
+
+
+def _to_rows(fetched: list[tuple]) -> list[_Row]:
     sets = _PENDING_SETS
-    if pg:
+    if connection.vendor == "postgresql":
         return [
             _Row(
                 r[0],
@@ -361,8 +387,7 @@ def _run(
             day,
         ]
 
-    for start in range(0, len(ids), _CHUNK):
-        rows = _rows(ids[start : start + _CHUNK], display_mode == "change", day)
+    for rows in _row_chunks(ids, display_mode == "change", day):
         result.evaluated += len(rows)
         decisions: list[list] = []
         events: list[tuple[str, int, str, dict]] = []
