@@ -162,23 +162,12 @@ def _rows(ids: list[int], with_last_delta: bool, day: date | None = None) -> lis
 
 
 def _row_chunks(ids: list[int], with_last_delta: bool, day: date | None) -> Iterator[list[_Row]]:
-    """The run's read, chunk after chunk. A big run on PostgreSQL is ONE statement read
-    through a server-side cursor, a round trip per chunk: its joins pass over the tables
-    once, where a query per chunk would scan the balances again for each chunk (the planner
-    hashes them). Elsewhere, and for a small run, a query per chunk."""
-    if (
-        connection.vendor != "postgresql"
-        or len(ids) <= _CHUNK
-        or connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-    ):
-        for start in range(0, len(ids), _CHUNK):
-            yield _rows(ids[start : start + _CHUNK], with_last_delta, day)
-        return
-    sql, params = _read(ids, with_last_delta, day)
-    with connection.chunked_cursor() as cur:
-        cur.execute(sql, params)
-        while fetched := cur.fetchmany(_CHUNK):
-            yield _to_rows(fetched)
+    """The run's read, a query per chunk. Each is planned when it runs, with the tables as the
+    run's own writes have grown them: one statement read through a server-side cursor was
+    planned once, on tables still empty of the day's decisions and orders in a fresh database,
+    and scanned them row by row as the run filled them (0012)."""
+    for start in range(0, len(ids), _CHUNK):
+        yield _rows(ids[start : start + _CHUNK], with_last_delta, day)
 
 
 def _to_rows(fetched: list[tuple]) -> list[_Row]:
