@@ -279,8 +279,8 @@ def test_a_run_whose_candidates_were_all_topped_up_meanwhile_issues_nothing(
         topped_up = make_account(0)
         real_rows = credit_control._rows
 
-        def stale_rows(ids, with_last_delta):
-            rows = real_rows(ids, with_last_delta)
+        def stale_rows(*args, **kwargs):
+            rows = real_rows(*args, **kwargs)
             for row in rows:
                 if row.pk == topped_up.pk:
                     row.balance = -1500  # as read before the top-up committed

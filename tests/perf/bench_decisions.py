@@ -6,11 +6,17 @@ in emergency credit, some exhausted, some interrupted, a few protected). Then, i
 
 - `baseline`: one plain set-based SELECT of what the run reads (balance, supply, meter, DSO
   settings) for the same accounts, plus one set-based UPDATE of their credit state — the floor
-  any decision run pays to touch those rows;
+  any decision run pays to touch those rows (the issue's "set-based SELECT + UPDATE");
+- `baseline with writes`: the same, plus the run's own writes done set-based in SQL in the same
+  transaction: one INSERT … SELECT of a display order per account (its params built in SQL),
+  one of the decision recording it, and the meters' desired display (an upsert) — what the run
+  cannot avoid writing;
 - `close run`: `credit_control.evaluate(ids, "close", day=…)` (what the close's credit work
   does, keyed per account-day) at 00:30 on a weekday: balance display
   orders for every account, friendly credit for the exhausted ones (outside a window), every
   decision recorded, interruption-coming events;
+Each is timed three times (all but the last close run rolled back, dead rows vacuumed between)
+and the best time kept, the same for both sides of a ratio;
 - `window run`: the Monday 08:00 window job over the exhausted accounts (the guard set high so
   the interruptions are issued, not held).
 `SOLDE_BENCH_SCALE` shrinks the size. The close itself is timed by bench_close.
@@ -28,7 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = 100_000
+DAY = date(2026, 11, 30)  # the closed day the close run answers
 DB_NAME = "solde_bench_decisions"
+TARGET = 2.0  # issue 8: the decision run ≤ 2× its set-based baseline
 
 
 def run(pg_url: str) -> str:
@@ -54,30 +62,47 @@ def run(pg_url: str) -> str:
         raise RuntimeError(f"bench_decisions failed:\n{out.stderr[-4000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     ratio = r["close_s"] / r["baseline_s"] if r["baseline_s"] else float("nan")
+    ratio_w = r["close_s"] / r["baseline_writes_s"] if r["baseline_writes_s"] else float("nan")
+
+    def verdict(x: float) -> str:
+        return "target met" if x <= TARGET else "NOT met"
+
     return "\n".join(
         [
             "## Credit-control decision run after a daily close",
             "",
             f"{r['accounts']:,} active accounts on PostgreSQL ({r['mix']}). `baseline` = one "
             "set-based SELECT of what the run reads for the same accounts plus one set-based "
-            'UPDATE of their credit state. `close run` = `credit_control.evaluate(ids, "close")` '
-            "at 00:30 on a weekday (a display order and a recorded decision per account, "
-            "friendly credit and events for the exhausted). `window run` = the Monday 08:00 "
-            "window job over the exhausted accounts, interruptions issued. The close itself is "
-            "measured by the daily-close benchmark; here the ratio is to the baseline.",
+            "UPDATE of their credit state (the issue's baseline). `baseline with writes` = the "
+            "same plus the run's unavoidable writes done set-based in SQL: one INSERT … SELECT "
+            "of a display order per account (params built in SQL), one of its recorded "
+            "decision, and the meters' desired display (one upsert). `close run` = "
+            '`credit_control.evaluate(ids, "close", day=…)` at 00:30 on a weekday (a display '
+            "order and a recorded decision per account, friendly credit and events for the "
+            "exhausted): one round trip per chunk of 20,000 accounts for the reads, the pure rules "
+            "of `prepayment/rules.py` per account, COPY for the orders, decisions and order "
+            "events, set-based supersession and desired state. Best of three for each (the "
+            "first two close runs rolled back). `window run` = the Monday 08:00 window job "
+            "over the exhausted accounts, interruptions issued. The close itself is measured "
+            f"by the daily-close benchmark. Target (issue 8): the run ≤ {TARGET:.0f}× its "
+            "set-based baseline.",
             "",
-            "| accounts | setup s | baseline s | close run s | close run / baseline | "
-            "display orders | friendly credit | window run s | interruptions |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| accounts | setup s | baseline s | baseline with writes s | close run s | "
+            "run / baseline | run / baseline with writes | display orders | friendly credit | "
+            "window run s | interruptions |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             f"| {r['accounts']:,} | {r['setup_s']:.1f} | {r['baseline_s']:.2f} | "
-            f"{r['close_s']:.2f} | {ratio:.1f}× | {r['displayed']:,} | {r['friendly']:,} | "
-            f"{r['window_s']:.2f} | {r['interrupted']:,} |",
+            f"{r['baseline_writes_s']:.2f} | {r['close_s']:.2f} | {ratio:.1f}× "
+            f"({verdict(ratio)}) | {ratio_w:.1f}× ({verdict(ratio_w)}) | {r['displayed']:,} | "
+            f"{r['friendly']:,} | {r['window_s']:.2f} | {r['interrupted']:,} |",
         ]
         + [
             "",
             f"Load average (1 min) when the run ended: {os.getloadavg()[0]:.1f} on "
-            f"{os.cpu_count()} cores — the seconds are noisy on a shared machine; the display "
-            "orders go through `orders.services.request_orders`, whose cost is part of the run.",
+            f"{os.cpu_count()} cores — the seconds are noisy on a shared machine; the ratios "
+            "are to baselines measured in the same run. Checked after the run: one display "
+            "order and one display decision per account, each decision pointing to its order, "
+            "every meter's desired display set, the window run's interruption orders.",
         ]
         + ([] if scale == 1 else ["", f"At scale {scale}: not the target size."])
     )
@@ -184,41 +209,126 @@ def _setup(n: int) -> tuple[list[int], str]:
     return [a.pk for a in created], text
 
 
-def _baseline(ids: list[int]) -> float:
-    """One set-based SELECT of what the run reads and one set-based UPDATE, rolled back."""
+_SELECT = """
+    SELECT a.id, a.supply, sp.energy, sp.protected, d.code, l.balance_cents, l.updated_at,
+           (SELECT m.id FROM registry_meter m WHERE m.supply_point_id = sp.id
+             AND m.removed_at IS NULL ORDER BY m.id DESC LIMIT 1)
+    FROM prepayment_prepaymentaccount a
+    JOIN registry_supplypoint sp ON sp.id = a.supply_point_id
+    JOIN registry_dso d ON d.code = sp.dso_id
+    JOIN ledger_ledgeraccount l ON l.id = a.balance_account_id
+    WHERE a.id = ANY(%(ids)s) AND a.state = 'active'
+"""
+_UPDATE = """
+    UPDATE prepayment_prepaymentaccount a SET credit_state = CASE
+        WHEN l.balance_cents <= -(CASE WHEN sp.energy = 'gas'
+            THEN d.emergency_credit_gas_cents ELSE d.emergency_credit_electricity_cents
+            END) THEN 'exhausted'
+        WHEN l.balance_cents < 0 THEN 'emergency' ELSE 'ok' END
+    FROM registry_supplypoint sp, registry_dso d, ledger_ledgeraccount l
+    WHERE sp.id = a.supply_point_id AND d.code = sp.dso_id
+      AND l.id = a.balance_account_id AND a.id = ANY(%(ids)s)
+"""
+# The run's writes, set-based: a display order per account (params as the run builds them),
+# its decision, the meter's desired display.
+_WRITES = """
+    WITH src AS (
+        SELECT a.id AS account_id, l.balance_cents AS balance, l.updated_at,
+               CASE WHEN sp.energy = 'gas' THEN d.emergency_credit_gas_cents
+                    ELSE d.emergency_credit_electricity_cents END AS lim,
+               (SELECT m.id FROM registry_meter m WHERE m.supply_point_id = sp.id
+                 AND m.removed_at IS NULL ORDER BY m.id DESC LIMIT 1) AS meter_id
+        FROM prepayment_prepaymentaccount a
+        JOIN registry_supplypoint sp ON sp.id = a.supply_point_id
+        JOIN registry_dso d ON d.code = sp.dso_id
+        JOIN ledger_ledgeraccount l ON l.id = a.balance_account_id
+        WHERE a.id = ANY(%(ids)s) AND a.state = 'active'
+    ), ord AS (
+        INSERT INTO orders_order (meter_id, kind, status, params, reason, attempts, created_at,
+                                  updated_at, next_attempt_at, expires_at, detail, key)
+        SELECT meter_id, 'display_balance', 'created',
+               jsonb_build_object(
+                   '1', to_char(updated_at AT TIME ZONE 'Europe/Brussels',
+                                'YYYY-MM-DD"T"HH24:MI:SS"+01:00"'),
+                   '2', to_char(balance / 100.0, 'FM999999990.00'),
+                   '3', to_char(CASE WHEN balance >= 0 THEN lim
+                                     ELSE GREATEST(0, lim + balance) END / 100.0,
+                                'FM999999990.00')),
+               'balance display: close', 0, %(now)s, %(now)s, %(now)s,
+               %(now)s + interval '12 hours', '',
+               'close:' || %(day)s || ':' || account_id || ':display_balance'
+        FROM src WHERE meter_id IS NOT NULL
+        RETURNING id, meter_id, params
+    ), dec AS (
+        INSERT INTO prepayment_creditdecision (account_id, at, decision, trigger, rule, action,
+                                               balance_cents, limit_cents, in_window, order_id,
+                                               day)
+        SELECT src.account_id, %(now)s, 'display', 'close',
+               '§9: daily balance display after the close', 'display_balance', src.balance,
+               src.lim, false, ord.id, %(day)s::date
+        FROM ord JOIN src ON src.meter_id = ord.meter_id
+    )
+    INSERT INTO orders_metershadow (meter_id, desired_relay, desired_payment_mode,
+                                    desired_display, desired_at, reported_relay,
+                                    reported_payment_mode, reported_display)
+    SELECT meter_id, 'connected', 'prepayment', params, %(now)s, '', '', '{}' FROM ord
+    ON CONFLICT (meter_id) DO UPDATE SET desired_display = excluded.desired_display,
+                                         desired_at = excluded.desired_at
+"""
+
+
+def _baseline(ids: list[int], writes: bool = False) -> float:
+    """One set-based SELECT of what the run reads and one set-based UPDATE — with `writes`,
+    plus the run's writes set-based — rolled back."""
     from django.db import connection, transaction
 
+    from solde import clock
+
+    args = {"ids": ids, "now": clock.now(), "day": DAY.isoformat()}
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(
-            """
-            SELECT a.id, a.supply, sp.energy, sp.protected, d.code, l.balance_cents, l.updated_at,
-                   (SELECT m.id FROM registry_meter m WHERE m.supply_point_id = sp.id
-                     AND m.removed_at IS NULL ORDER BY m.id DESC LIMIT 1)
-            FROM prepayment_prepaymentaccount a
-            JOIN registry_supplypoint sp ON sp.id = a.supply_point_id
-            JOIN registry_dso d ON d.code = sp.dso_id
-            JOIN ledger_ledgeraccount l ON l.id = a.balance_account_id
-            WHERE a.id = ANY(%s) AND a.state = 'active'
-            """,
-            [ids],
-        )
+        cur.execute("SET LOCAL jit = off")  # as the run does: compiling costs more here
+        cur.execute(_SELECT, args)
         cur.fetchall()
-        cur.execute(
-            """
-            UPDATE prepayment_prepaymentaccount a SET credit_state = CASE
-                WHEN l.balance_cents <= -(CASE WHEN sp.energy = 'gas'
-                    THEN d.emergency_credit_gas_cents ELSE d.emergency_credit_electricity_cents
-                    END) THEN 'exhausted'
-                WHEN l.balance_cents < 0 THEN 'emergency' ELSE 'ok' END
-            FROM registry_supplypoint sp, registry_dso d, ledger_ledgeraccount l
-            WHERE sp.id = a.supply_point_id AND d.code = sp.dso_id
-              AND l.id = a.balance_account_id AND a.id = ANY(%s)
-            """,
-            [ids],
-        )
+        cur.execute(_UPDATE, args)
+        if writes:
+            cur.execute(_WRITES, args)
         transaction.set_rollback(True)
     return time.perf_counter() - started
+
+
+def _vacuum() -> None:
+    """Dead rows of the rolled-back rounds out of the way of the next one."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        for table in (
+            "prepayment_prepaymentaccount",
+            "orders_order",
+            "orders_orderevent",
+            "orders_metershadow",
+            "prepayment_creditdecision",
+            "notifications_event",
+        ):
+            cur.execute(f"VACUUM ANALYZE {table}")
+
+
+def _check_close(ids: list[int], close) -> None:
+    """What the close run must have written: a display order and its decision per account
+    (every account of the bench has a meter), each meter's desired display, friendly credit."""
+    from solde.orders.models import MeterShadow, Order
+    from solde.prepayment.models import CreditDecision
+
+    assert close.evaluated == len(ids) and close.displayed == len(ids), close
+    displays = CreditDecision.objects.filter(day=DAY, decision="display")
+    assert displays.count() == len(ids)
+    assert displays.filter(order__kind="display_balance", order__status="created").count() == len(
+        ids
+    )
+    assert Order.objects.filter(kind="display_balance").count() == len(ids)
+    assert MeterShadow.objects.exclude(desired_display={}).count() == len(ids)
+    friendly = CreditDecision.objects.filter(day=DAY, decision="friendly_credit").count()
+    assert friendly == len(close.friendly_credit) > 0
 
 
 def main(n: int) -> None:
@@ -240,13 +350,22 @@ def main(n: int) -> None:
         started = time.perf_counter()
         ids, mix = _setup(n)
         setup_s = time.perf_counter() - started
-    baseline_s = min(_baseline(ids) for _ in range(3))
     with clock.freeze(datetime(2026, 12, 1, 0, 30, tzinfo=tz)):  # Tuesday, after the close
-        started = time.perf_counter()
-        with transaction.atomic():
-            # As the close's work does it: keyed per account-day (decisions and orders).
-            close = credit_control.evaluate(ids, "close", day=date(2026, 11, 30))
-        close_s = time.perf_counter() - started
+        baseline_s = min(_baseline(ids) for _ in range(3))
+        baseline_writes_s = min(_baseline(ids, writes=True) for _ in range(3))
+        _vacuum()
+        close_s = float("inf")
+        for attempt in range(3):
+            started = time.perf_counter()
+            with transaction.atomic():
+                # As the close's work does it: keyed per account-day (decisions and orders).
+                close = credit_control.evaluate(ids, "close", day=DAY)
+                if attempt < 2:
+                    transaction.set_rollback(True)
+            close_s = min(close_s, time.perf_counter() - started)  # the commit included
+            if attempt < 2:
+                _vacuum()
+    _check_close(ids, close)
     Dso.objects.update(mass_cut_percent=100)  # measure issuing, not holding
     exhausted = PrepaymentAccount.objects.filter(credit_state="exhausted", supply="connected")
     with clock.freeze(datetime(2026, 12, 7, 8, 0, tzinfo=tz)):  # Monday window opening
@@ -265,6 +384,7 @@ def main(n: int) -> None:
                 "mix": mix,
                 "setup_s": setup_s,
                 "baseline_s": baseline_s,
+                "baseline_writes_s": baseline_writes_s,
                 "close_s": close_s,
                 "displayed": close.displayed,
                 "friendly": len(close.friendly_credit),

@@ -7,6 +7,7 @@ reconciliation). Meters answer through the head-end listener: `record_result`, `
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -15,9 +16,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q
 
 from solde import clock
+from solde.bulk import copy_rows, next_ids, pg_array
 from solde.money import format_eur
 from solde.notifications.events import publish_many
 from solde.orders import rules
@@ -67,32 +69,97 @@ def request_orders(
     if not requests:
         return []
     now = clock.now()
-    reqs = [(m, OrderKind(k), r[:300], dict(p or {})) for m, k, r, p in requests]
+    reqs = _normalize(requests, copy=True)
     order_keys: Sequence[str | None] = keys if keys is not None else [None] * len(reqs)
+    ids = _issue(reqs, order_keys, now)
+    orders = []
+    for pk, (m, k, r, p), key in zip(ids, reqs, order_keys, strict=True):
+        order = Order(
+            pk=pk,
+            meter_id=m,
+            kind=OrderKind(k),
+            reason=r,
+            params=p,
+            created_at=now,
+            updated_at=now,
+            next_attempt_at=now,
+            expires_at=now + rules.LIFETIME[k],
+            key=key,
+        )
+        order._state.adding, order._state.db = False, connection.alias
+        orders.append(order)
+    return orders
+
+
+def issue_orders(
+    requests: Sequence[tuple[int, str, str, dict | None]],
+    keys: Sequence[str] | None = None,
+) -> list[int]:
+    """`request_orders` for a big run (the displays after a close): the same orders, the same
+    supersession, desired state and dispatch, but it returns only the new orders' ids (no
+    model object per order)."""
+    if not requests:
+        return []
+    reqs = _normalize(requests)
+    return _issue(reqs, keys if keys is not None else [None] * len(reqs), clock.now())
+
+
+_KINDS = {kind.value: kind.value for kind in OrderKind}
+
+
+def _normalize(
+    requests: Sequence[tuple[int, str, str, dict | None]], copy: bool = False
+) -> list[tuple[int, str, str, dict]]:
+    """Valid kinds (an unknown one raises ValueError), reasons cut to the column; the params
+    copied for orders handed back to the caller (`issue_orders` writes them as they are)."""
+    kinds = _KINDS
+    out = []
+    for m, k, r, p in requests:
+        kind = kinds.get(k) or OrderKind(k).value
+        out.append((m, kind, r[:300], dict(p or {}) if copy else (p or {})))
+    return out
+
+
+_ORDER_COLUMNS = [
+    "id",
+    "meter_id",
+    "kind",
+    "status",
+    "params",
+    "reason",
+    "attempts",
+    "created_at",
+    "updated_at",
+    "next_attempt_at",
+    "expires_at",
+    "detail",
+    "key",
+]
+
+
+def _issue(
+    reqs: list[tuple[int, str, str, dict]], keys: Sequence[str | None], now: datetime
+) -> list[int]:
+    """Write the orders (ids reserved, rows copied in), supersede what they contradict, set
+    the meters' desired state and queue the dispatch after the commit."""
     with transaction.atomic():
         _default_limiter_amps(reqs)
-        orders = Order.objects.bulk_create(
-            [
-                Order(
-                    meter_id=m,
-                    kind=k,
-                    reason=r,
-                    params=p,
-                    created_at=now,
-                    updated_at=now,
-                    next_attempt_at=now,
-                    expires_at=now + rules.LIFETIME[k],
-                    key=key,
-                )
-                for (m, k, r, p), key in zip(reqs, order_keys, strict=True)
-            ],
-            batch_size=2000,
+        ids = next_ids(Order, len(reqs))
+        expires = {kind: now + life for kind, life in rules.LIFETIME.items()}
+        created = OrderStatus.CREATED.value
+        copy_rows(
+            Order,
+            _ORDER_COLUMNS,
+            (
+                (pk, m, k, created, json.dumps(p), r, 0, now, now, now, expires[k], "", key)
+                for pk, (m, k, r, p), key in zip(ids, reqs, keys, strict=True)
+            ),
         )
         # The history starts at `created_at`; events record what happens after.
-        OrderEvent.objects.bulk_create(_supersede(orders, now), batch_size=2000)
-        _set_desired(orders, now)
-        _dispatch_on_commit([o.pk for o in orders])
-    return orders
+        _supersede([(pk, m, k) for pk, (m, k, _, _) in zip(ids, reqs, strict=True)], now)
+        _set_desired([(pk, m, k, p) for pk, (m, k, _, p) in zip(ids, reqs, strict=True)], now)
+        _dispatch_on_commit(ids)
+    return ids
 
 
 def _dispatch_on_commit(ids: list[int]) -> None:
@@ -126,7 +193,7 @@ def _flush_on_commit(conn) -> None:
         _dispatch_after_commit(list(dict.fromkeys(queued)))
 
 
-def _default_limiter_amps(reqs: Sequence[tuple[int, str, str, dict]]) -> None:
+def _default_limiter_amps(reqs: list[tuple[int, str, str, dict]]) -> None:
     missing = [m for m, k, _, p in reqs if k == OrderKind.LIMIT_POWER and not p.get("amps")]
     if not missing:
         return
@@ -135,64 +202,83 @@ def _default_limiter_amps(reqs: Sequence[tuple[int, str, str, dict]]) -> None:
     amps = dict(
         Meter.objects.filter(pk__in=missing).values_list("pk", "supply_point__dso__limiter_amps")
     )
-    for m, k, _, p in reqs:
+    for i, (m, k, r, p) in enumerate(reqs):
         if k == OrderKind.LIMIT_POWER and not p.get("amps"):
-            p["amps"] = amps[m]
+            reqs[i] = (m, k, r, {**p, "amps": amps[m]})  # not the caller's dict
 
 
-def _supersede(orders: list[Order], now: datetime) -> list[OrderEvent]:
-    """Supersede the pending orders the new ones contradict (RULES.md §9), set-based: per kind
-    of new order, one SELECT and one UPDATE per chunk of meters."""
-    new_ids = {o.pk for o in orders}
-    first_new = min(new_ids)
-    by_kind: dict[str, list[int]] = defaultdict(list)
-    for o in orders:
-        by_kind[o.kind].append(o.meter_id)
-    events: list[OrderEvent] = []
-    for kind, meters in by_kind.items():
-        contradicted = rules.CONTRADICTS.get(kind, set())
+def _supersede(new: list[tuple[int, int, str]], now: datetime) -> None:
+    """Supersede the pending orders the new ones (id, meter, kind) contradict (RULES.md §9),
+    set-based: per kind of new order, one UPDATE joined to the new orders (each superseded
+    order points to the new one of its meter), then its events copied in."""
+    by_kind: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for pk, meter_id, kind in new:
+        by_kind[kind].append((pk, meter_id))
+    new_ids = [pk for pk, _, _ in new]
+    table = connection.ops.quote_name(Order._meta.db_table)
+    events: list[tuple[int, datetime, str, str, str]] = []
+    for kind, pairs in by_kind.items():
+        contradicted = sorted(rules.CONTRADICTS.get(kind, set()))
         if not contradicted:
             continue
         detail = f"superseded by a newer {kind} order"
-        newest = (
-            Order.objects.filter(
-                meter_id=OuterRef("meter_id"),
-                kind=kind,
-                status=OrderStatus.CREATED,
-                pk__gte=first_new,
-            )
-            .order_by("-pk")
-            .values("pk")[:1]
-        )
-        for i in range(0, len(meters), 5000):
-            # Locked, so that a meter's answer committed meanwhile (executed) is seen and
-            # stands: an executed order is never rewritten as superseded.
-            stale = [
-                pk
-                for pk in Order.objects.select_for_update()
-                .filter(
-                    meter_id__in=meters[i : i + 5000],
-                    kind__in=contradicted,
-                    status__in=PENDING_STATUSES,
-                )
-                .order_by("pk")
-                .values_list("pk", flat=True)
-                if pk not in new_ids
-            ]
-            if not stale:
-                continue
-            Order.objects.filter(pk__in=stale).update(
-                status=OrderStatus.SUPERSEDED,
-                superseded_by=Subquery(newest),
-                updated_at=now,
-                finished_at=now,
-                detail=detail,
+        pairs_sql, pairs_params = _pairs_table(pairs)
+        not_new_sql, not_new_params = _not_in(f"{table}.id", new_ids)
+        at = connection.ops.adapt_datetimefield_value(now)
+        with connection.cursor() as cur:
+            # One statement, its status test re-checked on rows changed meanwhile: an order a
+            # meter's answer made executed while this ran stands (tests/orders/test_answer_race).
+            # The target is not aliased and the new orders' columns are named apart:
+            # SQLite's RETURNING names the target's own columns only.
+            cur.execute(
+                f"UPDATE {table} SET status = %s, superseded_by_id = n.new_id, "
+                "updated_at = %s, finished_at = %s, detail = %s "
+                f"FROM {pairs_sql} WHERE {table}.meter_id = n.new_meter "
+                f"AND {table}.kind IN ({', '.join(['%s'] * len(contradicted))}) "
+                f"AND {table}.status IN ({', '.join(['%s'] * len(PENDING_STATUSES))}) "
+                f"AND {not_new_sql} RETURNING id",
+                [
+                    OrderStatus.SUPERSEDED.value,
+                    at,
+                    at,
+                    detail,
+                    *pairs_params,
+                    *contradicted,
+                    *(s.value for s in PENDING_STATUSES),
+                    *not_new_params,
+                ],
             )
             events += [
-                OrderEvent(order_id=pk, at=now, status=OrderStatus.SUPERSEDED, detail=detail)
-                for pk in stale
+                (pk, now, OrderStatus.SUPERSEDED.value, "status", detail)
+                for (pk,) in cur.fetchall()
             ]
-    return events
+    if events:
+        copy_rows(OrderEvent, ["order_id", "at", "status", "kind", "detail"], events)
+
+
+def _pairs_table(pairs: Sequence[tuple[int, int]]) -> tuple[str, list]:
+    """(id, meter) pairs of new orders as a table `n` (new_id, new_meter) for a join, sent as
+    one parameter per column."""
+    if connection.vendor == "postgresql":
+        ids, _ = pg_array(p[0] for p in pairs)
+        meters, _ = pg_array(p[1] for p in pairs)
+        return "unnest(%s::bigint[], %s::bigint[]) AS n (new_id, new_meter)", [ids, meters]
+    return (
+        "(SELECT json_extract(value, '$[0]') AS new_id, json_extract(value, '$[1]') AS new_meter "
+        "FROM json_each(%s)) AS n",
+        [json.dumps(list(pairs))],
+    )
+
+
+def _in(column: str, ids: Sequence[int]) -> tuple[str, list]:
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [pg_array(ids)[0]]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
+
+
+def _not_in(column: str, ids: Sequence[int]) -> tuple[str, list]:
+    sql, params = _in(column, ids)
+    return f"NOT ({sql})", params
 
 
 def _desired_changes(kind: str, params: dict) -> dict:
@@ -211,54 +297,70 @@ def _desired_changes(kind: str, params: dict) -> dict:
     return {}
 
 
-def _set_desired(orders: list[Order], now: datetime) -> None:
-    """Each meter's desired state follows the orders issued for it (set-based: one UPDATE per
-    distinct value, one correlated UPDATE for the displays)."""
+def _set_desired(new: list[tuple[int, int, str, dict]], now: datetime) -> None:
+    """Each meter's desired state follows the new orders (id, meter, kind, params) issued for
+    it, set-based: one UPDATE per distinct value, one upsert for the displays."""
     groups: dict[tuple[str, object], list[int]] = defaultdict(list)
-    displays: list[int] = []
-    for o in orders:
-        if o.kind == OrderKind.DISPLAY_BALANCE:
-            if o.params:
-                displays.append(o.meter_id)
+    displays: dict[int, int] = {}  # meter → its newest display order
+    for pk, meter_id, kind, params in new:
+        if kind == OrderKind.DISPLAY_BALANCE:
+            if params and pk > displays.get(meter_id, 0):
+                displays[meter_id] = pk
             continue
-        for name, value in _desired_changes(o.kind, o.params).items():
-            groups[(name, value)].append(o.meter_id)
-    meters = set(displays) | {m for ms in groups.values() for m in ms}
-    if not meters:
-        return
-    _ensure_shadows(sorted(meters))
+        for name, value in _desired_changes(kind, params).items():
+            groups[(name, value)].append(meter_id)
+    if groups:
+        _ensure_shadows(sorted({m for ms in groups.values() for m in ms}))
     for (name, value), ids in groups.items():
         for i in range(0, len(ids), 5000):
             MeterShadow.objects.filter(meter_id__in=ids[i : i + 5000]).update(
                 **{name: value, "desired_at": now}
             )
     if displays:
-        latest = (
-            Order.objects.filter(
-                meter_id=OuterRef("meter_id"),
-                kind=OrderKind.DISPLAY_BALANCE,
-                status=OrderStatus.CREATED,
-                created_at=now,
+        # The shadow shows what the meter was last asked to display: the new order's params.
+        columns, values = _shadow_defaults(exclude=("desired_display", "desired_at"))
+        ids_sql, ids_params = _in("o.id", list(displays.values()))
+        with connection.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {_SHADOW} (meter_id, desired_display, desired_at"
+                f"{''.join(', ' + c for c in columns)}) "
+                f"SELECT o.meter_id, o.params, %s{', %s' * len(columns)} "
+                f"FROM {connection.ops.quote_name(Order._meta.db_table)} AS o "
+                f"WHERE {ids_sql} "
+                "ON CONFLICT (meter_id) DO UPDATE SET desired_display = excluded.desired_display, "
+                "desired_at = excluded.desired_at",
+                [connection.ops.adapt_datetimefield_value(now), *values, *ids_params],
             )
-            .order_by("-pk")
-            .values("params")[:1]
-        )
-        for i in range(0, len(displays), 5000):
-            MeterShadow.objects.filter(meter_id__in=displays[i : i + 5000]).update(
-                desired_display=Subquery(latest), desired_at=now
-            )
+
+
+_SHADOW = MeterShadow._meta.db_table
+
+
+def _shadow_defaults(exclude: Sequence[str] = ()) -> tuple[list[str], list]:
+    """A new shadow's columns with a default (the model's defaults are not the database's)."""
+    columns, values = [], []
+    for f in MeterShadow._meta.concrete_fields:
+        if f.primary_key or f.name == "meter" or f.name in exclude:
+            continue
+        if f.null and not f.has_default():
+            continue  # NULL
+        columns.append(connection.ops.quote_name(str(f.column)))
+        values.append(f.get_db_prep_save(f.get_default(), connection))
+    return columns, values
 
 
 def _ensure_shadows(meter_ids: list[int]) -> None:
-    for i in range(0, len(meter_ids), 5000):
-        chunk = meter_ids[i : i + 5000]
-        known = set(
-            MeterShadow.objects.filter(meter_id__in=chunk).values_list("meter_id", flat=True)
-        )
-        MeterShadow.objects.bulk_create(
-            [MeterShadow(meter_id=m) for m in chunk if m not in known],
-            ignore_conflicts=True,
-            batch_size=2000,
+    from solde.registry.models import Meter
+
+    columns, values = _shadow_defaults()
+    ids_sql, ids_params = _in("m.id", meter_ids)
+    meter_table = connection.ops.quote_name(Meter._meta.db_table)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {_SHADOW} (meter_id{''.join(', ' + c for c in columns)}) "
+            f"SELECT m.id{', %s' * len(columns)} FROM {meter_table} AS m WHERE {ids_sql} "
+            "ON CONFLICT (meter_id) DO NOTHING",
+            [*values, *ids_params],
         )
 
 

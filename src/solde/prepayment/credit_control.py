@@ -11,24 +11,23 @@ written in the caller's transaction (outbox); every decision is recorded with it
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import Enum
-from typing import TypeVar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, JSONField, Model, OuterRef, Q, Subquery
+from django.db.models import Count, Model, Q
 from django.utils.translation import gettext
-from psycopg.types.json import Jsonb
 
-from solde import bulk, clock, faults, schedule, work  # noqa: F401 — bulk: the `any_of` lookup
-from solde.ledger.models import Entry
+from solde import bulk, clock, faults, schedule, work  # bulk: also the `any_of` lookup
+from solde.ledger.models import Entry, LedgerAccount
 from solde.money import format_eur
 from solde.notifications.events import publish_many
 from solde.orders.models import PENDING_STATUSES, Order, OrderKind
-from solde.orders.services import request_orders
+from solde.orders.services import issue_orders
 from solde.prepayment import rules
 from solde.prepayment.models import (
     AccountState,
@@ -38,7 +37,7 @@ from solde.prepayment.models import (
     HeldRunStatus,
     PrepaymentAccount,
 )
-from solde.registry.models import Dso, Meter
+from solde.registry.models import Dso, Meter, SupplyPoint
 
 CLOSE = "close"
 WINDOW = "window"
@@ -71,9 +70,9 @@ class RunResult:
     skipped: list[int] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
-    """What one pass reads of an account."""
+    """What one pass reads of an account (one query per chunk, `_rows`)."""
 
     pk: int
     supply: str
@@ -85,72 +84,179 @@ class _Row:
     updated_at: datetime | None
     exhausted_since: datetime | None
     meter_id: int | None
-    last_delta: int | None
+    last_delta: int | None = None
+    pending: frozenset[str] = frozenset()  # relay orders pending for the meter
+    paused_until: date | None = None  # interruptions paused by an operator up to this day
 
 
 Candidates = dict[str, list[tuple[_Row, str, int]]]  # per DSO: (row, interruption, limit)
 
+# The pending relay kinds of a meter travel as a bit mask (one aggregate per row, SQL that
+# SQLite and PostgreSQL both run): bit → kind, and every mask → its set of kinds.
+_RELAY_BITS = {kind.value: 1 << i for i, kind in enumerate(_RELAY_KINDS)}
+_PENDING_SETS = [
+    frozenset(k for k, bit in _RELAY_BITS.items() if mask & bit)
+    for mask in range(1 << len(_RELAY_BITS))
+]
 
-def _rows(ids: list[int], with_last_delta: bool) -> list[_Row]:
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _read(ids: list[int], with_last_delta: bool, day: date | None) -> tuple[str, list[Any]]:
+    """The run's read of these accounts: the active ones with what the rules need — balance,
+    supply, meter in place, the meter's pending relay orders, the operator's pause, the
+    balance's latest posting (for a balance change) — and, with `day` (a run after a close),
+    only those not decided for that day yet. SQL both databases run."""
+    params: list[Any]
+    if connection.vendor == "postgresql":
+        ids_sql, params = "a.id = ANY(%s::bigint[])", [bulk.pg_array(ids)[0]]
+    else:
+        ids_sql, params = "a.id IN (SELECT value FROM json_each(%s))", [json.dumps(ids)]
+    params.append(AccountState.ACTIVE.value)
     meter = (
-        Meter.objects.filter(supply_point_id=OuterRef("supply_point_id"), removed_at__isnull=True)
-        .order_by("-pk")
-        .values("pk")[:1]
+        f"(SELECT m.id FROM {_table(Meter)} m WHERE m.supply_point_id = a.supply_point_id "
+        "AND m.removed_at IS NULL ORDER BY m.id DESC LIMIT 1)"
     )
-    qs = PrepaymentAccount.objects.filter(pk__in=ids, state=AccountState.ACTIVE).annotate(
-        meter_id=Subquery(meter)
+    bits = " ".join(f"WHEN '{kind}' THEN {bit}" for kind, bit in _RELAY_BITS.items())
+    pending = ", ".join(f"'{s.value}'" for s in PENDING_STATUSES)
+    relay = ", ".join(f"'{k}'" for k in _RELAY_BITS)
+    last_delta = (
+        f"(SELECT e.amount_cents FROM {_table(Entry)} e "
+        "WHERE e.account_id = a.balance_account_id ORDER BY e.id DESC LIMIT 1)"
+        if with_last_delta
+        else "NULL"
     )
-    fields = [
-        "pk",
-        "supply",
-        "supply_point_id",
-        "supply_point__energy",
-        "supply_point__protected",
-        "supply_point__dso_id",
-        "balance_account__balance_cents",
-        "balance_account__updated_at",
-        "exhausted_since",
-        "meter_id",
-    ]
-    if with_last_delta:
-        # The amount of the latest posting on the balance tells the balance before it.
-        last = Entry.objects.filter(account_id=OuterRef("balance_account_id")).order_by("-pk")
-        qs = qs.annotate(last_delta=Subquery(last.values("amount_cents")[:1]))
-        fields.append("last_delta")
-    out = []
-    for values in qs.values_list(*fields):
-        out.append(_Row(*values, *(() if with_last_delta else (None,))))
-    return out
+    undecided = ""
+    if day is not None:
+        undecided = (
+            f"AND NOT EXISTS (SELECT 1 FROM {_table(CreditDecision)} d "
+            "WHERE d.day = %s AND d.account_id = a.id)"
+        )
+        params.append(connection.ops.adapt_datefield_value(day))
+    sql = f"""
+        SELECT a.id, a.supply, a.supply_point_id, sp.energy, sp.protected, sp.dso_id,
+               l.balance_cents, {_instant("l.updated_at")}, {_instant("a.exhausted_since")},
+               {meter}, {last_delta},
+               (SELECT SUM(DISTINCT CASE o.kind {bits} END) FROM {_table(Order)} o
+                 WHERE o.meter_id = {meter} AND o.status IN ({pending})
+                   AND o.kind IN ({relay})),
+               a.interruptions_paused_until
+        FROM {_table(PrepaymentAccount)} a
+        JOIN {_table(SupplyPoint)} sp ON sp.id = a.supply_point_id
+        JOIN {_table(LedgerAccount)} l ON l.id = a.balance_account_id
+        WHERE {ids_sql} AND a.state = %s {undecided}
+    """
+    return sql, params
 
 
-def _pending_relay(meter_ids: list[int]) -> dict[int, set[str]]:
-    pending: dict[int, set[str]] = defaultdict(set)
-    rows = Order.objects.filter(
-        meter_id__in=meter_ids, status__in=PENDING_STATUSES, kind__in=_RELAY_KINDS
-    ).values_list("meter_id", "kind")
-    for meter_id, kind in rows:
-        pending[meter_id].add(kind)
-    return pending
-
-
-def _paused_accounts(ids: list[int], today: date) -> set[int]:
-    """Accounts an operator paused interruptions for (medical equipment, a CPAS file in
-    progress), up to and including `interruptions_paused_until`."""
+def _rows(ids: list[int], with_last_delta: bool, day: date | None = None) -> list[_Row]:
+    """One chunk of the run's read (`_read`), in ONE query, in account order."""
     if not ids:
-        return set()
-    return set(
-        PrepaymentAccount.objects.filter(
-            pk__in=ids, interruptions_paused_until__gte=today
-        ).values_list("pk", flat=True)
-    )
+        return []
+    sql, params = _read(ids, with_last_delta, day)
+    with connection.cursor() as cur:
+        cur.execute(sql + " ORDER BY a.id", params)
+        return _to_rows(cur.fetchall())
 
 
-def _held_accounts(ids: list[int]) -> set[int]:
+def _row_chunks(ids: list[int], with_last_delta: bool, day: date | None) -> Iterator[list[_Row]]:
+    """The run's read, a query per chunk. Each is planned when it runs, with the tables as the
+    run's own writes have grown them: one statement read through a server-side cursor was
+    planned once, on tables still empty of the day's decisions and orders in a fresh database,
+    and scanned them row by row as the run filled them (0012)."""
+    for start in range(0, len(ids), _CHUNK):
+        yield _rows(ids[start : start + _CHUNK], with_last_delta, day)
+
+
+def _to_rows(fetched: list[tuple]) -> list[_Row]:
+    sets = _PENDING_SETS
+    instants: dict[Any, datetime | None] = {None: None}  # a close gives most the same
+    if connection.vendor == "postgresql":
+
+        def instant(micros: int | None) -> datetime | None:
+            if micros not in instants:
+                instants[micros] = _EPOCH + timedelta(microseconds=micros)  # type: ignore[arg-type]
+            return instants[micros]
+
+        return [
+            _Row(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                instant(r[7]),
+                instant(r[8]),
+                r[9],
+                r[10],
+                sets[r[11] or 0],
+                r[12],
+            )
+            for r in fetched
+        ]
+
+    def aware(value: datetime | str | None) -> datetime | None:
+        # SQLite hands naive UTC instants (or their text where it cannot tell the type).
+        if value not in instants:
+            instants[value] = _aware(value)
+        return instants[value]
+
+    return [
+        _Row(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            bool(r[4]),
+            r[5],
+            r[6],
+            aware(r[7]),
+            aware(r[8]),
+            r[9],
+            r[10],
+            sets[r[11] or 0],
+            _day(r[12]),
+        )
+        for r in fetched
+    ]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _day(value: date | str | None) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _instant(column: str) -> str:
+    """An instant column as the run reads it: on PostgreSQL whole microseconds since the
+    epoch (an integer: exact, and cheap to load, where a timestamptz goes through Django's
+    loader in Python row by row)."""
+    if connection.vendor == "postgresql":
+        return f"(EXTRACT(EPOCH FROM {column}) * 1000000)::bigint"
+    return column
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _held_accounts() -> set[int]:
+    """Accounts of a held run an operator has not answered yet (none, nearly always: one
+    cheap query per run)."""
     if not HeldRun.objects.filter(status=HeldRunStatus.HELD).exists():
         return set()
     return set(
         CreditDecision.objects.filter(
-            account_id__in=ids, decision=Decision.HELD, held_run__status=HeldRunStatus.HELD
+            decision=Decision.HELD, held_run__status=HeldRunStatus.HELD
         ).values_list("account_id", flat=True)
     )
 
@@ -160,10 +266,20 @@ def _meter(row: _Row) -> int:
     return row.meter_id
 
 
-def display_params(balance: int, limit: int, updated_at: datetime | None) -> dict[str, str]:
+def display_params(
+    balance: int,
+    limit: int,
+    updated_at: datetime | None,
+    stamps: dict[datetime | None, str] | None = None,
+) -> dict[str, str]:
     """The 94.32.2 pages: 1 = last balance update (local time), 2 = balance €, 3 = remaining
-    emergency credit €."""
-    stamp = clock.local(updated_at or clock.now()).isoformat(timespec="seconds")
+    emergency credit €. `stamps`: a run's cache of page 1 (a close updates every balance at
+    the same instant)."""
+    stamp = stamps.get(updated_at) if stamps is not None else None
+    if stamp is None:
+        stamp = clock.local(updated_at or clock.now()).isoformat(timespec="seconds")
+        if stamps is not None and updated_at is not None:
+            stamps[updated_at] = stamp
     return {
         "1": stamp,
         "2": format_eur(balance),
@@ -188,21 +304,33 @@ def evaluate(
     idempotency key (one of each per account-day), and accounts already decided for it are
     left out, so running it again after a crash decides only what is missing.
     """
-    ids = list(dict.fromkeys(account_ids))
-    if day is not None:
-        ids = _not_decided(ids, day)
-    return _run(ids, reason, at, day=day)
+    return _run(list(dict.fromkeys(account_ids)), reason, at, day=day)
 
 
-def _not_decided(ids: list[int], day: date) -> list[int]:
-    decided: set[int] = set()
-    for start in range(0, len(ids), _CHUNK):
-        decided.update(
-            CreditDecision.objects.filter(
-                day=day, account_id__any_of=ids[start : start + _CHUNK]
-            ).values_list("account_id", flat=True)
-        )
-    return [pk for pk in ids if pk not in decided] if decided else ids
+# The decision row as written (tuples, COPY on PostgreSQL): CreditDecision's columns.
+_DECISION_COLUMNS = [
+    "account_id",
+    "at",
+    "decision",
+    "trigger",
+    "rule",
+    "action",
+    "balance_cents",
+    "limit_cents",
+    "in_window",
+    "next_window_at",
+    "order_id",
+    "held_run_id",
+    "day",
+]
+_ORDER_AT = _DECISION_COLUMNS.index("order_id")
+_ACTION_AT = _DECISION_COLUMNS.index("action")
+# Plain strings, not the enum members: what the rows carry to the database as they are.
+D_INTERRUPT, D_FRIENDLY, D_NO_INTERRUPTION = "interrupt", "friendly_credit", "no_interruption"
+D_HELD, D_SKIPPED, D_RECONNECT, D_DISPLAY = "held", "release_skipped", "reconnect", "display"
+assert {D_INTERRUPT, D_FRIENDLY, D_NO_INTERRUPTION, D_HELD, D_SKIPPED, D_RECONNECT, D_DISPLAY} <= {
+    d.value for d in Decision
+}
 
 
 def _run(
@@ -212,93 +340,120 @@ def _run(
     held_run: HeldRun | None = None,
     day: date | None = None,
 ) -> RunResult:
-    """Read the accounts set-based, ask the rules (`rules.credit_verdict`,
-    `rules.display_rule`, `rules.confirm_skip_reason`) per account, then write the decisions,
-    orders and events in a few statements."""
+    """Per chunk of accounts: read them in one query (`_rows`), ask the pure rules
+    (`rules.credit_verdict`, `rules.display_rule`, `rules.confirm_skip_reason`) per account,
+    then write that chunk's orders, decisions and events in a few set-based statements (COPY
+    on PostgreSQL). The interruptions come last, over the whole run (the mass-cut guard
+    counts a run as a whole)."""
     now = clock.now()
     result = RunResult()
     if not ids:
         return result
+    if connection.vendor == "postgresql" and len(ids) > _CHUNK // 10:
+        # A big run's statements are index-driven or bulk: JIT compiling the per-row
+        # subqueries of the read (estimated costly) took longer than running them.
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL jit = off")
     dsos = {d.pk: d for d in Dso.objects.all()}
+    limits = {
+        (code, energy): d.emergency_credit_cents(energy)
+        for code, d in dsos.items()
+        for energy in ("electricity", "gas")
+    }
     display_mode = (
         CLOSE if trigger == CLOSE else (None if trigger in NO_DISPLAY_REASONS else "change")
     )
-    decisions: list[CreditDecision] = []
-    events: list[tuple[str, int, str, dict]] = []
-    reconnects: list[tuple[_Row, dict, CreditDecision]] = []
-    displays: list[tuple[_Row, dict, CreditDecision]] = []
     candidates: Candidates = defaultdict(list)
+    # The displays of interruption candidates go after their interruption (decisions and
+    # orders in the order they were decided).
+    deferred: list[tuple[_Row, dict, list]] = []
     window_open = {code: rules.in_allowed_window(now, d) for code, d in dsos.items()}
+    next_window: dict[str, datetime | None] = {}  # per DSO, asked once per run
     today = clock.local_date(now)
+    held = set() if held_run else _held_accounts()
+    held_run_id = held_run.pk if held_run else None
+    stamps: dict[datetime | None, str] = {}
+    credit_verdict, display_rule = rules.credit_verdict, rules.display_rule
+    interruption_state = rules.interruption_state
 
-    def record(row: _Row, decision: str, rule: str, limit: int, in_window: bool, **extra):
-        return CreditDecision(
-            account_id=row.pk,
-            at=now,
-            decision=decision,
-            trigger=trigger,
-            rule=rule,
-            balance_cents=row.balance,
-            limit_cents=limit,
-            in_window=in_window,
-            day=day,
-            **extra,
-        )
+    def record(
+        row: _Row,
+        decision: str,
+        rule: str,
+        limit: int,
+        in_window: bool,
+        action: str = "",
+        next_window_at: datetime | None = None,
+        held_run_id: int | None = held_run_id,
+    ) -> list:
+        return [
+            row.pk,
+            now,
+            decision,
+            trigger,
+            rule,
+            action,
+            row.balance,
+            limit,
+            in_window,
+            next_window_at,
+            None,
+            held_run_id,
+            day,
+        ]
 
-    for start in range(0, len(ids), _CHUNK):
-        rows = _rows(ids[start : start + _CHUNK], with_last_delta=display_mode == "change")
+    for rows in _row_chunks(ids, display_mode == "change", day):
         result.evaluated += len(rows)
-        pending = _pending_relay([r.meter_id for r in rows if r.meter_id])
-        held = set() if held_run else _held_accounts([r.pk for r in rows])
-        paused = _paused_accounts([r.pk for r in rows if r.balance <= 0], today)
+        decisions: list[list] = []
+        events: list[tuple[str, int, str, dict]] = []
+        reconnects: list[tuple[_Row, dict, list]] = []
+        displays: list[tuple[_Row, dict, list]] = []
         for row in rows:
-            dso = dsos[row.dso_id]
-            limit = dso.emergency_credit_cents(row.energy)
+            limit = limits[(row.dso_id, row.energy)]
             in_window = window_open[row.dso_id]
-            mine = pending.get(row.meter_id, set()) if row.meter_id else set()
+            paused = row.paused_until is not None and row.paused_until >= today
             if held_run is not None:
                 action, why = _confirm_one(
-                    row, dso, limit, in_window, mine, today, paused=row.pk in paused
+                    row, dsos[row.dso_id], limit, in_window, row.pending, today, paused=paused
                 )
                 if action is not None:
                     candidates[row.dso_id].append((row, action, limit))
                 else:
-                    decisions.append(
-                        record(
-                            row, Decision.RELEASE_SKIPPED, why, limit, in_window, held_run=held_run
-                        )
-                    )
+                    decisions.append(record(row, D_SKIPPED, why, limit, in_window))
                     result.skipped.append(row.pk)
                 continue
             if row.meter_id is None:
                 continue  # no meter in place: nothing to order (operators see it in registry)
-            verdict = rules.credit_verdict(
+            candidate = False
+            verdict = credit_verdict(
                 balance_cents=row.balance,
                 limit_cents=limit,
                 supply=row.supply,
-                pending_kinds=mine,
+                pending_kinds=row.pending,
                 held=row.pk in held,
                 energy=row.energy,
                 protected=row.protected,
                 local_day=today,
                 in_window=in_window,
-                dso=dso,
-                paused=row.pk in paused,
+                dso=dsos[row.dso_id],
+                paused=paused,
             )
             if verdict is None:
                 pass
-            elif verdict.decision == Decision.RECONNECT:
-                d = record(
-                    row, Decision.RECONNECT, verdict.rule, limit, in_window, action=verdict.action
-                )
+            elif verdict.decision == D_RECONNECT:
+                d = record(row, D_RECONNECT, verdict.rule, limit, in_window, verdict.action)
                 reconnects.append((row, {}, d))
-            elif verdict.decision == Decision.NO_INTERRUPTION:
-                decisions.append(
-                    record(row, Decision.NO_INTERRUPTION, verdict.rule, limit, in_window)
-                )
+            elif verdict.decision == D_NO_INTERRUPTION:
+                decisions.append(record(row, D_NO_INTERRUPTION, verdict.rule, limit, in_window))
                 result.no_interruption.append(row.pk)
             else:  # interrupt (a candidate) or friendly credit: the customer is told first
-                opens = now if in_window else rules.next_window_start(now, dso)
+                opens: datetime | None
+                if in_window:
+                    opens = now
+                elif row.dso_id in next_window:
+                    opens = next_window[row.dso_id]
+                else:
+                    opens = next_window[row.dso_id] = rules.next_window_start(now, dsos[row.dso_id])
                 stamp = int((row.exhausted_since or now).timestamp())
                 events.append(
                     (
@@ -312,51 +467,56 @@ def _run(
                         },
                     )
                 )
-                if verdict.decision == Decision.INTERRUPT:
+                if verdict.decision == D_INTERRUPT:
                     candidates[row.dso_id].append((row, verdict.action, limit))
+                    candidate = True
                 else:
                     decisions.append(
-                        record(
-                            row,
-                            Decision.FRIENDLY_CREDIT,
-                            verdict.rule,
-                            limit,
-                            False,
-                            action=verdict.action,
-                            next_window_at=opens,
-                        )
+                        record(row, D_FRIENDLY, verdict.rule, limit, False, verdict.action, opens)
                     )
                     result.friendly_credit.append(row.pk)
-            interrupted = rules.interruption_state(row.supply, mine) is not None
-            rule = rules.display_rule(display_mode, row.balance, interrupted, row.last_delta)
+            interrupted = interruption_state(row.supply, row.pending) is not None
+            rule = display_rule(display_mode, row.balance, interrupted, row.last_delta)
             if rule is not None:
-                params = display_params(row.balance, limit, row.updated_at)
-                d = record(
-                    row,
-                    Decision.DISPLAY,
-                    rule,
-                    limit,
-                    in_window,
-                    action=OrderKind.DISPLAY_BALANCE,
-                )
-                displays.append((row, params, d))
+                params = display_params(row.balance, limit, row.updated_at, stamps)
+                d = record(row, D_DISPLAY, rule, limit, in_window, OrderKind.DISPLAY_BALANCE.value)
+                (deferred if candidate else displays).append((row, params, d))
+        # Reconnections first, in a call of their own: a handful leaves right after the commit.
+        decisions += _issue(reconnects, "credit control", trigger, day)
+        decisions += _issue(displays, "balance display", trigger, day)
+        result.reconnected += [row.pk for row, _, _ in reconnects]
+        result.displayed += len(displays)
+        _write(decisions, events, now)
 
     if candidates:
-        decisions += _interrupt(candidates, dsos, trigger, now, held_run, day, record, result)
-    # Reconnections first, in a call of their own: a handful leaves right after the commit.
-    for group, reason in ((reconnects, "credit control"), (displays, "balance display")):
-        issued = request_orders(
-            [(_meter(row), d.action, f"{reason}: {trigger}", params) for row, params, d in group],
-            keys=[_order_key(day, row.pk, d.action) for row, _, d in group] if day else None,
-        )
-        for (_, _, d), order in zip(group, issued, strict=True):
-            d.order = order
-            decisions.append(d)
-    result.reconnected = [row.pk for row, _, _ in reconnects]
-    result.displayed = len(displays)
-    _insert(decisions)
-    publish_many(events, at=now)
+        decisions = _interrupt(candidates, dsos, trigger, now, held_run, day, record, result)
+        decisions += _issue(deferred, "balance display", trigger, day)
+        result.displayed += len(deferred)
+        _write(decisions, [], now)
     return result
+
+
+def _issue(
+    group: list[tuple[_Row, dict, list]], reason: str, trigger: str, day: date | None
+) -> list[list]:
+    """Issue the orders of these decisions (one per meter) and return the decisions, each
+    with its order."""
+    if not group:
+        return []
+    ids = issue_orders(
+        [(_meter(row), d[_ACTION_AT], f"{reason}: {trigger}", params) for row, params, d in group],
+        keys=[_order_key(day, row.pk, d[_ACTION_AT]) for row, _, d in group] if day else None,
+    )
+    for (_, _, d), order_id in zip(group, ids, strict=True):
+        d[_ORDER_AT] = order_id
+    return [d for _, _, d in group]
+
+
+def _write(decisions: list[list], events: list[tuple[str, int, str, dict]], now: datetime) -> None:
+    if decisions:
+        bulk.copy_rows(CreditDecision, _DECISION_COLUMNS, decisions)
+    if events:
+        publish_many(events, at=now)
 
 
 def _confirm_one(
@@ -364,7 +524,7 @@ def _confirm_one(
     dso: Dso,
     limit: int,
     in_window: bool,
-    pending: set[str],
+    pending: Collection[str],
     today: date,
     paused: bool = False,
 ) -> tuple[str | None, str]:
@@ -396,7 +556,7 @@ def _interrupt(
     day: date | None,
     record,
     result: RunResult,
-) -> list[CreditDecision]:
+) -> list[list]:
     """Issue the interruptions of this run — or hold them per DSO over the mass-cut guard.
     Returns the decisions.
 
@@ -409,9 +569,11 @@ def _interrupt(
     for i in range(0, len(all_ids), _CHUNK):
         chunk = all_ids[i : i + _CHUNK]
         # Lock first, then read in a new statement (a fresh snapshot once the lock is ours).
-        list(PrepaymentAccount.objects.select_for_update().filter(pk__in=chunk).values_list("pk"))
+        list(
+            PrepaymentAccount.objects.select_for_update().filter(pk__any_of=chunk).values_list("pk")
+        )
         fresh.update(
-            PrepaymentAccount.objects.filter(pk__in=chunk).values_list(
+            PrepaymentAccount.objects.filter(pk__any_of=chunk).values_list(
                 "pk", "balance_account__balance_cents"
             )
         )
@@ -424,9 +586,8 @@ def _interrupt(
             .values_list("supply_point__dso_id")
             .annotate(n=Count("pk"))
         )
-    decisions: list[CreditDecision] = []
-    issued: list[tuple[int, str, str, dict]] = []
-    issued_decisions: list[CreditDecision] = []
+    decisions: list[list] = []
+    issued: list[tuple[_Row, dict, list]] = []
     for dso_code, rows in candidates.items():
         dso = dsos[dso_code]
         still = []
@@ -447,81 +608,18 @@ def _interrupt(
                 f"{active.get(dso_code, 0)} active accounts, held for an operator"
             )
             for row, action, limit in still:
-                decisions.append(
-                    record(row, Decision.HELD, rule, limit, True, action=action, held_run=run)
-                )
+                decisions.append(record(row, D_HELD, rule, limit, True, action, held_run_id=run.pk))
             result.held_runs.append(run.pk)
             continue
         for row, action, limit in still:
             params = {"amps": dso.limiter_amps} if action == OrderKind.LIMIT_POWER else {}
-            issued.append((_meter(row), action, f"credit exhausted: {trigger}", params))
-            issued_decisions.append(
-                record(
-                    row,
-                    Decision.INTERRUPT,
-                    rules.interrupt_rule(action),
-                    limit,
-                    True,
-                    action=action,
-                    held_run=held_run,
-                )
-            )
+            d = record(row, D_INTERRUPT, rules.interrupt_rule(action), limit, True, action)
+            issued.append((row, params, d))
             result.interrupted.append(row.pk)
     # One set-based call for the run's interruptions (one order per meter). The orders pair
     # with their own decisions, never with the run's earlier ones: when every candidate was
     # topped up meanwhile, nothing is issued and nothing is paired.
-    keys = [_order_key(day, d.account_id, d.action) for d in issued_decisions] if day else None
-    for d, order in zip(issued_decisions, request_orders(issued, keys=keys), strict=True):
-        d.order = order
-    return decisions + issued_decisions
-
-
-M = TypeVar("M", bound=Model)
-
-
-def _insert(objs: Sequence[M], batch_size: int = 5000) -> Sequence[M]:
-    """Insert new model instances of one model and set their primary keys.
-
-    On PostgreSQL the ids are drawn from the table's sequence in one statement and the rows go
-    in with COPY (several times faster than INSERT for tens of thousands of rows); elsewhere
-    bulk_create. Runs in the caller's transaction. Values go as they are (psycopg adapts
-    them), JSON fields as JSON: no per-field conversions beyond that (no custom field types).
-    """
-    if not objs:
-        return objs
-    model = type(objs[0])
-    if connection.vendor != "postgresql":
-        return model._default_manager.bulk_create(objs, batch_size=batch_size)
-    meta = model._meta
-    pk = meta.pk
-    fields = [f for f in meta.concrete_fields if f is not pk]
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in [pk, *fields])
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, str(pk.column), len(objs)],
-        )
-        ids = [row[0] for row in cur.fetchall()]
-        for obj, new_id in zip(objs, ids, strict=True):
-            obj.pk = new_id
-            obj._state.adding = False
-            obj._state.db = connection.alias
-        raw = cur.cursor  # the psycopg cursor under Django's wrapper
-        table = connection.ops.quote_name(meta.db_table)
-        attnames = [f.attname for f in fields]
-        json_at = {i for i, f in enumerate(fields) if isinstance(f, JSONField)}
-        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                row = [obj.pk]
-                for i, name in enumerate(attnames):
-                    value = getattr(obj, name)
-                    if i in json_at:
-                        value = Jsonb(value)
-                    elif isinstance(value, Enum):
-                        value = value.value
-                    row.append(value)
-                copy.write_row(row)
-    return objs
+    return decisions + _issue(issued, "credit exhausted", trigger, day)
 
 
 # --- The mass-cut guard: the operator's answer -------------------------------------------
