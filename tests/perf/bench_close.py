@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from tests.perf.fixtures import recreate_database
+
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 11, 27)
 PG_ACCOUNTS = 100_000
@@ -34,7 +36,7 @@ def run(pg_url: str) -> str:
     sqlite_n = max(100, int(SQLITE_ACCOUNTS * scale))
     base, _, _ = pg_url.rpartition("/")
     bench_url = f"{base}/solde_bench_close"
-    _recreate_pg(base, "solde_bench_close")
+    recreate_database(base, "solde_bench_close")
     pg = _subprocess(bench_url, pg_n)
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = _subprocess(f"sqlite:///{tmp}/bench.sqlite3", sqlite_n)
@@ -86,14 +88,6 @@ def run(pg_url: str) -> str:
             verdict,
         ]
     )
-
-
-def _recreate_pg(server: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
 
 
 def _subprocess(db_url: str, n: int) -> dict:

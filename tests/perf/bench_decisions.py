@@ -32,6 +32,8 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+from tests.perf.fixtures import recreate_database
+
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = 100_000
 DAY = date(2026, 11, 30)  # the closed day the close run answers
@@ -43,7 +45,7 @@ def run(pg_url: str) -> str:
     scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
     n = max(200, int(ACCOUNTS * scale))
     base, _, _ = pg_url.rpartition("/")
-    _recreate(base, DB_NAME)
+    recreate_database(base, DB_NAME)
     env = {
         **os.environ,
         "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
@@ -106,14 +108,6 @@ def run(pg_url: str) -> str:
         ]
         + ([] if scale == 1 else ["", f"At scale {scale}: not the target size."])
     )
-
-
-def _recreate(base: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- In the subprocess ----------------------------------------------------------------------

@@ -26,6 +26,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from tests.perf.fixtures import recreate_database
+
 ROOT = Path(__file__).resolve().parents[2]
 DB_NAME = "solde_bench_reads"
 ACCOUNTS = 200
@@ -38,7 +40,7 @@ def run(pg_url: str) -> str:
     accounts = max(10, int(ACCOUNTS * scale))
     heavy = max(5, int(HEAVY * scale))
     base, _, _ = pg_url.rpartition("/")
-    _recreate(base, DB_NAME)
+    recreate_database(base, DB_NAME)
     env = {
         **os.environ,
         "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
@@ -121,14 +123,6 @@ def section(r: dict, scale: float) -> str:
     if scale != 1:
         lines += ["", f"At scale {scale}: not the target size."]
     return "\n".join(lines)
-
-
-def _recreate(base: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- In the subprocess ----------------------------------------------------------------------

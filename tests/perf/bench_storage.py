@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from tests.perf.fixtures import recreate_database
+
 ROOT = Path(__file__).resolve().parents[2]
 DB_NAME = "solde_bench_storage"
 METERS = 2_000
@@ -40,7 +42,7 @@ def run(pg_url: str) -> str:
     scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
     meters = max(20, int(METERS * scale))
     base, _, _ = pg_url.rpartition("/")
-    _recreate(base, DB_NAME)
+    recreate_database(base, DB_NAME)
     env = {
         **os.environ,
         "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
@@ -142,14 +144,6 @@ def section(r: dict, scale: float) -> str:
     if scale != 1:
         lines += ["", f"At scale {scale}: not the target size."]
     return "\n".join(lines)
-
-
-def _recreate(base: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- In the subprocess ----------------------------------------------------------------------

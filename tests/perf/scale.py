@@ -39,7 +39,7 @@ HEADING = "## The daily close at a million accounts (`make bench-scale`)"
 
 
 def main() -> None:
-    from tests.perf.bench_close import _recreate_pg
+    from tests.perf.fixtures import recreate_database
     from tests.perf.run import machine, merged
 
     pg_url = os.environ.get("SOLDE_PG_URL", "postgres://postgres@127.0.0.1:5432/solde")
@@ -47,7 +47,7 @@ def main() -> None:
     n = max(1000, int(ACCOUNTS * scale))
     base, _, _ = pg_url.rpartition("/")
     name = os.environ.get("SOLDE_BENCH_SCALE_DB", DB_NAME)
-    _recreate_pg(base, name)
+    recreate_database(base, name)
     started = time.perf_counter()
     env = {
         **os.environ,
