@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
 
-from tests.perf.fixtures import recreate_database
+from tests.perf.fixtures import run_on_fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = 100_000
@@ -44,25 +43,7 @@ TARGET = 2.0  # issue 8: the decision run ≤ 2× its set-based baseline
 def run(pg_url: str) -> str:
     scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
     n = max(200, int(ACCOUNTS * scale))
-    base, _, _ = pg_url.rpartition("/")
-    recreate_database(base, DB_NAME)
-    env = {
-        **os.environ,
-        "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
-        "DJANGO_SETTINGS_MODULE": "solde.settings",
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.perf.bench_decisions", str(n)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"bench_decisions failed:\n{out.stderr[-4000:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r = run_on_fresh_database(pg_url, DB_NAME, "tests.perf.bench_decisions", str(n))
     ratio = r["close_s"] / r["baseline_s"] if r["baseline_s"] else float("nan")
     ratio_w = r["close_s"] / r["baseline_writes_s"] if r["baseline_writes_s"] else float("nan")
 

@@ -20,13 +20,12 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from tests.perf.fixtures import recreate_database
+from tests.perf.fixtures import run_on_fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_NAME = "solde_bench_reads"
@@ -39,26 +38,9 @@ def run(pg_url: str) -> str:
     scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
     accounts = max(10, int(ACCOUNTS * scale))
     heavy = max(5, int(HEAVY * scale))
-    base, _, _ = pg_url.rpartition("/")
-    recreate_database(base, DB_NAME)
-    env = {
-        **os.environ,
-        "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
-        "DJANGO_SETTINGS_MODULE": "solde.settings",
-        "SOLDE_SIMULATION": "0",
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.perf.bench_reads", str(accounts), str(heavy)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    r = run_on_fresh_database(
+        pg_url, DB_NAME, "tests.perf.bench_reads", str(accounts), str(heavy), SOLDE_SIMULATION="0"
     )
-    if out.returncode != 0:
-        raise RuntimeError(f"bench_reads failed:\n{out.stderr[-4000:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
     return section(r, scale)
 
 

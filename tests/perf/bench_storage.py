@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tests.perf.fixtures import recreate_database
+from tests.perf.fixtures import run_on_fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_NAME = "solde_bench_storage"
@@ -41,26 +40,9 @@ YEAR_QUARTERS = 96 * 365.25
 def run(pg_url: str) -> str:
     scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
     meters = max(20, int(METERS * scale))
-    base, _, _ = pg_url.rpartition("/")
-    recreate_database(base, DB_NAME)
-    env = {
-        **os.environ,
-        "SOLDE_DATABASE_URL": f"{base}/{DB_NAME}",
-        "DJANGO_SETTINGS_MODULE": "solde.settings",
-        "SOLDE_SIMULATION": "0",
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-    }
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.perf.bench_storage", str(meters), str(DAYS)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    r = run_on_fresh_database(
+        pg_url, DB_NAME, "tests.perf.bench_storage", str(meters), str(DAYS), SOLDE_SIMULATION="0"
     )
-    if out.returncode != 0:
-        raise RuntimeError(f"bench_storage failed:\n{out.stderr[-4000:]}")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
     return section(r, scale)
 
 

@@ -45,7 +45,7 @@ def run_module(module: str, database_url: str, *args: str, **env: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_on_fresh_database(pg_url: str, name: str, module: str, *args: str) -> dict:
+def run_on_fresh_database(pg_url: str, name: str, module: str, *args: str, **env: str) -> dict:
     """A fresh database `name` on the server of `pg_url`, then `module` run on it."""
     server, _, _ = pg_url.rpartition("/")
-    return run_module(module, recreate_database(server, name), *args)
+    return run_module(module, recreate_database(server, name), *args, **env)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncMonth
 
@@ -182,7 +182,7 @@ def _bytes_per_row() -> float | None:
                 [Reading._meta.db_table, Reading._meta.db_table],
             )
             size = cur.fetchone()[0] or 0
-    except Exception:  # noqa: BLE001 — dbstat is an optional SQLite module
+    except DatabaseError:  # no dbstat table: an optional SQLite module
         return None
     rows = Reading.objects.count()
     return size / rows if rows else None
