@@ -35,15 +35,19 @@ def test_readings_list_search_and_filter(admin_client, some):
     assert admin_client.get(url + "add/").status_code == 403
 
 
-def test_rejected_list_filter_and_mark_reviewed(admin_client, some):
+def test_rejected_list_filters_and_sends_reviews_to_the_console(admin_client, some):
+    """The admin lists rejected rows read-only; reviewing them (reason, audit, undo) is the
+    console's: the admin offers no bulk action that would skip those."""
     url = "/admin/readings/rejectedreading/"
     page = admin_client.get(url, {"reason__exact": "invalid", "reviewed__exact": "0"})
     assert page.status_code == 200
-    assert "1.23456" in page.content.decode()
+    html = page.content.decode()
+    assert "1.23456" in html
+    assert 'href="/console/queues/rejected-readings/"' in html
+    assert 'name="action"' not in html
     ids = list(RejectedReading.objects.values_list("pk", flat=True))
-    response = admin_client.post(url, {"action": "mark_reviewed", "_selected_action": ids})
-    assert response.status_code == 302
-    assert set(RejectedReading.objects.values_list("reviewed", flat=True)) == {True}
+    admin_client.post(url, {"action": "mark_reviewed", "_selected_action": ids})
+    assert set(RejectedReading.objects.values_list("reviewed", flat=True)) == {False}
     detail = admin_client.get(f"{url}{ids[0]}/change/")
     assert detail.status_code == 200  # read-only view
     assert 'name="_save"' not in detail.content.decode()

@@ -1,14 +1,13 @@
-"""Readings in the admin: read-only lists; rejected rows are reviewed and marked as such."""
+"""Readings in the admin: read-only lists. Rejected rows are marked reviewed in the operator
+console, which asks for a reason, audits the review and can undo it."""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from solde import clock
 from solde.readings.models import Reading, RejectedReading
@@ -87,25 +86,6 @@ class RejectedReadingAdmin(ReadOnlyAdmin):
     list_filter = ("reason", "reviewed", "received_at")
     search_fields = ("ean", "meter", "source", "detail")
     ordering = ("-received_at", "row_index")
-    actions = ("mark_reviewed",)
     show_full_result_count = False
-
-    @admin.action(
-        description=_("Marquer les relevés refusés sélectionnés comme examinés"),
-        permissions=["review"],
-    )
-    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[RejectedReading]) -> None:
-        count = queryset.filter(reviewed=False).update(reviewed=True)
-        self.message_user(
-            request,
-            ngettext(
-                "%d rejected reading marked as reviewed.",
-                "%d rejected readings marked as reviewed.",
-                count,
-            )
-            % count,
-            messages.SUCCESS,
-        )
-
-    def has_review_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("readings.change_rejectedreading"))  # type: ignore[union-attr]
+    # No bulk action here: the console's queue (reason, audit, undo) is the one place to review.
+    change_list_template = "admin/readings/rejectedreading/change_list.html"
