@@ -128,3 +128,20 @@ def test_the_console_speaks_the_operators_language(console, lang, text):
     c = console("agent")
     body = c.get("/console/", HTTP_ACCEPT_LANGUAGE=lang).content.decode()
     assert f'lang="{lang}"' in body and text in body
+
+
+def test_the_timeline_shows_what_a_balance_display_asked_the_meter_to_show(make_account, console):
+    """A balance display has no credit decision of its own: the order's entry says why (the
+    rule) and what the meter was asked to show (balance, remaining emergency credit)."""
+    from solde.prepayment import credit_control
+
+    acc = make_account(-310)
+    credit_control.evaluate([acc.pk], "close")
+    r = console("agent").get(
+        f"/console/customers/{acc.supply_point.customer_id}/timeline/",
+        {"category": ["order", "decision"], "format": "csv"},
+    )
+    rows = list(csv.DictReader(StringIO(r.content.decode())))
+    assert [row["category"] for row in rows] == ["order"]
+    assert "§9: daily balance display after the close (close)" in rows[0]["detail"]
+    assert "affiché : solde -3.10 €, crédit de secours restant 8.90 €" in rows[0]["detail"]

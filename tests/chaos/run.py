@@ -552,15 +552,6 @@ class Run:
         out["account_days"]["decisions"] = decisions
         if no_display:
             bad.append(f"{no_display} account-days closed without their display order")
-        # Each closed account-day has its credit decision (the close's display decision, with
-        # the order it issued); the unique (day, account, decision) keeps it to one.
-        no_decision = one(
-            "select count(*) from prepayment_daycharge d where not exists (select 1 from"
-            " prepayment_creditdecision c where c.day = d.day and c.account_id = d.account_id"
-            " and c.decision = 'display' and c.order_id is not null)")[0]  # fmt: skip
-        out["account_days"]["without_decision"] = no_decision
-        if no_decision:
-            bad.append(f"{no_decision} account-days closed without their credit decision")
         # Days closed during the chaos (after the seeded ones), and every active account closed
         # up to the platform's last closed day unless it waits for data or a price.
         seeded = getattr(self, "seeded_last_day", None)

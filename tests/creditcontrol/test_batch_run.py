@@ -1,10 +1,11 @@
 """The batch run decides, account by account, what the pure rules say (random accounts).
 
-`credit_control._run` reads each chunk of accounts in ONE SQL query (the meter in place, its
-pending relay orders as a bit mask, the operator's pause, the balance's latest posting, whether
-the closed day is already decided) and writes tuples. Here each account's state is read again
-one by one through the ORM, `rules.credit_verdict` and `rules.display_rule` are asked about it,
-and the run must have recorded exactly those decisions, with the orders they imply.
+`credit_control._run` reads each chunk of accounts (sorted, an id range) in ONE SQL query (the
+meter in place, its pending relay orders as a bit mask, the operator's pause, the balance's latest
+posting, whether the closed day's display is already issued) and writes tuples. Here each
+account's state is read again one by one through the ORM, `rules.credit_verdict` and
+`rules.display_rule` are asked about it, and the run must have recorded exactly those decisions,
+with the orders they imply, and issued exactly those displays (an order each, no decision row).
 """
 
 from __future__ import annotations
@@ -92,15 +93,18 @@ def _prepare(make_account, spec: dict, now: datetime) -> PrepaymentAccount:
     return acc
 
 
-def _expected(acc: PrepaymentAccount, trigger: str, now: datetime, decided: bool) -> list:
-    """What the pure rules decide for this account, its state read through the ORM."""
+def _expected(
+    acc: PrepaymentAccount, trigger: str, now: datetime, decided: bool
+) -> tuple[list, list]:
+    """What the pure rules decide for this account, its state read through the ORM: its
+    decisions, and its display (reason, params, key) if any."""
     acc = PrepaymentAccount.objects.select_related("supply_point__dso", "balance_account").get(
         pk=acc.pk
     )
     sp, dso = acc.supply_point, acc.supply_point.dso
     meter = Meter.objects.filter(supply_point=sp, removed_at__isnull=True).order_by("-pk").first()
     if meter is None or (trigger == "close" and decided):
-        return []
+        return [], []
     pending = set(
         Order.objects.filter(
             meter=meter, status__in=PENDING_STATUSES, kind__in=RELAY_KINDS
@@ -126,15 +130,17 @@ def _expected(acc: PrepaymentAccount, trigger: str, now: datetime, decided: bool
     )
     out = []
     if verdict is not None:
-        out.append((verdict.decision, verdict.action, verdict.rule, meter.pk, None))
+        out.append((verdict.decision, verdict.action, verdict.rule, meter.pk))
     last = Entry.objects.filter(account=acc.balance_account).order_by("-pk").first()
     mode = {"close": "close", "window": None}.get(trigger, "change")
     interrupted = rules.interruption_state(acc.supply, pending) is not None
     rule = rules.display_rule(mode, balance, interrupted, last.amount_cents if last else None)
+    shown = []
     if rule is not None:
         params = credit_control.display_params(balance, limit, acc.balance_account.updated_at)
-        out.append(("display", "display_balance", rule, meter.pk, params))
-    return out
+        key = f"close:{DAY}:{acc.pk}:display_balance" if trigger == "close" else None
+        shown.append((meter.pk, f"{rule} ({trigger})", params, key))
+    return out, shown
 
 
 def spec(**changes) -> dict:
@@ -166,8 +172,10 @@ EXAMPLES = [
     ),
     # Paused until today still pauses; until yesterday no longer.
     ([spec(balance=-1300, paused=0), spec(balance=-1300, paused=-1)], IN_WINDOW, "window"),
-    # A rerun after a crash decides only the accounts not decided for the day.
+    # A rerun after a crash decides only the accounts not decided for the day (their display
+    # for the day issued), whatever their state.
     ([spec(decided=True), spec(balance=-1300, decided=False)], IN_WINDOW, "close"),
+    ([spec(balance=-1300, decided=True, meter="replaced")], IN_WINDOW, "close"),
     # A top-up's display looks at the balance before the latest posting.
     (
         [spec(balance=-300, last=800), spec(balance=300, last=800), spec(balance=300)],
@@ -209,44 +217,46 @@ def test_each_decision_of_the_batch_run_is_the_pure_rules_on_that_account(
             now = clock.now()
             accs = [_prepare(make_account, spec, now) for spec in specs]
             for acc, spec in zip(accs, specs, strict=True):
-                if spec["decided"]:
-                    CreditDecision.objects.create(
-                        account=acc,
-                        at=now,
-                        decision="display",
-                        trigger="close",
-                        rule="decided before a crash",
-                        balance_cents=0,
-                        limit_cents=0,
-                        in_window=False,
-                        day=DAY,
+                if spec["decided"]:  # its display for the day issued before a crash
+                    Order.objects.create(
+                        meter=acc.supply_point.meters.order_by("-pk").first(),
+                        kind="display_balance",
+                        created_at=now,
+                        updated_at=now,
+                        key=f"close:{DAY}:{acc.pk}:display_balance",
                     )
             expected = {
                 acc.pk: _expected(acc, trigger, now, spec["decided"])
                 for acc, spec in zip(accs, specs, strict=True)
             }
             since = CreditDecision.objects.order_by("-pk").values_list("pk", flat=True).first()
+            since_order = Order.objects.order_by("-pk").values_list("pk", flat=True).first()
             credit_control.evaluate(
                 [a.pk for a in accs], trigger, day=DAY if trigger == "close" else None
             )
             for acc in accs:
                 got = [
-                    (
-                        d.decision,
-                        d.action,
-                        d.rule,
-                        d.order.meter_id if d.order else None,
-                        d.order.params if d.decision == "display" else None,
-                    )
+                    (d.decision, d.action, d.rule, d.order.meter_id if d.order else None)
                     for d in CreditDecision.objects.filter(account=acc, pk__gt=since or 0)
                     .select_related("order")
                     .order_by("pk")
                 ]
-                # An interruption, a reconnection and a display each carry their order; a
-                # friendly credit or a no-interruption none (the meter is unchanged).
-                assert [(d, a, r, m if d in ORDERED else None, p) for d, a, r, m, p in got] == [
-                    (d, a, r, m if d in ORDERED else None, p) for d, a, r, m, p in expected[acc.pk]
+                # An interruption and a reconnection each carry their order; a friendly
+                # credit or a no-interruption none (the meter is unchanged).
+                decided, shown = expected[acc.pk]
+                assert [(d, a, r, m if d in ORDERED else None) for d, a, r, m in got] == [
+                    (d, a, r, m if d in ORDERED else None) for d, a, r, m in decided
                 ], acc.pk
+                # A display is an order alone: the rule its reason, keyed after a close.
+                displays = Order.objects.filter(
+                    meter__supply_point=acc.supply_point,
+                    kind="display_balance",
+                    pk__gt=since_order or 0,
+                )
+                assert [
+                    (o.meter_id, o.reason, o.params, o.key) for o in displays.order_by("pk")
+                ] == shown, acc.pk
+                assert all(o.status == "created" for o in displays)
                 for d in CreditDecision.objects.filter(account=acc, pk__gt=since or 0):
                     assert (d.order_id is not None) == (d.decision in ORDERED)
                     assert d.at == now and d.trigger == trigger
@@ -256,7 +266,7 @@ def test_each_decision_of_the_batch_run_is_the_pure_rules_on_that_account(
         transaction.set_rollback(True)
 
 
-ORDERED = {"interrupt", "reconnect", "display"}
+ORDERED = {"interrupt", "reconnect"}
 
 
 def test_the_run_reads_balance_instants_in_utc_on_every_database(make_account, at):
@@ -267,19 +277,24 @@ def test_the_run_reads_balance_instants_in_utc_on_every_database(make_account, a
         credit_control.evaluate([acc.pk], "close", day=DAY)
     acc.balance_account.refresh_from_db()
     updated = acc.balance_account.updated_at.astimezone(UTC)
-    order = CreditDecision.objects.get(account=acc, decision="display").order
+    order = Order.objects.get(kind="display_balance")
     assert order.params["1"] == clock.local(updated).isoformat(timespec="seconds")
     assert order.params["1"].endswith("+01:00")
 
 
 def test_a_run_of_many_chunks_decides_as_a_run_of_one(make_account, at, monkeypatch):
-    """A big run reads and writes chunk after chunk: the same decisions and orders as a run
-    read in one chunk."""
+    """A big run reads and writes chunk after chunk (ranges of sorted ids, whatever order
+    they came in): the same decisions and orders as a run read in one chunk, and nothing for
+    an account inside a chunk's id range that the run was not asked about."""
 
     def decided():
         return sorted(
             CreditDecision.objects.filter(day=DAY).values_list(
                 "account_id", "decision", "action", "rule", "balance_cents", "order__params"
+            )
+        ) + sorted(
+            Order.objects.filter(kind="display_balance").values_list(
+                "key", "kind", "reason", "params", "status"
             )
         )
 
@@ -296,23 +311,25 @@ def test_a_run_of_many_chunks_decides_as_a_run_of_one(make_account, at, monkeypa
                 (0, "gas", False, "connected"),
             ]
         ]
+        left_out = accs.pop(3)
         ids = [a.pk for a in accs]
         monkeypatch.setattr(credit_control, "_CHUNK", 3)
         with transaction.atomic():
-            many = credit_control.evaluate(ids, "close", day=DAY)
+            many = credit_control.evaluate(ids[::-1], "close", day=DAY)
             in_chunks = decided()
             transaction.set_rollback(True)
         monkeypatch.setattr(credit_control, "_CHUNK", 20_000)
         one = credit_control.evaluate(ids, "close", day=DAY)
     assert in_chunks == decided()
-    # A display each; friendly credit (electricity, exhausted at night), no interruption
-    # (protected gas in winter), the limiter removed (back at ≥ 0).
+    # A display each; friendly credit (electricity, exhausted at night), the limiter removed
+    # (back at ≥ 0); the protected gas account in winter was left out.
     assert Counter(d[1] for d in in_chunks) == {
-        "display": 7,
+        "display_balance": 6,
         "friendly_credit": 1,
-        "no_interruption": 1,
         "reconnect": 1,
     }
+    assert not CreditDecision.objects.filter(account=left_out).exists()
+    assert not Order.objects.filter(meter__supply_point=left_out.supply_point).exists()
     assert (many.evaluated, many.displayed, many.friendly_credit, many.reconnected) == (
         one.evaluated,
         one.displayed,

@@ -152,7 +152,9 @@ def test_reconnection_at_once_after_a_top_up_to_zero_or_more(make_account, at, w
         assert top_up(acc, 400) == 0
         assert orders(acc, *RELAY) == ["reconnect"]
         assert Order.objects.get(kind="reconnect").created_at == at(when)
-        assert decisions(acc)[-2:] == ["reconnect", "display"] or "reconnect" in decisions(acc)
+        assert decisions(acc)[-1] == "reconnect"
+        # The display that follows it is an order, recorded by itself (no decision row).
+        assert orders(acc)[-2:] == ["reconnect", "display_balance"]
 
 
 def test_limiter_is_removed_after_a_top_up(make_account, at):
@@ -183,9 +185,8 @@ def test_display_after_the_close_for_every_closed_account(make_account, at):
     with clock.freeze(at("2026-12-02 00:30")):
         ok = make_account(2345)
         emergency = make_account(-310)
-        credit_control.decide_closed_day(
-            [{"day": f"{clock.today()}", "accounts": [ok.pk, emergency.pk]}]
-        )
+        day = f"{clock.today()}"
+        credit_control.decide_closed_day([{"day": day, "accounts": [ok.pk, emergency.pk]}])
     shown = {
         o.meter.supply_point_id: o.params
         for o in Order.objects.filter(kind="display_balance").select_related("meter")
@@ -195,7 +196,11 @@ def test_display_after_the_close_for_every_closed_account(make_account, at):
     assert shown[emergency.supply_point_id]["2"] == "-3.10"
     assert shown[emergency.supply_point_id]["3"] == "8.90"
     assert shown[ok.supply_point_id]["1"].startswith("2026-12-02T00:30")
-    assert decisions(ok) == ["display"]
+    # The order is the record of a display: its reason the rule, keyed to the closed day.
+    display = Order.objects.get(kind="display_balance", meter__supply_point=ok.supply_point)
+    assert display.reason == "§9: daily balance display after the close (close)"
+    assert display.key == f"close:{day}:{ok.pk}:display_balance"
+    assert decisions(ok) == []
 
 
 def test_display_after_a_top_up_in_emergency_only(make_account, at):
@@ -227,7 +232,9 @@ def test_each_decision_is_recorded_with_its_reason(make_account, at):
     assert cut.trigger == "close" and cut.balance_cents == -1300 and cut.limit_cents == 1200
     assert cut.in_window and cut.order.kind == "disconnect" and cut.action == "disconnect"
     assert "allowed window" in cut.rule
-    assert rows["display"].order.kind == "display_balance"
+    # The display is an order of its own, not a credit decision.
+    assert set(rows) == {"interrupt"}
+    assert orders(acc) == ["disconnect", "display_balance"]
 
 
 def test_per_dso_limit_and_window(make_account, at):

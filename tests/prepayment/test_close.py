@@ -311,6 +311,7 @@ def test_credit_states_after_a_close(make_supply_point, make_tariff, frozen):
 
 def test_the_close_leaves_credit_work_naming_the_closed_accounts_and_does_it(electricity):
     from solde.models import WorkItem
+    from solde.orders.models import Order
     from solde.prepayment.models import CreditDecision
 
     sp, acc = electricity
@@ -320,8 +321,9 @@ def test_the_close_leaves_credit_work_naming_the_closed_accounts_and_does_it(ele
     assert item.payload == {"day": "2026-11-25", "accounts": [acc.pk]}
     assert item.group == "credit.close:2026-11-25"
     assert item.status == "done"  # the close decided at once, after the day's last chunk
-    decision = CreditDecision.objects.get(account=acc, decision="display")
-    assert decision.day == D("2026-11-25") and decision.order.key.startswith("close:2026-11-25:")
+    display = Order.objects.get(kind="display_balance")
+    assert display.key == f"close:2026-11-25:{acc.pk}:display_balance"
+    assert not CreditDecision.objects.filter(account=acc).exists()  # in credit: no verdict
 
 
 def test_a_crash_mid_run_leaves_whole_days_and_a_rerun_completes(

@@ -21,7 +21,7 @@ from solde import clock
 from solde.backoffice.models import ActionKind, OperatorAction
 from solde.notifications.models import Message, MessageStatus
 from solde.notifications.render import kind_label
-from solde.orders.models import Order
+from solde.orders.models import Order, OrderKind
 from solde.portal.models import ActivationCode
 from solde.prepayment.models import CreditDecision, DayCharge, Decision
 from solde.readings.models import Reading, RejectedReading
@@ -176,9 +176,21 @@ def _orders(sps: list[SupplyPoint]) -> Iterable[Entry]:
             ean=o.meter.supply_point.ean,
             title=_("Ordre %(kind)s : %(status)s")
             % {"kind": o.get_kind_display(), "status": o.get_status_display()},
-            detail=" — ".join(x for x in (ladder, o.reason, o.detail) if x),
+            detail=" — ".join(x for x in (ladder, o.reason, _shown(o), o.detail) if x),
             tone="danger" if o.status in ("failed", "expired") else "",
         )
+
+
+def _shown(order: Order) -> str:
+    """What a balance display asked the meter to show (a display has no credit decision of
+    its own: its order is the record, 0012)."""
+    pages = order.params if order.kind == OrderKind.DISPLAY_BALANCE else None
+    if not pages or "2" not in pages:
+        return ""
+    return _("affiché : solde %(balance)s €, crédit de secours restant %(left)s €") % {
+        "balance": pages["2"],
+        "left": pages.get("3", "—"),
+    }
 
 
 def _decisions(sps: list[SupplyPoint]) -> Iterable[Entry]:

@@ -6,7 +6,9 @@ window, `evaluate` reads the accounts whose state may change in one set-based pa
 per account: nothing, an interruption (limiter or disconnect, only when exhausted and inside an
 allowed window), friendly credit (exhausted outside a window: wait for the next window), a
 reconnection (an interrupted account back at ≥ 0, at any hour) or a balance display. Orders are
-written in the caller's transaction (outbox); every decision is recorded with its reason.
+written in the caller's transaction (outbox); every verdict on the credit state is recorded with
+its reason (a CreditDecision); a balance display is recorded by its order alone, its reason the
+display rule (0012).
 """
 
 from __future__ import annotations
@@ -105,15 +107,21 @@ def _table(model: type[Model]) -> str:
 
 
 def _read(ids: list[int], with_last_delta: bool, day: date | None) -> tuple[str, list[Any]]:
-    """The run's read of these accounts: the active ones with what the rules need — balance,
-    supply, meter in place, the meter's pending relay orders, the operator's pause, the
-    balance's latest posting (for a balance change) — and, with `day` (a run after a close),
-    only those not decided for that day yet. SQL both databases run."""
-    params: list[Any]
+    """The run's read of these accounts (sorted): the active ones with what the rules need —
+    balance, supply, meter in place, the meter's pending relay orders, the operator's pause,
+    the balance's latest posting (for a balance change) — and, with `day` (a run after a
+    close), only those whose display for that day is not issued yet (every account a close
+    run decides gets one, in the same transaction as its other decisions). SQL both
+    databases run."""
+    params: list[Any] = [ids[0], ids[-1]]
+    # The id range too: a chunk of a sorted run is a range scan of the accounts, not a scan of
+    # all of them filtered by the list.
     if connection.vendor == "postgresql":
-        ids_sql, params = "a.id = ANY(%s::bigint[])", [bulk.pg_array(ids)[0]]
+        ids_sql = "a.id BETWEEN %s AND %s AND a.id = ANY(%s::bigint[])"
+        params.append(bulk.pg_array(ids)[0])
     else:
-        ids_sql, params = "a.id IN (SELECT value FROM json_each(%s))", [json.dumps(ids)]
+        ids_sql = "a.id BETWEEN %s AND %s AND a.id IN (SELECT value FROM json_each(%s))"
+        params.append(json.dumps(ids))
     params.append(AccountState.ACTIVE.value)
     meter = (
         f"(SELECT m.id FROM {_table(Meter)} m WHERE m.supply_point_id = a.supply_point_id "
@@ -130,11 +138,13 @@ def _read(ids: list[int], with_last_delta: bool, day: date | None) -> tuple[str,
     )
     undecided = ""
     if day is not None:
+        # The display order's idempotency key (`_order_key`), probed in its unique index.
+        prefix, suffix = _order_key_parts(day, OrderKind.DISPLAY_BALANCE.value)
         undecided = (
-            f"AND NOT EXISTS (SELECT 1 FROM {_table(CreditDecision)} d "
-            "WHERE d.day = %s AND d.account_id = a.id)"
+            f"AND NOT EXISTS (SELECT 1 FROM {_table(Order)} k WHERE k.key = "
+            "CAST(%s AS TEXT) || CAST(a.id AS TEXT) || CAST(%s AS TEXT))"
         )
-        params.append(connection.ops.adapt_datefield_value(day))
+        params += [prefix, suffix]
     sql = f"""
         SELECT a.id, a.supply, a.supply_point_id, sp.energy, sp.protected, sp.dso_id,
                l.balance_cents, {_instant("l.updated_at")}, {_instant("a.exhausted_since")},
@@ -152,20 +162,29 @@ def _read(ids: list[int], with_last_delta: bool, day: date | None) -> tuple[str,
 
 
 def _rows(ids: list[int], with_last_delta: bool, day: date | None = None) -> list[_Row]:
-    """One chunk of the run's read (`_read`), in ONE query, in account order."""
+    """One chunk of the run's read (`_read`, ids sorted), in ONE query, in account order."""
     if not ids:
         return []
     sql, params = _read(ids, with_last_delta, day)
     with connection.cursor() as cur:
+        big = connection.vendor == "postgresql" and len(ids) > _CHUNK // 10
+        if big:
+            # Index probes from the chunk's accounts: a hash join would scan and hash every
+            # balance and supply point of the platform for each chunk (0012).
+            cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         cur.execute(sql + " ORDER BY a.id", params)
-        return _to_rows(cur.fetchall())
+        fetched = cur.fetchall()
+        if big:  # the caller's transaction goes on with the planner as it was
+            cur.execute("SET LOCAL enable_hashjoin = DEFAULT; SET LOCAL enable_mergejoin = DEFAULT")
+        return _to_rows(fetched)
 
 
 def _row_chunks(ids: list[int], with_last_delta: bool, day: date | None) -> Iterator[list[_Row]]:
-    """The run's read, a query per chunk. Each is planned when it runs, with the tables as the
-    run's own writes have grown them: one statement read through a server-side cursor was
-    planned once, on tables still empty of the day's decisions and orders in a fresh database,
-    and scanned them row by row as the run filled them (0012)."""
+    """The run's read, a query per chunk of consecutive ids. Each is planned when it runs,
+    with the tables as the run's own writes have grown them: one statement read through a
+    server-side cursor was planned once, on tables still empty of the day's orders in a fresh
+    database, and scanned them row by row as the run filled them (0012)."""
+    ids = sorted(ids)
     for start in range(0, len(ids), _CHUNK):
         yield _rows(ids[start : start + _CHUNK], with_last_delta, day)
 
@@ -301,8 +320,9 @@ def evaluate(
     the trigger fell due), so a late catch-up never interrupts outside a window.
 
     `day`: the closed day a "close" run answers. Its decisions and orders carry it as their
-    idempotency key (one of each per account-day), and accounts already decided for it are
-    left out, so running it again after a crash decides only what is missing.
+    idempotency key (one of each per account-day), and accounts already decided for it (their
+    display order for the day issued) are left out, so running it again after a crash decides
+    only what is missing.
     """
     return _run(list(dict.fromkeys(account_ids)), reason, at, day=day)
 
@@ -327,8 +347,8 @@ _ORDER_AT = _DECISION_COLUMNS.index("order_id")
 _ACTION_AT = _DECISION_COLUMNS.index("action")
 # Plain strings, not the enum members: what the rows carry to the database as they are.
 D_INTERRUPT, D_FRIENDLY, D_NO_INTERRUPTION = "interrupt", "friendly_credit", "no_interruption"
-D_HELD, D_SKIPPED, D_RECONNECT, D_DISPLAY = "held", "release_skipped", "reconnect", "display"
-assert {D_INTERRUPT, D_FRIENDLY, D_NO_INTERRUPTION, D_HELD, D_SKIPPED, D_RECONNECT, D_DISPLAY} <= {
+D_HELD, D_SKIPPED, D_RECONNECT = "held", "release_skipped", "reconnect"
+assert {D_INTERRUPT, D_FRIENDLY, D_NO_INTERRUPTION, D_HELD, D_SKIPPED, D_RECONNECT} <= {
     d.value for d in Decision
 }
 
@@ -364,9 +384,9 @@ def _run(
         CLOSE if trigger == CLOSE else (None if trigger in NO_DISPLAY_REASONS else "change")
     )
     candidates: Candidates = defaultdict(list)
-    # The displays of interruption candidates go after their interruption (decisions and
-    # orders in the order they were decided).
-    deferred: list[tuple[_Row, dict, list]] = []
+    # The displays of interruption candidates go after their interruption (orders in the
+    # order they were decided).
+    deferred: list[_Display] = []
     window_open = {code: rules.in_allowed_window(now, d) for code, d in dsos.items()}
     next_window: dict[str, datetime | None] = {}  # per DSO, asked once per run
     today = clock.local_date(now)
@@ -407,7 +427,7 @@ def _run(
         decisions: list[list] = []
         events: list[tuple[str, int, str, dict]] = []
         reconnects: list[tuple[_Row, dict, list]] = []
-        displays: list[tuple[_Row, dict, list]] = []
+        displays: list[_Display] = []
         for row in rows:
             limit = limits[(row.dso_id, row.energy)]
             in_window = window_open[row.dso_id]
@@ -477,23 +497,43 @@ def _run(
                     result.friendly_credit.append(row.pk)
             interrupted = interruption_state(row.supply, row.pending) is not None
             rule = display_rule(display_mode, row.balance, interrupted, row.last_delta)
-            if rule is not None:
-                params = display_params(row.balance, limit, row.updated_at, stamps)
-                d = record(row, D_DISPLAY, rule, limit, in_window, OrderKind.DISPLAY_BALANCE.value)
-                (deferred if candidate else displays).append((row, params, d))
+            if rule is not None:  # the balance as decided on, not as `_interrupt` reads it again
+                shown = (_meter(row), row.pk, row.balance, row.updated_at, limit, rule)
+                (deferred if candidate else displays).append(shown)
         # Reconnections first, in a call of their own: a handful leaves right after the commit.
         decisions += _issue(reconnects, "credit control", trigger, day)
-        decisions += _issue(displays, "balance display", trigger, day)
         result.reconnected += [row.pk for row, _, _ in reconnects]
-        result.displayed += len(displays)
         _write(decisions, events, now)
+        result.displayed += issue_displays(displays, trigger, day, stamps)
 
     if candidates:
         decisions = _interrupt(candidates, dsos, trigger, now, held_run, day, record, result)
-        decisions += _issue(deferred, "balance display", trigger, day)
-        result.displayed += len(deferred)
         _write(decisions, [], now)
+        result.displayed += issue_displays(deferred, trigger, day, stamps)
     return result
+
+
+# A balance display to issue: meter, account, balance, its update instant, limit, rule.
+_Display = tuple[int, int, int, datetime | None, int, str]
+
+
+def issue_displays(
+    group: list[_Display], trigger: str, day: date | None, stamps: dict[datetime | None, str]
+) -> int:
+    """§9's balance display of these accounts, a step of its own: an order each (its reason
+    the display rule), keyed per account-day after a close. The order is the record: no
+    decision row beside it (0012). Returns how many."""
+    if not group:
+        return 0
+    kind = OrderKind.DISPLAY_BALANCE.value
+    issue_orders(
+        [
+            (meter, kind, f"{rule} ({trigger})", display_params(balance, limit, at, stamps))
+            for meter, _, balance, at, limit, rule in group
+        ],
+        keys=[_order_key(day, account, kind) for _, account, *_ in group] if day else None,
+    )
+    return len(group)
 
 
 def _issue(
@@ -543,8 +583,14 @@ def _confirm_one(
     return (None, why) if why or action is None else (action, "")
 
 
-def _order_key(day: date | None, account_id: int, kind: str) -> str:
-    return f"close:{day}:{account_id}:{kind}"
+def _order_key_parts(day: date, kind: str) -> tuple[str, str]:
+    """An order key of a run after a close is prefix + account id + suffix."""
+    return f"close:{day}:", f":{kind}"
+
+
+def _order_key(day: date, account_id: int, kind: str) -> str:
+    prefix, suffix = _order_key_parts(day, kind)
+    return f"{prefix}{account_id}{suffix}"
 
 
 def _interrupt(

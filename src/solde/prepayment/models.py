@@ -121,6 +121,7 @@ class Decision(models.TextChoices):
     RELEASE_SKIPPED = "release_skipped", _("Interruption confirmée mais plus justifiée")
     REJECTED = "rejected", _("Interruption rejetée par un opérateur")
     RECONNECT = "reconnect", _("Rétablissement ordonné")
+    # Past rows only: a balance display is recorded by its order alone since 0012.
     DISPLAY = "display", _("Affichage du solde")
 
 
