@@ -141,3 +141,47 @@ def test_ingestion_in_random_batches_keeps_the_invariants(
         assert (v1 - v0) / 1000 / ((t1 - t0).total_seconds() / 3600) <= 60
     again = ingest(rows, "hypothesis")
     assert again.accepted == 0
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 16_000)), min_size=1, max_size=30),
+    st.lists(st.tuples(st.integers(-5, 40), st.integers(0, 200_000)), max_size=4),
+    st.lists(st.integers(0, 29), max_size=3),
+    st.randoms(),
+)
+@settings(max_examples=400)
+def test_the_shortcut_for_clean_series_agrees_with_the_walk(steps, stored, breaks, random):
+    """`judge` accepts a clean series at once, without walking it row by row; whatever the
+    series (clean, with a decrease, a jump, two rows at one instant, stored indexes inside or
+    around it) the outcome is the walk's."""
+    series, t, v = [], 0, 100_000
+    for dt, dv in steps:
+        t += dt * QUARTER  # dt 0: two rows at one instant
+        v += dv  # above 15,000 a quarter-hour: a jump
+        series.append([t, v])
+    for i in breaks:  # a decrease
+        if i < len(series):
+            series[i][1] -= 5_000
+    candidates = [(t, pos, v) for pos, (t, v) in enumerate(series)]
+    random.shuffle(candidates)
+    known = sorted({t * QUARTER: v for t, v in stored}.items())
+    known_at, known_value = [t for t, _ in known], [v for _, v in known]
+    expected = rules.walk(known_at, known_value, sorted(candidates), LIMIT)
+    assert rules.judge(known_at, known_value, list(candidates), LIMIT) == expected
+
+
+def test_a_clean_series_is_accepted_without_a_walk(monkeypatch):
+    """The shortcut is taken on a clean day (what makes a file import cheap), and a series
+    one thousandth over the limit goes to the walk, which refuses that row."""
+    series = [(q * QUARTER, q, 1_000 + 15_000 * q) for q in range(96)]  # 60 kW exactly
+
+    def no_walk(*args):
+        raise AssertionError("walked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rules, "walk", no_walk)
+        ok, dups, refused = rules.judge([-QUARTER], [1_000 - 15_000], list(series), LIMIT)
+    assert (len(ok), dups, refused) == (96, [], [])
+    over = [*series[:50], (50 * QUARTER, 50, series[50][2] + 1), *series[51:]]
+    ok, dups, refused = rules.judge([], [], over, LIMIT)
+    assert [(pos, kind) for pos, kind, _t, _v in refused] == [(50, rules.JUMP_BEFORE)]

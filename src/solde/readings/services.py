@@ -11,6 +11,7 @@ so that a file of millions of rows goes in at close to `COPY` speed.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -20,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import NamedTuple
+from itertools import chain, groupby, repeat
+from operator import itemgetter, sub
+from typing import NamedTuple, cast
 
 from django.db import IntegrityError, connection, connections, transaction
 from django.utils.translation import gettext as _
@@ -81,9 +84,10 @@ class _Meter(NamedTuple):
 
 # Instants repeat across a file (96 quarter-hours a day): parse each text once per process.
 # raw text → (epoch us, text the database takes) or the sentence saying why it is malformed.
-# Per database vendor, one pair (raw text → parsed, instant µs → database text), replaced whole
-# when full so that a batch prepared earlier keeps the pair it refers to.
-_Caches = tuple[dict[str, tuple[int, str] | str], dict[int, str]]
+# Per database vendor, three maps (raw text → parsed, instant µs → database text, raw text of a
+# valid instant → µs), replaced whole when full so that a batch prepared earlier keeps the maps
+# it refers to.
+_Caches = tuple[dict[str, tuple[int, str] | str], dict[int, str], dict[str, int]]
 _caches: dict[str, _Caches] = {}
 _CACHE_MAX = 200_000
 
@@ -253,106 +257,182 @@ class _Prepared:
     db_text: dict[int, str]  # instant (µs) → the text the database takes
 
 
+class Columns(Sequence[tuple[str, str, str, str, str, str]]):
+    """A batch as six columns of text in field order (ean, meter, register, at, value, unit),
+    as the file import reads a plain CSV: no tuple per row until one is needed (a rejected row,
+    a run checked row by row). `_prepare` checks it run by run."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: Sequence[list[str]]):
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def __getitem__(self, pos):  # type: ignore[no-untyped-def,override]
+        return tuple(column[pos] for column in self.columns)
+
+
+# A plain index of a run checked as a whole: digits, a point, three decimals (the form every
+# head-end writes); `rules.parse_value_milli` reads it as the digits without the point.
+_PLAIN_VALUES = re.compile(r"[0-9]{1,15}\.[0-9]{3}(?:\n[0-9]{1,15}\.[0-9]{3})*")
+
+
 def _prepare(rows: Sequence[Row | None]) -> _Prepared:
     """Check each row on its own — fields, EAN and meter, register, unit, instant, value, the
     meter's life and the clock — with one query for the batch's meters (and one more only for
-    rows naming an unknown EAN/meter pair). Writes nothing."""
+    rows naming an unknown EAN/meter pair). Writes nothing.
+
+    `Columns` (the file import) are checked a run of one meter register at a time when the
+    whole run is plainly fine — the same checks, on whole lists — and row by row otherwise,
+    so every refused row gets the reason and the sentence the row-by-row check gives."""
     vendor = connection.vendor
     caches = _caches.get(vendor)
     if caches is None or len(caches[0]) > _CACHE_MAX:
-        caches = _caches[vendor] = ({}, {})
-    instants, db_text = caches
+        caches = _caches[vendor] = ({}, {}, {})
+    instants, db_text, epochs = caches
     now = clock.now()
     horizon = rules.epoch_us(now + rules.FUTURE_TOLERANCE)
-    meters = _meters(
-        {
+    columns = rows.columns if isinstance(rows, Columns) else None
+    if columns is not None:
+        serials = {s for s in set(columns[1]) if "\x00" not in s}
+    else:
+        serials = {
             row[1]
             for row in rows
             if row and len(row) == 6 and type(row[1]) is str and "\x00" not in row[1]
         }
-    )
+    meters = _meters(serials)  # type: ignore[arg-type]
     groups: dict[tuple[int, str], list[tuple[int, int, int]]] = defaultdict(list)
     rejects: list[tuple[int, str, str]] = []
     unresolved: list[int] = []  # EAN/meter pairs not found together: told apart below
     invalid = RejectReason.INVALID
     scale = (1000, 100, 10, 1)
 
-    # Rows come in runs of the same meter register: who a row is about is checked when it
-    # changes, what it says (instant, value) on every row.
-    # Not None: a row whose fields are None (JSON null) must be checked, never taken as proven.
-    unproven = object()
-    l_ean: object = unproven
-    l_serial: object = unproven
-    l_register: object = unproven
-    l_unit: object = unproven
-    meter: _Meter | None = None
-    append = None
-    low = high = 0
-    for pos, row in enumerate(rows):
-        if row is None or len(row) != 6:
-            rejects.append((pos, invalid, _say("shape")))
-            continue
-        ean, serial, register, at, value, unit = row
-        if serial != l_serial or register != l_register or ean != l_ean or unit != l_unit:
-            l_serial = unproven  # until this row proves its meter register
-            problem = _missing(row)
-            if problem:
-                rejects.append((pos, invalid, problem))
+    def check_rows(positions: Iterable[int]) -> None:
+        # Rows come in runs of the same meter register: who a row is about is checked when it
+        # changes, what it says (instant, value) on every row.
+        # Not None: a row whose fields are None (JSON null) must be checked, never taken as
+        # proven.
+        unproven = object()
+        l_ean: object = unproven
+        l_serial: object = unproven
+        l_register: object = unproven
+        l_unit: object = unproven
+        meter: _Meter | None = None
+        append = None
+        low = high = 0
+        for pos in positions:
+            row = rows[pos]
+            if row is None or len(row) != 6:
+                rejects.append((pos, invalid, _say("shape")))
                 continue
-            meter = meters.get(serial)  # type: ignore[arg-type,call-overload]
-            expected = REGISTER_UNIT.get(register)  # type: ignore[call-overload]
-            if (
-                meter is None
-                or meter.ean != ean
-                or register not in meter.registers
-                or (unit != expected and rules.normalise_unit(unit) != expected)
-            ):
-                # A malformed row is told as such before who it is about.
-                problem = _malformed(at, value, vendor, instants, db_text)
+            ean, serial, register, at, value, unit = row
+            if serial != l_serial or register != l_register or ean != l_ean or unit != l_unit:
+                l_serial = unproven  # until this row proves its meter register
+                problem = _missing(row)
                 if problem:
                     rejects.append((pos, invalid, problem))
-                elif meter is None or meter.ean != ean:
-                    unresolved.append(pos)
-                elif register not in meter.registers:
-                    detail = _unknown_register(meter, register)  # type: ignore[arg-type]
-                    rejects.append((pos, RejectReason.UNKNOWN_REGISTER, detail))
-                else:
-                    detail = _say("unit", register=register, expected=expected, unit=unit)
-                    rejects.append((pos, RejectReason.UNIT_MISMATCH, detail))
-                continue
-            l_ean, l_serial, l_register, l_unit = ean, serial, register, unit
-            append = groups[(meter.id, register)].append  # type: ignore[index]
-            low = meter.installed_us if meter.installed_us is not None else -(2**62)
-            high = horizon if meter.removed_us is None else min(horizon, meter.removed_us)
+                    continue
+                meter = meters.get(serial)  # type: ignore[arg-type,call-overload]
+                expected = REGISTER_UNIT.get(register)  # type: ignore[call-overload]
+                if (
+                    meter is None
+                    or meter.ean != ean
+                    or register not in meter.registers
+                    or (unit != expected and rules.normalise_unit(unit) != expected)
+                ):
+                    # A malformed row is told as such before who it is about.
+                    problem = _malformed(at, value, vendor, caches)
+                    if problem:
+                        rejects.append((pos, invalid, problem))
+                    elif meter is None or meter.ean != ean:
+                        unresolved.append(pos)
+                    elif register not in meter.registers:
+                        detail = _unknown_register(meter, register)  # type: ignore[arg-type]
+                        rejects.append((pos, RejectReason.UNKNOWN_REGISTER, detail))
+                    else:
+                        detail = _say("unit", register=register, expected=expected, unit=unit)
+                        rejects.append((pos, RejectReason.UNIT_MISMATCH, detail))
+                    continue
+                l_ean, l_serial, l_register, l_unit = ean, serial, register, unit
+                append = groups[(meter.id, register)].append  # type: ignore[index]
+                low = meter.installed_us if meter.installed_us is not None else -(2**62)
+                high = horizon if meter.removed_us is None else min(horizon, meter.removed_us)
 
-        instant = instants.get(at) if type(at) is str else None  # type: ignore[call-overload]
-        if instant is None:
-            problem = _malformed(at, value, vendor, instants, db_text)
-            instant = instants.get(at) if problem is None else problem  # type: ignore[call-overload]
-        if type(instant) is str:
-            rejects.append((pos, invalid, instant))
-            continue
-        t: int = instant[0]  # type: ignore[index,assignment]
-        v = -1
-        if type(value) is str:  # the usual "1234.567", read without leaving this loop
-            whole, dot, frac = value.partition(".")
-            if (
-                whole.isdigit()
-                and len(whole) <= 15
-                and whole.isascii()
-                and (not dot or (len(frac) <= 3 and frac.isdigit() and frac.isascii()))
-            ):
-                v = int(whole) * 1000 + (int(frac) * scale[len(frac)] if frac else 0)
-        if v < 0:
-            try:
-                v = rules.parse_value_milli(value)
-            except Malformed as exc:
-                rejects.append((pos, invalid, _sentence(exc)))
+            instant = instants.get(at) if type(at) is str else None  # type: ignore[call-overload]
+            if instant is None:
+                problem = _malformed(at, value, vendor, caches)
+                instant = instants.get(at) if problem is None else problem  # type: ignore[call-overload]
+            if type(instant) is str:
+                rejects.append((pos, invalid, instant))
                 continue
-        if t > high or t < low:
-            rejects.append(_outside(pos, row, meter, t, horizon, now))  # type: ignore[arg-type]
-            continue
-        append((t, pos, v))  # type: ignore[misc]
+            t: int = instant[0]  # type: ignore[index,assignment]
+            v = -1
+            if type(value) is str:  # the usual "1234.567", read without leaving this loop
+                whole, dot, frac = value.partition(".")
+                if (
+                    whole.isdigit()
+                    and len(whole) <= 15
+                    and whole.isascii()
+                    and (not dot or (len(frac) <= 3 and frac.isdigit() and frac.isascii()))
+                ):
+                    v = int(whole) * 1000 + (int(frac) * scale[len(frac)] if frac else 0)
+            if v < 0:
+                try:
+                    v = rules.parse_value_milli(value)
+                except Malformed as exc:
+                    rejects.append((pos, invalid, _sentence(exc)))
+                    continue
+            if t > high or t < low:
+                rejects.append(_outside(pos, row, meter, t, horizon, now))  # type: ignore[arg-type]
+                continue
+            append((t, pos, v))  # type: ignore[misc]
+
+    def check_run(start: int, end: int) -> bool:
+        """Accept the candidates of one run of a meter register (same EAN, meter, register,
+        unit) at once, if every row of it is plainly fine; False (nothing done) otherwise."""
+        eans, serials, registers, ats, values, units = columns  # type: ignore[misc]
+        ean, serial, register, unit = eans[start], serials[start], registers[start], units[start]
+        meter = meters.get(serial)
+        expected = REGISTER_UNIT.get(register)
+        if (
+            meter is None
+            or meter.ean != ean
+            or register not in meter.registers
+            or (unit != expected and rules.normalise_unit(unit) != expected)
+            # `check_rows` refuses a NUL in any field of a run's first row (a known meter,
+            # register or unit has none; a plain value neither)
+            or "\x00" in ats[start]
+            or eans[start:end].count(ean) != end - start
+            or units[start:end].count(unit) != end - start
+        ):
+            return False
+        found = list(map(epochs.get, ats[start:end]))
+        if None in found:
+            return False
+        ts = cast(list[int], found)
+        plain = values[start:end]
+        if not _PLAIN_VALUES.fullmatch("\n".join(plain)):
+            return False
+        low = meter.installed_us if meter.installed_us is not None else -(2**62)
+        high = horizon if meter.removed_us is None else min(horizon, meter.removed_us)
+        if min(ts) < low or max(ts) > high:
+            return False
+        vs = map(int, map(str.replace, plain, repeat("."), repeat("")))
+        groups[(meter.id, register)].extend(zip(ts, range(start, end), vs, strict=True))  # type: ignore[arg-type]
+        return True
+
+    if columns is None:
+        check_rows(range(len(rows)))
+    else:
+        for raw in set(columns[3]).difference(instants):
+            if raw:  # an empty instant is told as missing, never cached
+                _parse_instant(raw, vendor, caches)
+        for start, end in _runs(columns[1], columns[2]):
+            if not check_run(start, end):
+                check_rows(range(start, end))
 
     if unresolved:
         rejects.extend(_resolve_unknown(rows, unresolved))
@@ -360,6 +440,17 @@ def _prepare(rows: Sequence[Row | None]) -> _Prepared:
         cands.sort()
     kept = {key: cands for key, cands in groups.items() if cands}  # a run may be all rejected
     return _Prepared(rows, meters, kept, rejects, now, vendor, db_text)
+
+
+def _runs(serials: list[str], registers: list[str]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of rows with the same meter and register."""
+    start = 0
+    for _serial, same in groupby(serials):
+        end = start + len(list(same))
+        for _register, same_register in groupby(registers[start:end]):
+            stop = start + len(list(same_register))
+            yield start, stop
+            start = stop
 
 
 def _commit(
@@ -441,19 +532,13 @@ def _missing(row: Row) -> str | None:
     return None
 
 
-def _malformed(
-    at: object,
-    value: object,
-    vendor: str,
-    instants: dict[str, tuple[int, str] | str],
-    db_text: dict[int, str],
-) -> str | None:
+def _malformed(at: object, value: object, vendor: str, caches: _Caches) -> str | None:
     """Why the instant or the value cannot be read, or None (the instant is then cached)."""
     if at is None or at == "":
         return _("Le champ « %(field)s » manque.") % {"field": "at"}
     if not isinstance(at, str):
         return _("Le champ « %(field)s » doit être du texte.") % {"field": "at"}
-    instant = instants.get(at) or _parse_instant(at, vendor, instants, db_text)
+    instant = caches[0].get(at) or _parse_instant(at, vendor, caches)
     if isinstance(instant, str):
         return instant
     if value is None or value == "":
@@ -481,9 +566,8 @@ def _outside(
     return pos, RejectReason.FUTURE, _say("future", at=at, now=_local(now))
 
 
-def _parse_instant(
-    raw: str, vendor: str, cache: dict[str, tuple[int, str] | str], db_text: dict[int, str]
-) -> tuple[int, str] | str:
+def _parse_instant(raw: str, vendor: str, caches: _Caches) -> tuple[int, str] | str:
+    cache, db_text, epochs = caches
     try:
         instant = rules.parse_instant(raw)
     except Malformed as exc:
@@ -493,6 +577,7 @@ def _parse_instant(
     text = _db_instant(instant, vendor)
     db_text[t] = text
     cache[raw] = (t, text)
+    epochs[raw] = t
     return cache[raw]
 
 
@@ -729,9 +814,15 @@ _PGCOPY_TRAILER = b"\xff\xff"
 _PG_EPOCH_US = 946_684_800 * 10**6
 
 
-@lru_cache(maxsize=32)
-def _row_struct(register: str) -> struct.Struct:
-    return struct.Struct(f">hiqi{len(register.encode())}siqiq")
+_ROW_HEAD = struct.Struct(">hiqi")  # field count; meter id (length, int8); register's length
+_first, _third = itemgetter(0), itemgetter(2)
+
+
+@lru_cache(maxsize=256)
+def _rows_struct(head: int, rows: int) -> struct.Struct:
+    """`rows` rows of one meter register in one pack: the row's constant head (field count,
+    meter id, register) as bytes, then instant and value, each as (length, int8)."""
+    return struct.Struct(">" + f"{head}siqiq" * rows)
 
 
 @contextmanager
@@ -751,19 +842,28 @@ def _reading_writer(
             with cursor.copy(f"COPY {table} {columns} FROM STDIN (FORMAT BINARY)") as copy:
                 parts: list[bytes] = [_PGCOPY_SIGNATURE]
 
+                size = 0
+
                 def send(meter_id: int, register: str, ok: Accepted) -> None:
-                    pack = _row_struct(register).pack
+                    # One pack per meter register: its rows' arguments are laid out by
+                    # iterators, not a Python loop per row.
+                    nonlocal size
                     code = register.encode()
-                    shift = _PG_EPOCH_US
-                    parts.extend(
-                        [
-                            pack(4, 8, meter_id, len(code), code, 8, t - shift, 8, v)
-                            for t, _pos, v in ok
-                        ]
+                    head = _ROW_HEAD.pack(4, 8, meter_id, len(code)) + code
+                    n = len(ok)
+                    fields = zip(
+                        repeat(head, n),
+                        repeat(8),
+                        map(sub, map(_first, ok), repeat(_PG_EPOCH_US)),
+                        repeat(8),
+                        map(_third, ok),
                     )
-                    if len(parts) >= _COPY_CHUNK:
+                    parts.append(_rows_struct(len(head), n).pack(*chain.from_iterable(fields)))
+                    size += n
+                    if size >= _COPY_CHUNK:
                         copy.write(b"".join(parts))
                         parts.clear()
+                        size = 0
 
                 yield send
                 parts.append(_PGCOPY_TRAILER)

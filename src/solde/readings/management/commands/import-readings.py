@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
-from itertools import islice
+from itertools import chain, islice, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -32,9 +32,9 @@ from rich.progress import (
 from rich.table import Table
 
 from solde.readings.rules import FIELDS
-from solde.readings.services import Rejection, ingest_batches
+from solde.readings.services import Columns, Rejection, ingest_batches
 
-Batch = tuple[list, Sequence[int]]  # rows in field order, and the line number of each
+Batch = tuple[Sequence, Sequence[int]]  # rows in field order, and the line number of each
 
 
 class Format(StrEnum):
@@ -66,7 +66,7 @@ def csv_batches(stream: IO[str], size: int) -> Iterator[Batch]:
     width = len(names)
     try:
         if pick is None and width == 6:
-            yield from _plain_csv_batches(reader, size)
+            yield from _plain_csv_batches(stream, reader, size)
             return
         rows: list = []
         lines: list[int] = []
@@ -87,20 +87,66 @@ def csv_batches(stream: IO[str], size: int) -> Iterator[Batch]:
         raise Unreadable(f"Line {reader.line_num + 1} cannot be read ({exc}).") from None
 
 
-def _plain_csv_batches(reader: Any, size: int) -> Iterator[Batch]:
-    """The usual file (the API's six columns in order): rows go through as the reader made them,
-    a batch at a time, with their line numbers as a range — no Python work per row."""
+def _plain_csv_batches(stream: IO[str], reader: Any, size: int) -> Iterator[Batch]:
+    """The usual file (the API's six columns in order), a batch of lines at a time. Lines with
+    no quote, each with five commas, are what the csv module would make of them split on the
+    commas: the batch is cut into six columns by one split of its text (`Columns`), no Python
+    work per row. Any other batch goes through the csv module; from the first quote on (a
+    quoted field may hold a line break), the rest of the file does."""
+    number = reader.line_num  # lines read so far (the header's)
     while True:
-        before = reader.line_num
-        chunk = list(islice(reader, size))
-        if not chunk:
+        lines: list[str] = []
+        try:
+            lines.extend(islice(stream, size))  # keeps the lines read before an error
+        except UnicodeDecodeError as exc:
+            raise Unreadable(f"Line {number + len(lines) + 1} cannot be read ({exc}).") from None
+        if not lines:
             return
-        if all(chunk):
-            # One record a line (readings have no line breaks inside fields).
-            yield chunk, range(before + 1, before + 1 + len(chunk))
-        else:  # blank lines: leave them out, keep the others' line numbers
-            kept = [(row, before + 1 + i) for i, row in enumerate(chunk) if row]
+        text = "".join(lines)
+        if '"' in text:
+            yield from _csv_batches_from(chain(lines, stream), number, size)
+            return
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        if not text.endswith("\n"):
+            text += "\n"  # the last line of a file that does not end with a line break
+        first, count = number + 1, len(lines)
+        number += count
+        commas = list(map(str.count, lines, repeat(",")))
+        if "\r" not in text and commas.count(5) == count:
+            del lines, commas  # the batch's memory is its columns only
+            fields = text.replace("\n", ",").split(",")
+            del text
+            fields.pop()  # after the last line break
+            columns = Columns([fields[i::6] for i in range(6)])
+            del fields
+            yield columns, range(first, first + count)
+        else:  # blank lines or other widths; no quote, so one record a line
+            kept = [(row, first + i) for i, row in enumerate(csv.reader(lines)) if row]
+            del lines, text
             yield [row for row, _n in kept], [n for _row, n in kept]
+
+
+def _csv_batches_from(lines: Iterator[str], number: int, size: int) -> Iterator[Batch]:
+    """The rest of a plain file through the csv module, its line numbers counted on from
+    `number` (a record with a quoted line break is numbered by its last line)."""
+    reader = csv.reader(lines)
+    try:
+        while True:
+            rows: list = []
+            numbers: list[int] = []
+            for row in reader:
+                if row:
+                    rows.append(row)
+                    numbers.append(number + reader.line_num)
+                    if len(rows) >= size:
+                        break
+            if not rows:
+                return
+            yield rows, numbers
+    except (csv.Error, UnicodeDecodeError) as exc:
+        line = number + reader.line_num + 1
+        raise Unreadable(f"Line {line} cannot be read ({exc}).") from None
 
 
 def jsonl_batches(stream: IO[str], size: int) -> Iterator[Batch]:
