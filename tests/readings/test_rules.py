@@ -53,6 +53,20 @@ def test_malformed_values(text, message):
         rules.parse_value_milli(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-28T08:00:00+01:00\x00",
+        "2026-11-28T08:00:00\x00+01:00",
+        "2026-11-28T08:00:00+01:00\x00junk",
+    ],
+)
+def test_an_instant_with_a_nul_is_refused(text):
+    """Python's ISO parser stops at a NUL: the rest of the field must not slip through."""
+    with pytest.raises(Malformed, match="n'est pas un instant"):
+        rules.parse_instant(text)
+
+
 @given(st.integers(min_value=0, max_value=10**15 - 1))
 def test_value_text_round_trip(milli):
     assert rules.parse_value_milli(rules.format_milli(milli)) == milli

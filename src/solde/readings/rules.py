@@ -61,6 +61,9 @@ def parse_instant(raw: object) -> datetime:
             )
         )
     try:
+        # CPython's parser stops at a NUL and would take "…+01:00\x00junk" as an instant.
+        if "\x00" in raw:
+            raise ValueError
         instant = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise Malformed(
