@@ -18,9 +18,11 @@ from solde.ledger.services import verify
 from solde.prepayment import close as close_module
 from solde.prepayment import rules
 from solde.prepayment.close import close_day
-from solde.prepayment.models import DayCharge
+from solde.prepayment.models import DayCharge, PrepaymentAccount
+from solde.prepayment.services import refresh_credit_state
 from solde.readings.models import DailyIndex
 from solde.registry.models import CHARGED_REGISTERS
+from solde.topups.services import credit_topup
 from tests.prepayment.helpers import activated, add_readings, meter_of, midnight
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +60,9 @@ def test_random_accounts_are_charged_as_the_pure_rules_say(
         category = "social" if energy == "electricity" and i % 3 == 0 else "average"
         sp = make_supply_point(energy=energy, category=category)
         acc = activated(sp, midnight("2026-11-24"))
+        topped_up = rnd.choice([0, 0, 2000, 3050])  # credit states and low credit vary
+        if topped_up:
+            credit_topup(acc, topped_up, channel="retail", external_id=f"t{i}")
         m = meter_of(sp)
         points: dict[str, list[tuple[datetime, int]]] = {}
         for reg in CHARGED_REGISTERS[energy]:
@@ -126,3 +131,12 @@ def test_random_accounts_are_charged_as_the_pure_rules_say(
                     f.interpolated,
                 ), (sp.ean, reg, day)
     assert verify().ok
+    # The credit state the close wrote from its own read and its postings' balances is the one
+    # the ledger gives: recomputing it from the stored balances changes nothing.
+    fields = ("credit_state", "low_credit", "emergency_since", "exhausted_since")
+    ids = [acc.pk for _, acc, *_ in accounts]
+    written = list(PrepaymentAccount.objects.filter(pk__in=ids).order_by("pk").values_list(*fields))
+    assert len({state for state, *_ in written}) > 1  # not every account in the same state
+    assert refresh_credit_state(ids) == []
+    after = list(PrepaymentAccount.objects.filter(pk__in=ids).order_by("pk").values_list(*fields))
+    assert after == written

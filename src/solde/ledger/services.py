@@ -169,9 +169,10 @@ def post_transfers(
     not updated here: the caller applies their deltas with `apply_balance_deltas` just before
     its commit, so parallel batches hold their row lock for an instant, not the whole batch.
 
-    PostgreSQL: one COPY of the transfers into a temporary table and one statement that writes
-    the transactions (ON CONFLICT on the key), their entries and the balances. Elsewhere: as
-    `post_many`."""
+    PostgreSQL: one COPY of the transfers into a temporary table, where each gets its transaction
+    id from the sequence, and one statement that writes the transactions (ON CONFLICT on the
+    key: a skipped one leaves a gap in the ids), their entries (joined back on the id, not on the
+    key text) and the balances. Elsewhere: as `post_many`."""
     if not transfers:
         return {}, {}
     held = set(hold)
@@ -179,32 +180,39 @@ def post_transfers(
         raise ValueError("post_transfers: the same idempotency key twice in one batch")
     if connection.vendor != "postgresql":
         return _post_transfers_portable(transfers, at, day, held)
+    table = Transaction._meta.db_table
     with connection.cursor() as cur:
+        cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        sequence = cur.fetchone()[0]
         # Dropped at the commit; a caller's outer transaction may post twice (savepoints).
         cur.execute(
             "CREATE TEMPORARY TABLE IF NOT EXISTS ledger_transfer_stage (key text, kind text, "
             "supply_point_id bigint, reference text, details text, debit bigint, "
-            "credit bigint, cents bigint) ON COMMIT DROP"
+            f"credit bigint, cents bigint, id bigint DEFAULT nextval('{sequence}'::regclass)) "
+            "ON COMMIT DROP"
         )
         cur.execute("TRUNCATE ledger_transfer_stage")
-        with cur.copy("COPY ledger_transfer_stage FROM STDIN") as copy:
+        with cur.copy(
+            "COPY ledger_transfer_stage (key, kind, supply_point_id, reference, details, debit, "
+            "credit, cents) FROM STDIN"
+        ) as copy:
             for row in transfers:
                 copy.write_row(row)
         on_read = sorted(BALANCE_ON_READ_KINDS)
         cur.execute(
             f"""
             WITH tx AS (
-                INSERT INTO {Transaction._meta.db_table}
-                    (idempotency_key, kind, at, day, supply_point_id, reference, details)
-                SELECT s.key, s.kind, %(at)s, %(day)s, s.supply_point_id, s.reference,
+                INSERT INTO {table}
+                    (id, idempotency_key, kind, at, day, supply_point_id, reference, details)
+                SELECT s.id, s.key, s.kind, %(at)s, %(day)s, s.supply_point_id, s.reference,
                        s.details::jsonb
                 FROM ledger_transfer_stage s
                 ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING id, idempotency_key),
+                RETURNING id),
             en AS (
                 INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, amount_cents)
                 SELECT tx.id, e.account_id, e.cents
-                FROM tx JOIN ledger_transfer_stage s ON s.key = tx.idempotency_key
+                FROM tx JOIN ledger_transfer_stage s ON s.id = tx.id
                 CROSS JOIN LATERAL (VALUES (s.debit, -s.cents), (s.credit, s.cents))
                     AS e(account_id, cents)
                 RETURNING account_id, amount_cents),

@@ -245,6 +245,27 @@ def recent_daily_cents(
 _FEW_ACCOUNTS = 50
 
 
+# What refresh_credit_state reads of an account, in this order: (pk, supply point id, DSO code,
+# energy, balance cents, credit state, low credit, own low-credit threshold, own low-credit days,
+# emergency since, exhausted since). The close reads the same with its chunk.
+CreditRow = tuple[
+    int, int, str, str, int, str, bool, int | None, int | None, datetime | None, datetime | None
+]
+CREDIT_FIELDS = (
+    "pk",
+    "supply_point_id",
+    "supply_point__dso_id",
+    "supply_point__energy",
+    "balance_account__balance_cents",
+    "credit_state",
+    "low_credit",
+    "low_credit_threshold_cents",
+    "low_credit_days",
+    "emergency_since",
+    "exhausted_since",
+)
+
+
 def refresh_credit_state(
     account_ids: Iterable[int], *, closed_day: date | None = None
 ) -> list[int]:
@@ -257,7 +278,6 @@ def refresh_credit_state(
     if not ids:
         return []
     now = clock.now()
-    stamp = int(now.timestamp())
     dsos = {d.code: d for d in Dso.objects.all()}
     changed: list[PrepaymentAccount] = []
     events: list[tuple[str, int, str, dict]] = []
@@ -271,88 +291,14 @@ def refresh_credit_state(
             accounts = _with_view_figures(accounts)
         # Plain rows, not model instances: this runs for every account of a daily close.
         rows = list(
-            accounts.values_list(
-                "pk",
-                "supply_point_id",
-                "supply_point__dso_id",
-                "supply_point__energy",
-                "balance_account__balance_cents",
-                "credit_state",
-                "low_credit",
-                "low_credit_threshold_cents",
-                "low_credit_days",
-                "emergency_since",
-                "exhausted_since",
-                *(("recent_cents", "recent_days") if few else ()),
-            )
+            accounts.values_list(*CREDIT_FIELDS, *(("recent_cents", "recent_days") if few else ()))
         )
-        window: dict[int, tuple[int, int]] = {}  # account → (sum of its recent days, count)
-        if few:
-            window = {r[0]: (r[-2] or 0, r[-1] or 0) for r in rows}
-        else:
-            # Each DSO sets how many closed days the forecast averages (Dso.days_left_history).
-            per_length: dict[int, list[int]] = defaultdict(list)
-            for r in rows:
-                per_length[dsos[r[2]].days_left_history].append(r[0])
-            for length, pks in per_length.items():
-                for pk, days_cents in recent_daily_cents(pks, length, closed_day).items():
-                    window[pk] = (sum(days_cents), len(days_cents))
-        for row in rows:
-            (
-                pk,
-                sp_id,
-                dso_code,
-                energy,
-                balance,
-                old_state,
-                old_low,
-                threshold,
-                days,
-                emergency_since,
-                exhausted_since,
-            ) = row[:11]
-            dso = dsos[dso_code]
-            limit = dso.emergency_credit_cents(energy)
-            state = rules.credit_state(balance, limit)
-            left = rules.days_left_of(balance, limit, *window.get(pk, (0, 0)))
-            policy = rules.LowCreditPolicy(
-                threshold_cents=threshold
-                if threshold is not None
-                else dso.low_credit_threshold_cents,
-                days=days if days is not None else dso.low_credit_days,
-            )
-            low = rules.is_low(balance, left, policy)
-            if state == old_state and low == old_low:
-                continue
-            if low and not old_low:
-                events.append(
-                    ("low_credit", sp_id, f"low_credit:{pk}:{stamp}", {"balance_cents": balance})
-                )
-            if state != "ok" and old_state == "ok":
-                emergency_since = now
-                events.append(
-                    (
-                        "emergency_credit_engaged",
-                        sp_id,
-                        f"emergency:{pk}:{stamp}",
-                        {"balance_cents": balance},
-                    )
-                )
-            if state == "exhausted" and old_state != "exhausted":
-                exhausted_since = now
-            if state == "ok":
-                emergency_since = None
-            if state != "exhausted":
-                exhausted_since = None
-            changed.append(
-                PrepaymentAccount(
-                    pk=pk,
-                    credit_state=state,
-                    low_credit=low,
-                    emergency_since=emergency_since,
-                    exhausted_since=exhausted_since,
-                )
-            )
+        window = (
+            {r[0]: (r[-2] or 0, r[-1] or 0) for r in rows}
+            if few
+            else _windows(rows, dsos, closed_day)
+        )
+        _credit_changes(rows, window, dsos, now, changed, events)
     if closed_day is not None:
         _write_closed(ids, closed_day, changed)
     else:
@@ -363,6 +309,104 @@ def refresh_credit_state(
         )
     publish_many(events, at=now)
     return [a.pk for a in changed]
+
+
+def refresh_closed_credit_state(rows: Sequence[CreditRow], closed_day: date) -> list[int]:
+    """`refresh_credit_state(ids, closed_day=…)` for a close's chunk that has read its
+    accounts' rows itself (with the balances after its postings, under the accounts' lock):
+    the accounts are not read again."""
+    if not rows:
+        return []
+    now = clock.now()
+    dsos = {d.code: d for d in Dso.objects.all()}
+    changed: list[PrepaymentAccount] = []
+    events: list[tuple[str, int, str, dict]] = []
+    _credit_changes(rows, _windows(rows, dsos, closed_day), dsos, now, changed, events)
+    _write_closed([r[0] for r in rows], closed_day, changed)
+    publish_many(events, at=now)
+    return [a.pk for a in changed]
+
+
+def _windows(
+    rows: Sequence[Sequence], dsos: Mapping[str, Dso], last_closed_day: date | None
+) -> dict[int, tuple[int, int]]:
+    """Each account's forecast window: (the sum of its recent closed days, their count)."""
+    # Each DSO sets how many closed days the forecast averages (Dso.days_left_history).
+    per_length: dict[int, list[int]] = defaultdict(list)
+    for r in rows:
+        per_length[dsos[r[2]].days_left_history].append(r[0])
+    window: dict[int, tuple[int, int]] = {}
+    for length, pks in per_length.items():
+        for pk, days_cents in recent_daily_cents(pks, length, last_closed_day).items():
+            window[pk] = (sum(days_cents), len(days_cents))
+    return window
+
+
+def _credit_changes(
+    rows: Iterable[Sequence],
+    window: Mapping[int, tuple[int, int]],
+    dsos: Mapping[str, Dso],
+    now: datetime,
+    changed: list[PrepaymentAccount],
+    events: list[tuple[str, int, str, dict]],
+) -> None:
+    """The rules of RULES.md §10 for each row (CreditRow first): the accounts whose credit
+    fields change go to `changed`, their events to `events`."""
+    stamp = int(now.timestamp())
+    for row in rows:
+        (
+            pk,
+            sp_id,
+            dso_code,
+            energy,
+            balance,
+            old_state,
+            old_low,
+            threshold,
+            days,
+            emergency_since,
+            exhausted_since,
+        ) = row[:11]
+        dso = dsos[dso_code]
+        limit = dso.emergency_credit_cents(energy)
+        state = rules.credit_state(balance, limit)
+        left = rules.days_left_of(balance, limit, *window.get(pk, (0, 0)))
+        policy = rules.LowCreditPolicy(
+            threshold_cents=threshold if threshold is not None else dso.low_credit_threshold_cents,
+            days=days if days is not None else dso.low_credit_days,
+        )
+        low = rules.is_low(balance, left, policy)
+        if state == old_state and low == old_low:
+            continue
+        if low and not old_low:
+            events.append(
+                ("low_credit", sp_id, f"low_credit:{pk}:{stamp}", {"balance_cents": balance})
+            )
+        if state != "ok" and old_state == "ok":
+            emergency_since = now
+            events.append(
+                (
+                    "emergency_credit_engaged",
+                    sp_id,
+                    f"emergency:{pk}:{stamp}",
+                    {"balance_cents": balance},
+                )
+            )
+        if state == "exhausted" and old_state != "exhausted":
+            exhausted_since = now
+        if state == "ok":
+            emergency_since = None
+        if state != "exhausted":
+            exhausted_since = None
+        changed.append(
+            PrepaymentAccount(
+                pk=pk,
+                credit_state=state,
+                low_credit=low,
+                emergency_since=emergency_since,
+                exhausted_since=exhausted_since,
+            )
+        )
 
 
 def _write_closed(ids: list[int], day: date, changed: list[PrepaymentAccount]) -> None:

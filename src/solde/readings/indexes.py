@@ -6,8 +6,9 @@ unique index. Values stay exact integers (thousandths); `index_at` interpolates 
 
 On PostgreSQL a reading that falls on the instant itself is the answer: the reading after is not
 looked up (`after` is None). Each side is first looked for within `WINDOW` of the instant, so a
-table partitioned by time reads only the partitions around it; the few probes with nothing in the
-window are looked up again without a bound (same answers as one unbounded lookup).
+table partitioned by time reads only the partitions around it; a side with nothing in the window
+is then looked up beyond it, that side only (same answers as one unbounded lookup). The common
+case is the end of a day still waiting for its midnight index: no reading after it yet.
 """
 
 from __future__ import annotations
@@ -74,33 +75,50 @@ def _batch(probes: Sequence[Probe]) -> list[Neighbours]:
     if connection.vendor != "postgresql":
         return _query(probes, None)
     found = _query(probes, WINDOW)
-    # Nothing within the window on a side that is needed: look again without a bound.
-    again = [
-        i
-        for i, (p, n) in enumerate(zip(probes, found, strict=True))
-        if n.before is None or (n.after is None and n.before[0] != p.at)
+    # Nothing within the window on a side that is needed: that side, beyond the window.
+    far_before = [n.before is None for n in found]
+    far_after = [
+        n.after is None and (n.before is None or n.before[0] != p.at)
+        for p, n in zip(probes, found, strict=True)
     ]
+    again = [i for i in range(len(probes)) if far_before[i] or far_after[i]]
     if again:
-        for i, n in zip(again, _query([probes[i] for i in again], None), strict=True):
-            found[i] = n
+        far = _query(
+            [probes[i] for i in again],
+            WINDOW,
+            beyond=([far_before[i] for i in again], [far_after[i] for i in again]),
+        )
+        for i, n in zip(again, far, strict=True):
+            near = found[i]
+            found[i] = Neighbours(near.before or n.before, near.after or n.after)
     return found
 
 
-def _query(probes: Sequence[Probe], window: timedelta | None) -> list[Neighbours]:
+def _query(
+    probes: Sequence[Probe],
+    window: timedelta | None,
+    beyond: tuple[Sequence[bool], Sequence[bool]] | None = None,
+) -> list[Neighbours]:
+    """The readings around each probe: with a window, within it; with `beyond` (per probe,
+    whether to look before, whether to look after), only those sides, past the window."""
     table = connection.ops.quote_name(Reading._meta.db_table)
     if connection.vendor == "postgresql":
         # A reading on the instant makes the one after it useless: that lookup is skipped (a
         # one-time filter on the outer row). With a window, each side is bounded in time too.
         near_before = near_after = ""
-        if window is not None:
+        if beyond is not None:
+            near_before = "AND p.far_before AND r.at <= p.t - %s::interval"
+            near_after = "AND p.far_after AND r.at >= p.t + %s::interval"
+        elif window is not None:
             near_before = "AND r.at > p.t - %s::interval"
             near_after = "AND r.at < p.t + %s::interval"
         sql = f"""
             SELECT p.i, (EXTRACT(EPOCH FROM b.at) * 1000000)::bigint, b.value_milli,
                    (EXTRACT(EPOCH FROM a.at) * 1000000)::bigint, a.value_milli
-            FROM (SELECT u.i, u.meter_id, u.reg, (%s::timestamptz[])[u.k] AS t
-                  FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::int[])
-                       AS u(i, meter_id, reg, k)) p
+            FROM (SELECT u.i, u.meter_id, u.reg, (%s::timestamptz[])[u.k] AS t,
+                         u.far_before, u.far_after
+                  FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::int[], %s::bool[],
+                              %s::bool[]) AS u(i, meter_id, reg, k, far_before, far_after)) p
             LEFT JOIN LATERAL (
                 SELECT r.at, r.value_milli FROM {table} r
                 WHERE r.meter_id = p.meter_id AND r.register = p.reg AND r.at <= p.t
@@ -123,6 +141,8 @@ def _query(probes: Sequence[Probe], window: timedelta | None) -> list[Neighbours
             pg_array([p.meter_id for p in probes])[0],
             pg_array([p.register for p in probes])[0],
             pg_array([position[p.at] for p in probes])[0],
+            "{" + ",".join("t" if f else "f" for f in beyond[0]) + "}" if beyond else None,
+            "{" + ",".join("t" if f else "f" for f in beyond[1]) + "}" if beyond else None,
         ]
         if window is not None:
             params += [window, window]
