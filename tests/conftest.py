@@ -8,9 +8,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from solde import clock
 from solde.identifiers import make_ean
+
+# No per-example deadline: the suite shares 2 cores with PostgreSQL, browsers and xdist
+# workers, and a slow example is not a wrong one. Examples and shrinking are unchanged.
+hypothesis_settings.register_profile("solde", deadline=None)
+hypothesis_settings.load_profile("solde")
 
 IN_CI = os.environ.get("CI") == "true"
 
