@@ -190,42 +190,13 @@ def post_transfers(
         with cur.copy("COPY ledger_transfer_stage FROM STDIN") as copy:
             for row in transfers:
                 copy.write_row(row)
-        on_read = sorted(BALANCE_ON_READ_KINDS)
         cur.execute(
-            f"""
-            WITH tx AS (
-                INSERT INTO {Transaction._meta.db_table}
-                    (idempotency_key, kind, at, day, supply_point_id, reference, details)
-                SELECT s.key, s.kind, %(at)s, %(day)s, s.supply_point_id, s.reference,
-                       s.details::jsonb
-                FROM ledger_transfer_stage s
-                ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING id, idempotency_key),
-            en AS (
-                INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, amount_cents)
-                SELECT tx.id, e.account_id, e.cents
-                FROM tx JOIN ledger_transfer_stage s ON s.key = tx.idempotency_key
-                CROSS JOIN LATERAL (VALUES (s.debit, -s.cents), (s.credit, s.cents))
-                    AS e(account_id, cents)
-                RETURNING account_id, amount_cents),
-            d AS (
-                SELECT account_id, SUM(amount_cents)::bigint AS delta FROM en
-                GROUP BY account_id),
-            bal AS (
-                UPDATE {LedgerAccount._meta.db_table} a
-                SET balance_cents = a.balance_cents + d.delta, updated_at = %(at)s
-                FROM d
-                WHERE a.id = d.account_id AND a.kind <> ALL(%(on_read)s)
-                      AND a.id <> ALL(%(held)s::bigint[])
-                RETURNING a.id, a.balance_cents)
-            SELECT id, balance_cents, false FROM bal
-            UNION ALL
-            SELECT account_id, delta, true FROM d WHERE account_id = ANY(%(held)s::bigint[])
-            """,
+            _transfer_sql("ledger_transfer_stage s"),
             {
                 "at": at,
+                "updated_at": at,
                 "day": day,
-                "on_read": on_read,
+                "on_read": sorted(BALANCE_ON_READ_KINDS),
                 "held": pg_array(held)[0] if held else "{}",
             },
         )
@@ -236,8 +207,100 @@ def post_transfers(
     return balances, deltas
 
 
+def _transfer_sql(source: str, single: bool = False) -> str:
+    """The statement that posts the transfers of `source` (rows key, kind, supply_point_id,
+    reference, details, debit, credit, cents, aliased `s`): the transactions (ON CONFLICT on the
+    key: a key already posted is skipped), their entries and the stored balances, in one round
+    trip. Returns (account id, new balance or held delta, held?) rows; `single`: a 4th column,
+    NULL but in one more row (NULL, NULL, false, the new transaction's id)."""
+    tail = ", NULL::bigint" if single else ""
+    return f"""
+        WITH tx AS (
+            INSERT INTO {Transaction._meta.db_table}
+                (idempotency_key, kind, at, day, supply_point_id, reference, details)
+            SELECT s.key, s.kind, %(at)s, %(day)s, s.supply_point_id, s.reference,
+                   s.details::jsonb
+            FROM {source}
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id, idempotency_key),
+        en AS (
+            INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, amount_cents)
+            SELECT tx.id, e.account_id, e.cents
+            FROM tx JOIN {source} ON s.key = tx.idempotency_key
+            CROSS JOIN LATERAL (VALUES (s.debit, -s.cents), (s.credit, s.cents))
+                AS e(account_id, cents)
+            RETURNING account_id, amount_cents),
+        d AS (
+            SELECT account_id, SUM(amount_cents)::bigint AS delta FROM en
+            GROUP BY account_id),
+        bal AS (
+            UPDATE {LedgerAccount._meta.db_table} a
+            SET balance_cents = a.balance_cents + d.delta, updated_at = %(updated_at)s
+            FROM d
+            WHERE a.id = d.account_id AND a.kind <> ALL(%(on_read)s)
+                  AND a.id <> ALL(%(held)s::bigint[])
+            RETURNING a.id, a.balance_cents)
+        SELECT id, balance_cents, false{tail} FROM bal
+        UNION ALL
+        SELECT account_id, delta, true{tail} FROM d WHERE account_id = ANY(%(held)s::bigint[])
+        {"UNION ALL SELECT NULL, NULL, false, id FROM tx" if single else ""}
+        """
+
+
+def post_transfer(
+    transfer: Transfer, *, at: datetime, updated_at: datetime | None = None
+) -> tuple[int | None, dict[int, int]]:
+    """Post ONE two-entry transaction, as `post_transfers` posts many (the same statement, its
+    row given inline: no staging table). Returns (the new transaction's id, or None when the key
+    was posted already; the new stored balance of each account updated). PostgreSQL: one round
+    trip, and the key's unique index is the idempotency check: a twin committing the same key
+    meanwhile makes this one a no-op, never an error. `updated_at`: the balances' stamp (the
+    transaction's instant `at` by default)."""
+    updated_at = updated_at or at
+    if connection.vendor != "postgresql":
+        stored, _ = _post_transfers_portable([transfer], at, None, set(), updated_at)
+        if not stored:
+            return None, {}
+        return Transaction.objects.values_list("pk", flat=True).get(
+            idempotency_key=transfer[0]
+        ), stored
+    source = (
+        "(SELECT %(key)s::text AS key, %(kind)s::text AS kind, "
+        "%(sp)s::bigint AS supply_point_id, %(reference)s::text AS reference, "
+        "%(details)s::text AS details, %(debit)s::bigint AS debit, "
+        "%(credit)s::bigint AS credit, %(cents)s::bigint AS cents) s"
+    )
+    key, kind, sp, reference, details, debit, credit, cents = transfer
+    with connection.cursor() as cur:
+        cur.execute(
+            _transfer_sql(source, single=True),
+            {
+                "key": key,
+                "kind": kind,
+                "sp": sp,
+                "reference": reference,
+                "details": details,
+                "debit": debit,
+                "credit": credit,
+                "cents": cents,
+                "at": at,
+                "updated_at": updated_at,
+                "day": None,
+                "on_read": sorted(BALANCE_ON_READ_KINDS),
+                "held": "{}",
+            },
+        )
+        rows = cur.fetchall()
+    tx_id = next((tx for _, _, _, tx in rows if tx is not None), None)
+    return tx_id, {a: value for a, value, _, tx in rows if tx is None}
+
+
 def _post_transfers_portable(
-    transfers: Sequence[Transfer], at: datetime, day: date | None, held: set[int]
+    transfers: Sequence[Transfer],
+    at: datetime,
+    day: date | None,
+    held: set[int],
+    updated_at: datetime | None = None,
 ) -> tuple[dict[int, int], dict[int, int]]:
     keys = [t[0] for t in transfers]
     known: set[str] = set()
@@ -266,7 +329,7 @@ def _post_transfers_portable(
         deltas[debit] -= cents
         deltas[credit] += cents
     copy_rows(Entry, ["transaction_id", "account_id", "amount_cents"], entries)
-    apply_balance_deltas({a: d for a, d in deltas.items() if a not in held}, at)
+    apply_balance_deltas({a: d for a, d in deltas.items() if a not in held}, updated_at or at)
     stored = balances(a for a in deltas if a not in held)
     return stored, {a: d for a, d in deltas.items() if a in held}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from django.db.models import Count, DateField, F, Func, Max, OuterRef, QuerySet,
 
 from solde import clock
 from solde.ledger.models import AccountKind, Entry, LedgerAccount, Transaction, TransactionKind
-from solde.ledger.services import Posting, post_many
+from solde.ledger.services import Posting, post_many, post_transfer
 from solde.notifications.events import publish_many
 from solde.prepayment import rules
 from solde.prepayment.models import (
@@ -185,26 +186,76 @@ def credit(
         if already_locked
         else PrepaymentAccount.objects.select_for_update().get(pk=account.pk)
     )
-    posted = post_many(
-        [
-            Posting(
-                key=key,
-                kind=kind,
-                entries=[(locked.balance_account_id, cents), (counter_account_id, -cents)],
-                at=at,
-                supply_point_id=locked.supply_point_id,
-                reference=reference,
-                details=details or {},
-            )
-        ]
+    tx_id, balance = post_credit(
+        locked,
+        cents,
+        key=key,
+        kind=kind,
+        counter_account_id=counter_account_id,
+        reference=reference,
+        details=details,
+        at=at,
     )
-    if posted:
-        refresh_credit_state([locked.pk])
-        balance_changed.send(sender=PrepaymentAccount, account_ids=[locked.pk], reason=kind)
-    balance = LedgerAccount.objects.values_list("balance_cents", flat=True).get(
-        pk=locked.balance_account_id
+    return balance, tx_id is not None
+
+
+def post_credit(
+    locked: PrepaymentAccount,
+    cents: int,
+    *,
+    key: str,
+    kind: str,
+    counter_account_id: int,
+    reference: str = "",
+    details: dict | None = None,
+    at: datetime | None = None,
+    facts: object = None,
+) -> tuple[int | None, int]:
+    """`credit` for a caller that holds the account's row lock: (the new ledger transaction's
+    id, or None when `key` was posted already; the balance). The posting is one statement on
+    PostgreSQL (`ledger.services.post_transfer`). `facts`: credit control's `Facts` of the
+    account, read with the lock; when the rules say the change leaves nothing to decide,
+    credit control does not read the account again."""
+    if cents == 0:  # a transaction without entries, as post_many records it
+        posting = Posting(key, kind, [], at, None, locked.supply_point_id, reference, details or {})
+        posted = post_many([posting])
+        tx_id = Transaction.objects.values_list("pk", flat=True).get(idempotency_key=key)
+        return (tx_id if posted else None), balance_of_account(locked)
+    if cents > 0:
+        transfer = (counter_account_id, locked.balance_account_id, cents)
+    else:
+        transfer = (locked.balance_account_id, counter_account_id, -cents)
+    now = clock.now()
+    tx_id, stored = post_transfer(
+        (
+            key,
+            kind,
+            locked.supply_point_id,
+            reference,
+            json.dumps(details or {}),
+            *transfer,
+        ),
+        at=at or now,
+        updated_at=now,
     )
-    return balance, bool(posted)
+    if tx_id is None:  # posted already: the balance as it stands
+        return None, balance_of_account(locked)
+    balance = stored[locked.balance_account_id]
+    refresh_credit_state([locked.pk])
+    balance_changed.send(
+        sender=PrepaymentAccount,
+        account_ids=[locked.pk],
+        reason=kind,
+        facts={locked.pk: facts} if facts is not None else None,
+        moved={locked.pk: (balance, cents)},
+    )
+    return tx_id, balance
+
+
+def balance_of_account(account: PrepaymentAccount) -> int:
+    return LedgerAccount.objects.values_list("balance_cents", flat=True).get(
+        pk=account.balance_account_id
+    )
 
 
 def recent_daily_cents(
@@ -267,25 +318,13 @@ def refresh_credit_state(
         # A top-up or an adjustment (a few accounts): the forecast window is summed by the
         # database in the same query. The close's thousands: one query for all their days.
         few = closed_day is None and len(chunk) <= _FEW_ACCOUNTS
-        if few:
-            accounts = _with_view_figures(accounts)
-        # Plain rows, not model instances: this runs for every account of a daily close.
-        rows = list(
-            accounts.values_list(
-                "pk",
-                "supply_point_id",
-                "supply_point__dso_id",
-                "supply_point__energy",
-                "balance_account__balance_cents",
-                "credit_state",
-                "low_credit",
-                "low_credit_threshold_cents",
-                "low_credit_days",
-                "emergency_since",
-                "exhausted_since",
-                *(("recent_cents", "recent_days") if few else ()),
-            )
-        )
+        if few and len(chunk) == 1:
+            rows = _state_row(chunk[0])  # a top-up: the read compiled once per process
+        else:
+            if few:
+                accounts = _with_view_figures(accounts)
+            # Plain rows, not model instances: this runs for every account of a daily close.
+            rows = list(accounts.values_list(*_STATE_COLUMNS, *(_WINDOW_COLUMNS if few else ())))
         window: dict[int, tuple[int, int]] = {}  # account → (sum of its recent days, count)
         if few:
             window = {r[0]: (r[-2] or 0, r[-1] or 0) for r in rows}
@@ -363,6 +402,49 @@ def refresh_credit_state(
         )
     publish_many(events, at=now)
     return [a.pk for a in changed]
+
+
+_STATE_COLUMNS = (
+    "pk",
+    "supply_point_id",
+    "supply_point__dso_id",
+    "supply_point__energy",
+    "balance_account__balance_cents",
+    "credit_state",
+    "low_credit",
+    "low_credit_threshold_cents",
+    "low_credit_days",
+    "emergency_since",
+    "exhausted_since",
+)
+_WINDOW_COLUMNS = ("recent_cents", "recent_days")
+_PK_SLOT = -7_777_777_777  # stands for the account id while compiling; never a real id
+
+
+@functools.cache
+def _compiled_state_read(alias: str):
+    query = (
+        _with_view_figures(PrepaymentAccount.objects.using(alias))
+        .filter(pk=_PK_SLOT, state=AccountState.ACTIVE)
+        .values_list(*_STATE_COLUMNS, *_WINDOW_COLUMNS)
+        .query
+    )
+    compiler = query.get_compiler(alias)
+    sql, params = compiler.as_sql()
+    converters = compiler.get_converters([col for col, _, _ in compiler.select])
+    return compiler, sql, list(params), params.index(_PK_SLOT), converters
+
+
+def _state_row(pk: int) -> list[tuple]:
+    """refresh_credit_state's read of one account (its few-accounts read, as the ORM compiles
+    it), compiled once per process and database: compiling it cost more than running it."""
+    alias = router.db_for_read(PrepaymentAccount)
+    compiler, sql, params, slot, converters = _compiled_state_read(alias)
+    params = [*params[:slot], pk, *params[slot + 1 :]]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return list(compiler.apply_converters(rows, converters)) if converters else rows
 
 
 def _write_closed(ids: list[int], day: date, changed: list[PrepaymentAccount]) -> None:
