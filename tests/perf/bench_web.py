@@ -46,14 +46,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _db_name(pg_url: str) -> str:
+    """`solde_bench_web`, or `<the URL's database>_web` for any other database than `solde`
+    (a helper's own prefix: its run never drops another's database)."""
+    name = pg_url.rsplit("/", 1)[1]
+    return DB_NAME if name in ("", "solde") else f"{name}_web"
+
+
 def _recreate(pg_url: str) -> str:
     import psycopg
 
-    base = pg_url.rsplit("/", 1)[0]
+    base, name = pg_url.rsplit("/", 1)[0], _db_name(pg_url)
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return f"{base}/{DB_NAME}"
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
 
 
 def start_server(env: dict, server: str, port: int, log: Path) -> subprocess.Popen:

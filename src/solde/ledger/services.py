@@ -62,7 +62,7 @@ def post(posting: Posting) -> tuple[Transaction, bool]:
     return Transaction.objects.get(idempotency_key=posting.key), True
 
 
-def post_many(postings: Iterable[Posting]) -> int:
+def post_many(postings: Iterable[Posting], updated_at: datetime | None = None) -> int:
     """Post many transactions set-based; keys already posted are skipped. Returns the count.
 
     Must run inside the caller's atomic block (one service, one transaction).
@@ -149,7 +149,7 @@ def post_many(postings: Iterable[Posting]) -> int:
             [Entry(transaction_id=t, account_id=a, amount_cents=c) for t, a, c in entries],
             batch_size=5000,
         )
-    apply_balance_deltas(deltas, now)
+    apply_balance_deltas(deltas, updated_at or now)
     return len(todo)
 
 
@@ -257,20 +257,24 @@ def post_transfer(
     meanwhile makes this one a no-op, never an error. `updated_at`: the balances' stamp (the
     transaction's instant `at` by default)."""
     updated_at = updated_at or at
+    key, kind, sp, reference, details, debit, credit, cents = transfer
     if connection.vendor != "postgresql":
-        stored, _ = _post_transfers_portable([transfer], at, None, set(), updated_at)
-        if not stored:
+        posting = Posting(key, kind, [(debit, -cents), (credit, cents)], at, None, sp, reference)
+        posting.details = json.loads(details)
+        if not post_many([posting], updated_at=updated_at):
             return None, {}
-        return Transaction.objects.values_list("pk", flat=True).get(
-            idempotency_key=transfer[0]
-        ), stored
+        stored = dict(
+            LedgerAccount.objects.filter(pk__in=[debit, credit])
+            .exclude(kind__in=BALANCE_ON_READ_KINDS)
+            .values_list("pk", "balance_cents")
+        )
+        return Transaction.objects.values_list("pk", flat=True).get(idempotency_key=key), stored
     source = (
         "(SELECT %(key)s::text AS key, %(kind)s::text AS kind, "
         "%(sp)s::bigint AS supply_point_id, %(reference)s::text AS reference, "
         "%(details)s::text AS details, %(debit)s::bigint AS debit, "
         "%(credit)s::bigint AS credit, %(cents)s::bigint AS cents) s"
     )
-    key, kind, sp, reference, details, debit, credit, cents = transfer
     with connection.cursor() as cur:
         cur.execute(
             _transfer_sql(source, single=True),
@@ -296,11 +300,7 @@ def post_transfer(
 
 
 def _post_transfers_portable(
-    transfers: Sequence[Transfer],
-    at: datetime,
-    day: date | None,
-    held: set[int],
-    updated_at: datetime | None = None,
+    transfers: Sequence[Transfer], at: datetime, day: date | None, held: set[int]
 ) -> tuple[dict[int, int], dict[int, int]]:
     keys = [t[0] for t in transfers]
     known: set[str] = set()
@@ -329,7 +329,7 @@ def _post_transfers_portable(
         deltas[debit] -= cents
         deltas[credit] += cents
     copy_rows(Entry, ["transaction_id", "account_id", "amount_cents"], entries)
-    apply_balance_deltas({a: d for a, d in deltas.items() if a not in held}, updated_at or at)
+    apply_balance_deltas({a: d for a, d in deltas.items() if a not in held}, at)
     stored = balances(a for a in deltas if a not in held)
     return stored, {a: d for a, d in deltas.items() if a in held}
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any, Protocol
 
 from django.db import connection, connections, router, transaction
 from django.db.models import Count, DateField, F, Func, Max, OuterRef, QuerySet, Subquery, Sum
@@ -186,7 +187,7 @@ def credit(
         if already_locked
         else PrepaymentAccount.objects.select_for_update().get(pk=account.pk)
     )
-    tx_id, balance = post_credit(
+    tx_id, posted_balance = post_credit(
         locked,
         cents,
         key=key,
@@ -196,11 +197,24 @@ def credit(
         details=details,
         at=at,
     )
-    return balance, tx_id is not None
+    if posted_balance is None:  # posted already: the balance as it stands
+        return balance_of_account(locked), False
+    return posted_balance, True
+
+
+class LockedAccount(Protocol):
+    """An account whose row lock the caller holds: what `post_credit` uses of it."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def balance_account_id(self) -> int: ...
+    @property
+    def supply_point_id(self) -> int: ...
 
 
 def post_credit(
-    locked: PrepaymentAccount,
+    locked: LockedAccount,
     cents: int,
     *,
     key: str,
@@ -210,37 +224,41 @@ def post_credit(
     details: dict | None = None,
     at: datetime | None = None,
     facts: object = None,
-) -> tuple[int | None, int]:
+) -> tuple[int, int] | tuple[None, None]:
     """`credit` for a caller that holds the account's row lock: (the new ledger transaction's
-    id, or None when `key` was posted already; the balance). The posting is one statement on
-    PostgreSQL (`ledger.services.post_transfer`). `facts`: credit control's `Facts` of the
-    account, read with the lock; when the rules say the change leaves nothing to decide,
-    credit control does not read the account again."""
+    id, the new balance), or (None, None) when `key` was posted already. The posting is one
+    statement on PostgreSQL (`ledger.services.post_transfer`). `facts`: credit control's
+    `Facts` of the account, read with the lock; when the rules say the change leaves nothing
+    to decide, credit control does not read the account again."""
+    tx_id: int | None
     if cents == 0:  # a transaction without entries, as post_many records it
         posting = Posting(key, kind, [], at, None, locked.supply_point_id, reference, details or {})
-        posted = post_many([posting])
+        if not post_many([posting]):
+            return None, None
         tx_id = Transaction.objects.values_list("pk", flat=True).get(idempotency_key=key)
-        return (tx_id if posted else None), balance_of_account(locked)
-    if cents > 0:
-        transfer = (counter_account_id, locked.balance_account_id, cents)
+        balance = balance_of_account(locked)
     else:
-        transfer = (locked.balance_account_id, counter_account_id, -cents)
-    now = clock.now()
-    tx_id, stored = post_transfer(
-        (
-            key,
-            kind,
-            locked.supply_point_id,
-            reference,
-            json.dumps(details or {}),
-            *transfer,
-        ),
-        at=at or now,
-        updated_at=now,
-    )
-    if tx_id is None:  # posted already: the balance as it stands
-        return None, balance_of_account(locked)
-    balance = stored[locked.balance_account_id]
+        debit, credit_to = counter_account_id, locked.balance_account_id
+        if cents < 0:
+            debit, credit_to = credit_to, debit
+        now = clock.now()
+        tx_id, stored = post_transfer(
+            (
+                key,
+                kind,
+                locked.supply_point_id,
+                reference,
+                json.dumps(details or {}),
+                debit,
+                credit_to,
+                abs(cents),
+            ),
+            at=at or now,
+            updated_at=now,
+        )
+        if tx_id is None:
+            return None, None
+        balance = stored[locked.balance_account_id]
     refresh_credit_state([locked.pk])
     balance_changed.send(
         sender=PrepaymentAccount,
@@ -252,7 +270,7 @@ def post_credit(
     return tx_id, balance
 
 
-def balance_of_account(account: PrepaymentAccount) -> int:
+def balance_of_account(account: LockedAccount) -> int:
     return LedgerAccount.objects.values_list("balance_cents", flat=True).get(
         pk=account.balance_account_id
     )

@@ -227,8 +227,10 @@ def _credit(
         at=now,
         facts=locked.facts,
     )
-    if tx_id is None:
-        return Topup.objects.get(source_key=key), False
+    if (
+        tx_id is None or balance is None
+    ):  # a repeat: the first top-up (its supply point for the receipt)
+        return Topup.objects.select_related("supply_point").get(source_key=key), False
     topup = Topup.objects.create(
         source_key=key,
         channel=channel,
