@@ -239,7 +239,8 @@ def measure(env: dict, seed: dict, n: int, setup_s: float, scale: float) -> str:
         "## The API through the production web server (`bench_web`)\n\n",
         f"`solde serve` (each server with {workers + 1} worker processes, "
         f"{env.get('SOLDE_WEB_THREADS') or DEFAULT_THREADS} threads each, "
-        f"whitenoise, psycopg pool) on a free loopback port, PostgreSQL database `{DB_NAME}` "
+        "whitenoise, psycopg pool) on a free loopback port, PostgreSQL database "
+        f"`{env['SOLDE_DATABASE_URL'].rsplit('/', 1)[1]}` "
         f"with {n:,} active accounts (set up in {setup_s:.0f} s), one read key, 5 partner keys. "
         "Open loop (`tests/perf/openloop.py`): requests leave at fixed times, latency is "
         "measured from the scheduled send time, so a server falling behind shows it. "
