@@ -28,17 +28,14 @@ def move_balance(acc: PrepaymentAccount, cents: int, kind: str = "charge") -> in
 
 
 def top_up(acc: PrepaymentAccount, cents: int) -> int:
-    from solde.ledger.services import collections_account
-    from solde.prepayment.services import credit
+    """A top-up as every channel credits one (`credit_topup`): credit control hears of it
+    with the facts read under the account's lock, and is skipped when the rules leave it
+    nothing to decide (`credit_control.nothing_to_decide`)."""
+    from solde.topups.services import credit_topup
 
-    balance, _ = credit(
-        acc,
-        cents,
-        key=f"retail:{next(_keys)}",
-        kind="topup",
-        counter_account_id=collections_account("retail").pk,
-    )
-    return balance
+    topup, created = credit_topup(acc, cents, channel="manual", external_id=f"{next(_keys)}")
+    assert created
+    return topup.balance_after_cents
 
 
 @pytest.fixture

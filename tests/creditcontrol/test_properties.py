@@ -183,3 +183,58 @@ def test_across_a_sequence_of_runs_no_order_breaks_the_rules(
                 credit_control.evaluate([acc.pk], "close" if h % 2 else "window")
             check_interruption_orders(since)
         transaction.set_rollback(True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    supply=st.sampled_from(["connected", "disconnected", "limited", "ready_for_reconnection"]),
+    pending=st.frozensets(
+        st.sampled_from(["disconnect", "limit_power", "reconnect", "remove_limit"])
+    ),
+    balance=st.integers(-3000, 3000),
+    delta=st.integers(-3000, 3000),
+    limit=st.sampled_from([0, 1200, 1500]),
+    reason=st.sampled_from(["topup", "adjustment", "reversal", "advance_recovery"]),
+    held=st.booleans(),
+    paused=st.booleans(),
+    in_window=st.booleans(),
+    protected=st.booleans(),
+    energy=st.sampled_from(["electricity", "gas"]),
+    instant=instants,
+)
+def test_a_change_with_nothing_to_decide_has_no_verdict_and_no_display(
+    supply,
+    pending,
+    balance,
+    delta,
+    limit,
+    reason,
+    held,
+    paused,
+    in_window,
+    protected,
+    energy,
+    instant,
+):
+    """The top-up skips credit control only where its full run would decide nothing: no
+    verdict whatever the window, the guard, the pause or the calendar, and no display."""
+    facts = credit_control.Facts(supply, pending, limit)
+    if not credit_control.nothing_to_decide(facts, reason, balance, delta):
+        return
+    verdict = rules.credit_verdict(
+        balance_cents=balance,
+        limit_cents=limit,
+        supply=supply,
+        pending_kinds=pending,
+        held=held,
+        energy=energy,
+        protected=protected,
+        local_day=clock.local_date(instant),
+        in_window=in_window,
+        dso=Dso(code="X"),
+        paused=paused,
+    )
+    assert verdict is None
+    interrupted = rules.interruption_state(supply, pending) is not None
+    mode = None if reason in credit_control.NO_DISPLAY_REASONS else "change"
+    assert rules.display_rule(mode, balance, interrupted, delta) is None

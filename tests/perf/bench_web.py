@@ -46,14 +46,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _db_name(pg_url: str) -> str:
+    """`solde_bench_web`, or `<the URL's database>_web` for any other database than `solde`
+    (a helper's own prefix: its run never drops another's database)."""
+    name = pg_url.rsplit("/", 1)[1]
+    return DB_NAME if name in ("", "solde") else f"{name}_web"
+
+
 def _recreate(pg_url: str) -> str:
     import psycopg
 
-    base = pg_url.rsplit("/", 1)[0]
+    base, name = pg_url.rsplit("/", 1)[0], _db_name(pg_url)
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return f"{base}/{DB_NAME}"
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
 
 
 def start_server(env: dict, server: str, port: int, log: Path) -> subprocess.Popen:
@@ -232,7 +239,8 @@ def measure(env: dict, seed: dict, n: int, setup_s: float, scale: float) -> str:
         "## The API through the production web server (`bench_web`)\n\n",
         f"`solde serve` (each server with {workers + 1} worker processes, "
         f"{env.get('SOLDE_WEB_THREADS') or DEFAULT_THREADS} threads each, "
-        f"whitenoise, psycopg pool) on a free loopback port, PostgreSQL database `{DB_NAME}` "
+        "whitenoise, psycopg pool) on a free loopback port, PostgreSQL database "
+        f"`{env['SOLDE_DATABASE_URL'].rsplit('/', 1)[1]}` "
         f"with {n:,} active accounts (set up in {setup_s:.0f} s), one read key, 5 partner keys. "
         "Open loop (`tests/perf/openloop.py`): requests leave at fixed times, latency is "
         "measured from the scheduled send time, so a server falling behind shows it. "

@@ -93,3 +93,60 @@ def test_the_same_statement_imported_twice_at_once_credits_once(active_sp):
         t.join()
     assert outcomes.count("imported") == 1 and len(outcomes) == 4
     assert Topup.objects.count() == 1 and balance(sp) == 3000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_transaction_id_sent_at_once_for_two_customers_credits_one_of_them_once(
+    active_sp, partner_api
+):
+    """The twins lock different accounts, so nothing queues them but the ledger key's unique
+    index: the first credits, each other one is a repeat (200) or a conflict (409)."""
+    if not on_postgres():
+        pytest.skip("race test needs PostgreSQL (the SQLite pass serialises writers)")
+    from solde.api.keys import create_key
+    from solde.ledger.services import verify
+
+    sps = [active_sp(), active_sp()]
+    shop = partner_api()
+    racer, plaintext = create_key("racer-2", ["topups"])
+    old = shop.partner.api_key
+    shop.partner.api_key = racer
+    shop.partner.save()
+    old.delete()
+    barrier = threading.Barrier(8)
+    answers: list[tuple[int, int]] = []
+
+    def post(i: int):
+        sp = sps[i % 2]
+        try:
+            barrier.wait()
+            r = Client().post(
+                "/api/v1/topups",
+                data=json.dumps(
+                    {
+                        "reference": sp.customer_reference,
+                        "amount": "20.00",
+                        "channel": "retail",
+                        "partner_transaction_id": "race-2",
+                    }
+                ),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {plaintext}",
+            )
+            answers.append((i % 2, r.status_code))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winner = [side for side, code in answers if code == 201]
+    assert len(winner) == 1 and len(answers) == 8
+    for side, code in answers:
+        assert code in (201, 200) if side == winner[0] else code == 409
+    assert Topup.objects.count() == 1
+    assert sorted(balance(sp) for sp in sps) == [1000, 3000]
+    assert verify().ok

@@ -62,7 +62,7 @@ def post(posting: Posting) -> tuple[Transaction, bool]:
     return Transaction.objects.get(idempotency_key=posting.key), True
 
 
-def post_many(postings: Iterable[Posting]) -> int:
+def post_many(postings: Iterable[Posting], updated_at: datetime | None = None) -> int:
     """Post many transactions set-based; keys already posted are skipped. Returns the count.
 
     Must run inside the caller's atomic block (one service, one transaction).
@@ -149,7 +149,7 @@ def post_many(postings: Iterable[Posting]) -> int:
             [Entry(transaction_id=t, account_id=a, amount_cents=c) for t, a, c in entries],
             batch_size=5000,
         )
-    apply_balance_deltas(deltas, now)
+    apply_balance_deltas(deltas, updated_at or now)
     return len(todo)
 
 
@@ -198,42 +198,13 @@ def post_transfers(
         ) as copy:
             for row in transfers:
                 copy.write_row(row)
-        on_read = sorted(BALANCE_ON_READ_KINDS)
         cur.execute(
-            f"""
-            WITH tx AS (
-                INSERT INTO {table}
-                    (id, idempotency_key, kind, at, day, supply_point_id, reference, details)
-                SELECT s.id, s.key, s.kind, %(at)s, %(day)s, s.supply_point_id, s.reference,
-                       s.details::jsonb
-                FROM ledger_transfer_stage s
-                ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING id),
-            en AS (
-                INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, amount_cents)
-                SELECT tx.id, e.account_id, e.cents
-                FROM tx JOIN ledger_transfer_stage s ON s.id = tx.id
-                CROSS JOIN LATERAL (VALUES (s.debit, -s.cents), (s.credit, s.cents))
-                    AS e(account_id, cents)
-                RETURNING account_id, amount_cents),
-            d AS (
-                SELECT account_id, SUM(amount_cents)::bigint AS delta FROM en
-                GROUP BY account_id),
-            bal AS (
-                UPDATE {LedgerAccount._meta.db_table} a
-                SET balance_cents = a.balance_cents + d.delta, updated_at = %(at)s
-                FROM d
-                WHERE a.id = d.account_id AND a.kind <> ALL(%(on_read)s)
-                      AND a.id <> ALL(%(held)s::bigint[])
-                RETURNING a.id, a.balance_cents)
-            SELECT id, balance_cents, false FROM bal
-            UNION ALL
-            SELECT account_id, delta, true FROM d WHERE account_id = ANY(%(held)s::bigint[])
-            """,
+            _transfer_sql("ledger_transfer_stage s"),
             {
                 "at": at,
+                "updated_at": at,
                 "day": day,
-                "on_read": on_read,
+                "on_read": sorted(BALANCE_ON_READ_KINDS),
                 "held": pg_array(held)[0] if held else "{}",
             },
         )
@@ -242,6 +213,104 @@ def post_transfers(
         for account_id, value, is_held in cur.fetchall():
             (deltas if is_held else balances)[account_id] = value
     return balances, deltas
+
+
+def _transfer_sql(source: str, single: bool = False) -> str:
+    """The statement that posts the transfers of `source` (rows key, kind, supply_point_id,
+    reference, details, debit, credit, cents, aliased `s`): the transactions (ON CONFLICT on the
+    key: a key already posted is skipped), their entries and the stored balances, in one round
+    trip. Returns (account id, new balance or held delta, held?) rows.
+
+    A batch's staging rows carry an `id` reserved from the sequence: the transactions take it
+    and the entries join back on it, not on the key text. `single` (one row given inline): the
+    sequence gives the id and the entries join on the key; a 4th column, NULL but in one more
+    row (NULL, NULL, false, the new transaction's id)."""
+    tail = ", NULL::bigint" if single else ""
+    id_column, id_value = ("", "") if single else ("id, ", "s.id, ")
+    joined = "s.key = tx.idempotency_key" if single else "s.id = tx.id"
+    return f"""
+        WITH tx AS (
+            INSERT INTO {Transaction._meta.db_table}
+                ({id_column}idempotency_key, kind, at, day, supply_point_id, reference, details)
+            SELECT {id_value}s.key, s.kind, %(at)s, %(day)s, s.supply_point_id, s.reference,
+                   s.details::jsonb
+            FROM {source}
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id, idempotency_key),
+        en AS (
+            INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, amount_cents)
+            SELECT tx.id, e.account_id, e.cents
+            FROM tx JOIN {source} ON {joined}
+            CROSS JOIN LATERAL (VALUES (s.debit, -s.cents), (s.credit, s.cents))
+                AS e(account_id, cents)
+            RETURNING account_id, amount_cents),
+        d AS (
+            SELECT account_id, SUM(amount_cents)::bigint AS delta FROM en
+            GROUP BY account_id),
+        bal AS (
+            UPDATE {LedgerAccount._meta.db_table} a
+            SET balance_cents = a.balance_cents + d.delta, updated_at = %(updated_at)s
+            FROM d
+            WHERE a.id = d.account_id AND a.kind <> ALL(%(on_read)s)
+                  AND a.id <> ALL(%(held)s::bigint[])
+            RETURNING a.id, a.balance_cents)
+        SELECT id, balance_cents, false{tail} FROM bal
+        UNION ALL
+        SELECT account_id, delta, true{tail} FROM d WHERE account_id = ANY(%(held)s::bigint[])
+        {"UNION ALL SELECT NULL, NULL, false, id FROM tx" if single else ""}
+        """
+
+
+def post_transfer(
+    transfer: Transfer, *, at: datetime, updated_at: datetime | None = None
+) -> tuple[int | None, dict[int, int]]:
+    """Post ONE two-entry transaction, as `post_transfers` posts many (the same statement, its
+    row given inline: no staging table). Returns (the new transaction's id, or None when the key
+    was posted already; the new stored balance of each account updated). PostgreSQL: one round
+    trip, and the key's unique index is the idempotency check: a twin committing the same key
+    meanwhile makes this one a no-op, never an error. `updated_at`: the balances' stamp (the
+    transaction's instant `at` by default)."""
+    updated_at = updated_at or at
+    key, kind, sp, reference, details, debit, credit, cents = transfer
+    if connection.vendor != "postgresql":
+        posting = Posting(key, kind, [(debit, -cents), (credit, cents)], at, None, sp, reference)
+        posting.details = json.loads(details)
+        if not post_many([posting], updated_at=updated_at):
+            return None, {}
+        stored = dict(
+            LedgerAccount.objects.filter(pk__in=[debit, credit])
+            .exclude(kind__in=BALANCE_ON_READ_KINDS)
+            .values_list("pk", "balance_cents")
+        )
+        return Transaction.objects.values_list("pk", flat=True).get(idempotency_key=key), stored
+    source = (
+        "(SELECT %(key)s::text AS key, %(kind)s::text AS kind, "
+        "%(sp)s::bigint AS supply_point_id, %(reference)s::text AS reference, "
+        "%(details)s::text AS details, %(debit)s::bigint AS debit, "
+        "%(credit)s::bigint AS credit, %(cents)s::bigint AS cents) s"
+    )
+    with connection.cursor() as cur:
+        cur.execute(
+            _transfer_sql(source, single=True),
+            {
+                "key": key,
+                "kind": kind,
+                "sp": sp,
+                "reference": reference,
+                "details": details,
+                "debit": debit,
+                "credit": credit,
+                "cents": cents,
+                "at": at,
+                "updated_at": updated_at,
+                "day": None,
+                "on_read": sorted(BALANCE_ON_READ_KINDS),
+                "held": "{}",
+            },
+        )
+        rows = cur.fetchall()
+    tx_id = next((tx for _, _, _, tx in rows if tx is not None), None)
+    return tx_id, {a: value for a, value, _, tx in rows if tx is None}
 
 
 def _post_transfers_portable(

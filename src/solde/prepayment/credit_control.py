@@ -123,13 +123,7 @@ def _read(ids: list[int], with_last_delta: bool, day: date | None) -> tuple[str,
         ids_sql = "a.id BETWEEN %s AND %s AND a.id IN (SELECT value FROM json_each(%s))"
         params.append(json.dumps(ids))
     params.append(AccountState.ACTIVE.value)
-    meter = (
-        f"(SELECT m.id FROM {_table(Meter)} m WHERE m.supply_point_id = a.supply_point_id "
-        "AND m.removed_at IS NULL ORDER BY m.id DESC LIMIT 1)"
-    )
-    bits = " ".join(f"WHEN '{kind}' THEN {bit}" for kind, bit in _RELAY_BITS.items())
-    pending = ", ".join(f"'{s.value}'" for s in PENDING_STATUSES)
-    relay = ", ".join(f"'{k}'" for k in _RELAY_BITS)
+    meter = meter_sql("a")
     last_delta = (
         f"(SELECT e.amount_cents FROM {_table(Entry)} e "
         "WHERE e.account_id = a.balance_account_id ORDER BY e.id DESC LIMIT 1)"
@@ -148,17 +142,66 @@ def _read(ids: list[int], with_last_delta: bool, day: date | None) -> tuple[str,
     sql = f"""
         SELECT a.id, a.supply, a.supply_point_id, sp.energy, sp.protected, sp.dso_id,
                l.balance_cents, {_instant("l.updated_at")}, {_instant("a.exhausted_since")},
-               {meter}, {last_delta},
-               (SELECT SUM(DISTINCT CASE o.kind {bits} END) FROM {_table(Order)} o
-                 WHERE o.meter_id = {meter} AND o.status IN ({pending})
-                   AND o.kind IN ({relay})),
-               a.interruptions_paused_until
+               {meter}, {last_delta}, {pending_sql(meter)}, a.interruptions_paused_until
         FROM {_table(PrepaymentAccount)} a
         JOIN {_table(SupplyPoint)} sp ON sp.id = a.supply_point_id
         JOIN {_table(LedgerAccount)} l ON l.id = a.balance_account_id
         WHERE {ids_sql} AND a.state = %s {undecided}
     """
     return sql, params
+
+
+def meter_sql(account: str) -> str:
+    """SQL: the id of the meter in place at the account (alias `account`)'s supply point."""
+    return (
+        f"(SELECT m.id FROM {_table(Meter)} m WHERE m.supply_point_id = {account}.supply_point_id "
+        "AND m.removed_at IS NULL ORDER BY m.id DESC LIMIT 1)"
+    )
+
+
+def pending_sql(meter: str) -> str:
+    """SQL: the relay kinds pending for the meter `meter`, as a bit mask (`pending_kinds`)."""
+    bits = " ".join(f"WHEN '{kind}' THEN {bit}" for kind, bit in _RELAY_BITS.items())
+    pending = ", ".join(f"'{s.value}'" for s in PENDING_STATUSES)
+    relay = ", ".join(f"'{k}'" for k in _RELAY_BITS)
+    return (
+        f"(SELECT SUM(DISTINCT CASE o.kind {bits} END) FROM {_table(Order)} o "
+        f"WHERE o.meter_id = {meter} AND o.status IN ({pending}) AND o.kind IN ({relay}))"
+    )
+
+
+def pending_kinds(mask: int | None) -> frozenset[str]:
+    return _PENDING_SETS[mask or 0]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the caller of a balance change read of its account along with its lock (the
+    supply, the meter's pending relay orders, the emergency credit limit): enough for the
+    rules to tell that credit control has nothing to decide (`nothing_to_decide`)."""
+
+    supply: str
+    pending: frozenset[str]
+    limit_cents: int
+
+
+def _display_mode(trigger: str) -> str | None:
+    return CLOSE if trigger == CLOSE else (None if trigger in NO_DISPLAY_REASONS else "change")
+
+
+def nothing_to_decide(facts: Facts, reason: str, balance_cents: int, delta_cents: int) -> bool:
+    """True when a balance change (`delta_cents`, now `balance_cents`) leaves credit control
+    nothing to do for this account, whatever the window, the guard or the operator's pause: the
+    account is not interrupted nor ordered to be (`rules.interruption_state`), not exhausted
+    (so `rules.credit_verdict` has no verdict) and the meter need not show the balance
+    (`rules.display_rule`). A top-up on an account in credit, nearly always."""
+    interrupted = rules.interruption_state(facts.supply, facts.pending) is not None
+    return (
+        not interrupted
+        and not rules.is_exhausted(balance_cents, facts.limit_cents)
+        and rules.display_rule(_display_mode(reason), balance_cents, interrupted, delta_cents)
+        is None
+    )
 
 
 def _rows(ids: list[int], with_last_delta: bool, day: date | None = None) -> list[_Row]:
@@ -380,9 +423,7 @@ def _run(
         for code, d in dsos.items()
         for energy in ("electricity", "gas")
     }
-    display_mode = (
-        CLOSE if trigger == CLOSE else (None if trigger in NO_DISPLAY_REASONS else "change")
-    )
+    display_mode = _display_mode(trigger)
     candidates: Candidates = defaultdict(list)
     # The displays of interruption candidates go after their interruption (orders in the
     # order they were decided).
@@ -759,9 +800,26 @@ def decide_closed_day(payloads: list[dict]) -> None:
         faults.point("credit.after_decide")
 
 
-def on_balance_changed(sender, account_ids, reason, **kwargs) -> None:
+def on_balance_changed(
+    sender,
+    account_ids,
+    reason,
+    facts: dict[int, Facts] | None = None,
+    moved: dict[int, tuple[int, int]] | None = None,
+    **kwargs,
+) -> None:
+    """`facts` and `moved` (account → (balance, delta)): what the sender read with the lock
+    and posted; an account they show has nothing to decide is not read again."""
     if reason in ("close", "charge"):
         return  # the close leaves "credit.close" work for the same accounts
+    if facts and moved:
+        account_ids = [
+            a
+            for a in account_ids
+            if a not in facts or not nothing_to_decide(facts[a], reason, *moved[a])
+        ]
+        if not account_ids:
+            return
     evaluate(account_ids, reason)
 
 

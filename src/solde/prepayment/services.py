@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any, Protocol
 
 from django.db import connection, connections, router, transaction
 from django.db.models import Count, DateField, F, Func, Max, OuterRef, QuerySet, Subquery, Sum
 
 from solde import clock
 from solde.ledger.models import AccountKind, Entry, LedgerAccount, Transaction, TransactionKind
-from solde.ledger.services import Posting, post_many
+from solde.ledger.services import Posting, post_many, post_transfer
 from solde.notifications.events import publish_many
 from solde.prepayment import rules
 from solde.prepayment.models import (
@@ -185,26 +187,93 @@ def credit(
         if already_locked
         else PrepaymentAccount.objects.select_for_update().get(pk=account.pk)
     )
-    posted = post_many(
-        [
-            Posting(
-                key=key,
-                kind=kind,
-                entries=[(locked.balance_account_id, cents), (counter_account_id, -cents)],
-                at=at,
-                supply_point_id=locked.supply_point_id,
-                reference=reference,
-                details=details or {},
-            )
-        ]
+    tx_id, posted_balance = post_credit(
+        locked,
+        cents,
+        key=key,
+        kind=kind,
+        counter_account_id=counter_account_id,
+        reference=reference,
+        details=details,
+        at=at,
     )
-    if posted:
-        refresh_credit_state([locked.pk])
-        balance_changed.send(sender=PrepaymentAccount, account_ids=[locked.pk], reason=kind)
-    balance = LedgerAccount.objects.values_list("balance_cents", flat=True).get(
-        pk=locked.balance_account_id
+    if posted_balance is None:  # posted already: the balance as it stands
+        return balance_of_account(locked), False
+    return posted_balance, True
+
+
+class LockedAccount(Protocol):
+    """An account whose row lock the caller holds: what `post_credit` uses of it."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def balance_account_id(self) -> int: ...
+    @property
+    def supply_point_id(self) -> int: ...
+
+
+def post_credit(
+    locked: LockedAccount,
+    cents: int,
+    *,
+    key: str,
+    kind: str,
+    counter_account_id: int,
+    reference: str = "",
+    details: dict | None = None,
+    at: datetime | None = None,
+    facts: object = None,
+) -> tuple[int, int] | tuple[None, None]:
+    """`credit` for a caller that holds the account's row lock: (the new ledger transaction's
+    id, the new balance), or (None, None) when `key` was posted already. The posting is one
+    statement on PostgreSQL (`ledger.services.post_transfer`). `facts`: credit control's
+    `Facts` of the account, read with the lock; when the rules say the change leaves nothing
+    to decide, credit control does not read the account again."""
+    tx_id: int | None
+    if cents == 0:  # a transaction without entries, as post_many records it
+        posting = Posting(key, kind, [], at, None, locked.supply_point_id, reference, details or {})
+        if not post_many([posting]):
+            return None, None
+        tx_id = Transaction.objects.values_list("pk", flat=True).get(idempotency_key=key)
+        balance = balance_of_account(locked)
+    else:
+        debit, credit_to = counter_account_id, locked.balance_account_id
+        if cents < 0:
+            debit, credit_to = credit_to, debit
+        now = clock.now()
+        tx_id, stored = post_transfer(
+            (
+                key,
+                kind,
+                locked.supply_point_id,
+                reference,
+                json.dumps(details or {}),
+                debit,
+                credit_to,
+                abs(cents),
+            ),
+            at=at or now,
+            updated_at=now,
+        )
+        if tx_id is None:
+            return None, None
+        balance = stored[locked.balance_account_id]
+    refresh_credit_state([locked.pk])
+    balance_changed.send(
+        sender=PrepaymentAccount,
+        account_ids=[locked.pk],
+        reason=kind,
+        facts={locked.pk: facts} if facts is not None else None,
+        moved={locked.pk: (balance, cents)},
     )
-    return balance, bool(posted)
+    return tx_id, balance
+
+
+def balance_of_account(account: LockedAccount) -> int:
+    return LedgerAccount.objects.values_list("balance_cents", flat=True).get(
+        pk=account.balance_account_id
+    )
 
 
 def recent_daily_cents(
@@ -287,12 +356,13 @@ def refresh_credit_state(
         # A top-up or an adjustment (a few accounts): the forecast window is summed by the
         # database in the same query. The close's thousands: one query for all their days.
         few = closed_day is None and len(chunk) <= _FEW_ACCOUNTS
-        if few:
-            accounts = _with_view_figures(accounts)
-        # Plain rows, not model instances: this runs for every account of a daily close.
-        rows = list(
-            accounts.values_list(*CREDIT_FIELDS, *(("recent_cents", "recent_days") if few else ()))
-        )
+        if few and len(chunk) == 1:
+            rows = _state_row(chunk[0])  # a top-up: the read compiled once per process
+        else:
+            if few:
+                accounts = _with_view_figures(accounts)
+            # Plain rows, not model instances: this runs for every account of a daily close.
+            rows = list(accounts.values_list(*CREDIT_FIELDS, *(_WINDOW_COLUMNS if few else ())))
         window = (
             {r[0]: (r[-2] or 0, r[-1] or 0) for r in rows}
             if few
@@ -407,6 +477,36 @@ def _credit_changes(
                 exhausted_since=exhausted_since,
             )
         )
+
+
+_WINDOW_COLUMNS = ("recent_cents", "recent_days")
+_PK_SLOT = -7_777_777_777  # stands for the account id while compiling; never a real id
+
+
+@functools.cache
+def _compiled_state_read(alias: str):
+    query = (
+        _with_view_figures(PrepaymentAccount.objects.using(alias))
+        .filter(pk=_PK_SLOT, state=AccountState.ACTIVE)
+        .values_list(*CREDIT_FIELDS, *_WINDOW_COLUMNS)
+        .query
+    )
+    compiler = query.get_compiler(alias)
+    sql, params = compiler.as_sql()
+    converters = compiler.get_converters([col for col, _, _ in compiler.select])
+    return compiler, sql, list(params), params.index(_PK_SLOT), converters
+
+
+def _state_row(pk: int) -> list[tuple]:
+    """refresh_credit_state's read of one account (its few-accounts read, as the ORM compiles
+    it), compiled once per process and database: compiling it cost more than running it."""
+    alias = router.db_for_read(PrepaymentAccount)
+    compiler, sql, params, slot, converters = _compiled_state_read(alias)
+    params = [*params[:slot], pk, *params[slot + 1 :]]
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return list(compiler.apply_converters(rows, converters)) if converters else rows
 
 
 def _write_closed(ids: list[int], day: date, changed: list[PrepaymentAccount]) -> None:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from solde import clock
@@ -19,9 +19,10 @@ from solde.ledger.models import AccountKind, LedgerAccount, Transaction, Transac
 from solde.ledger.services import account as ledger_account
 from solde.ledger.services import collections_account
 from solde.notifications.events import publish
+from solde.prepayment import credit_control
 from solde.prepayment import services as prepayment
 from solde.prepayment.models import AccountState, PrepaymentAccount
-from solde.registry.models import SupplyPoint
+from solde.registry.models import Dso, SupplierAssignment, SupplyPoint
 from solde.topups import rules
 from solde.topups.models import (
     AdjustmentKind,
@@ -118,6 +119,70 @@ def open_account_for(sp: SupplyPoint) -> PrepaymentAccount:
     return acc
 
 
+@dataclass
+class _Locked:
+    """An account as `_credit` reads it with its row lock (`_lock_for_credit`)."""
+
+    pk: int
+    state: str
+    balance_account_id: int
+    supply_point_id: int
+    supply_point: SupplyPoint | None  # the caller's instance, when it came with the account
+    supplier_id: int | None
+    counter_id: int | None
+    facts: credit_control.Facts
+
+
+def _lock_for_credit(account: PrepaymentAccount, day, channel: str | None) -> _Locked:
+    """Lock the account's row and read, in the same query, what crediting it needs: its state,
+    ledger account, supply point, the supplier on `day` (as `SupplyPoint.supplier_on`), the
+    channel's collections account (None: not created yet) and credit control's facts."""
+    q = connection.ops.quote_name
+    a, sp, dso, sa, la = (
+        q(m._meta.db_table)
+        for m in (PrepaymentAccount, SupplyPoint, Dso, SupplierAssignment, LedgerAccount)
+    )
+    meter = credit_control.meter_sql("a")
+    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update_of else ""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT a.state, a.balance_account_id, a.supply_point_id, a.supply,
+                   {credit_control.pending_sql(meter)}, sp.energy,
+                   d.emergency_credit_electricity_cents, d.emergency_credit_gas_cents,
+                   (SELECT sa.supplier_id FROM {sa} sa WHERE sa.supply_point_id = a.supply_point_id
+                      AND sa.valid_from <= %s ORDER BY sa.valid_from DESC LIMIT 1),
+                   (SELECT la.id FROM {la} la WHERE la.code = %s)
+            FROM {a} a JOIN {sp} sp ON sp.id = a.supply_point_id
+            JOIN {dso} d ON d.code = sp.dso_id
+            WHERE a.id = %s{lock}
+            """,
+            [
+                connection.ops.adapt_datefield_value(day),
+                f"collections:{channel}" if channel else "",
+                account.pk,
+            ],
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise PrepaymentAccount.DoesNotExist(account.pk)
+    state, ledger_id, sp_id, supply, mask, energy, elec, gas, supplier_id, counter_id = row
+    cached = PrepaymentAccount.supply_point.is_cached(account)
+    limit = Dso(
+        emergency_credit_electricity_cents=elec, emergency_credit_gas_cents=gas
+    ).emergency_credit_cents(energy)
+    return _Locked(
+        account.pk,
+        state,
+        ledger_id,
+        sp_id,
+        account.supply_point if cached else None,
+        supplier_id,
+        counter_id,
+        credit_control.Facts(supply, credit_control.pending_kinds(mask), limit),
+    )
+
+
 def _credit(
     account: PrepaymentAccount,
     amount_cents: int,
@@ -132,59 +197,62 @@ def _credit(
 ) -> tuple[Topup, bool]:
     rules.check_amount(channel, amount_cents)
     key = rules.source_key(channel, external_id, partner.pk if partner else None)
-    # Lock the account first: parallel identical requests queue here, then see the first row.
-    locked = (
-        PrepaymentAccount.objects.select_for_update()
-        .select_related("supply_point")
-        .get(pk=account.pk)
-    )
-    existing = Topup.objects.filter(source_key=key).first()
-    if existing:
-        return existing, False
-    if locked.state != AccountState.ACTIVE:
-        open_account_for(locked.supply_point)
     now = at or clock.now()
     day = clock.local_date(now)
-    sp = locked.supply_point
-    supplier = sp.supplier_on(day)  # read before the credit: the ledger rows stay locked less
-    ledger_key = f"topup:{key}"
-    counter = counter_account_id or collections_account(channel).pk
+    # Lock the account first: parallel identical requests queue here, then see the first row.
+    # The same query reads all the credit needs (supplier, counterpart, credit control's facts).
+    locked = _lock_for_credit(account, day, None if counter_account_id else channel)
+    if locked.state != AccountState.ACTIVE:
+        # A repeat returns the first top-up whatever the account's state now.
+        existing = Topup.objects.filter(source_key=key).first()
+        if existing:
+            return existing, False
+        open_account_for(SupplyPoint.objects.get(pk=locked.supply_point_id))  # raises
+    counter = counter_account_id or locked.counter_id or collections_account(channel).pk
     info = {"channel": channel, "external_id": external_id, **(details or {})}
     if partner:
         info["partner"] = partner.name
     if payer:
         info["payer"] = payer
-    balance, _posted = prepayment.credit(
+    # The ledger key's unique index is the repeat check: a key posted already (by a twin that
+    # held the lock before us, or committed meanwhile) posts nothing.
+    tx_id, balance = prepayment.post_credit(
         locked,
         amount_cents,
-        key=ledger_key,
+        key=f"topup:{key}",
         kind=TransactionKind.TOPUP,
         counter_account_id=counter,
         reference=f"{channel} {external_id}"[:120],
         details=info,
         at=now,
-        already_locked=True,
+        facts=locked.facts,
     )
+    if (
+        tx_id is None or balance is None
+    ):  # a repeat: the first top-up (its supply point for the receipt)
+        return Topup.objects.select_related("supply_point").get(source_key=key), False
     topup = Topup.objects.create(
         source_key=key,
         channel=channel,
         external_id=external_id,
         partner=partner,
         payer=payer,
-        supply_point=sp,
-        account=locked,
+        supply_point_id=locked.supply_point_id,
+        account=account,
         amount_cents=amount_cents,
-        transaction=Transaction.objects.get(idempotency_key=ledger_key),
-        supplier=supplier,
+        transaction_id=tx_id,
+        supplier_id=locked.supplier_id,
         day=day,
         balance_after_cents=balance,
         details=details or {},
         created_at=now,
         credited_at=now,
     )
+    if locked.supply_point is not None:
+        topup.supply_point = locked.supply_point  # the receipt shows its EAN
     publish(
         "topup_received",
-        sp.pk,
+        locked.supply_point_id,
         f"topup_received:{topup.pk}",
         {
             "topup_id": topup.pk,
@@ -248,6 +316,20 @@ def _credit_once(
     details: dict | None = None,
     at: datetime | None = None,
 ) -> tuple[Topup, bool]:
+    if connection.vendor == "postgresql":
+        # The ledger key's ON CONFLICT turns a twin into a repeat, never an error: no
+        # savepoint round trips.
+        return _credit(
+            account,
+            amount_cents,
+            channel=channel,
+            external_id=external_id,
+            partner=partner,
+            payer=payer,
+            counter_account_id=counter_account_id,
+            details=details,
+            at=at,
+        )
     try:
         with transaction.atomic():
             return _credit(
