@@ -7,6 +7,7 @@ ledger credit (same key, idempotent), the credit-state refresh and the `balance_
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -316,33 +317,25 @@ def _credit_once(
     details: dict | None = None,
     at: datetime | None = None,
 ) -> tuple[Topup, bool]:
+    credit = functools.partial(
+        _credit,
+        account,
+        amount_cents,
+        channel=channel,
+        external_id=external_id,
+        partner=partner,
+        payer=payer,
+        counter_account_id=counter_account_id,
+        details=details,
+        at=at,
+    )
     if connection.vendor == "postgresql":
         # The ledger key's ON CONFLICT turns a twin into a repeat, never an error: no
         # savepoint round trips.
-        return _credit(
-            account,
-            amount_cents,
-            channel=channel,
-            external_id=external_id,
-            partner=partner,
-            payer=payer,
-            counter_account_id=counter_account_id,
-            details=details,
-            at=at,
-        )
+        return credit()
     try:
         with transaction.atomic():
-            return _credit(
-                account,
-                amount_cents,
-                channel=channel,
-                external_id=external_id,
-                partner=partner,
-                payer=payer,
-                counter_account_id=counter_account_id,
-                details=details,
-                at=at,
-            )
+            return credit()
     except IntegrityError:
         # A concurrent twin won the unique key between our check and our insert.
         key = rules.source_key(channel, external_id, partner.pk if partner else None)
