@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -344,16 +344,21 @@ def test_accepted_readings_leave_the_catch_up_in_their_transaction_tried_after_c
     from solde import work
     from solde.models import WorkItem
     from solde.prepayment import tasks
+    from solde.prepayment.models import CloseRun
 
     a, b = make_supply_point(), make_supply_point()
+    # The platform closed yesterday already: yesterday's readings complete days to charge.
+    CloseRun.objects.create(
+        day=date(2026, 11, 27), ean="", started_at=frozen, finished_at=frozen, closed=1
+    )
     handled: list[dict] = []
     monkeypatch.setitem(work.HANDLERS, tasks.CATCH_UP, handled.extend)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         ingest(
             [
-                row(b, "2026-11-28T08:00:00+01:00", "1"),
-                row(a, "2026-11-28T08:00:00+01:00", "1"),
-                row(a, "2026-11-28T08:00:00+01:00", "-1"),
+                row(b, "2026-11-27T08:00:00+01:00", "1"),
+                row(a, "2026-11-27T08:00:00+01:00", "1"),
+                row(a, "2026-11-27T08:00:00+01:00", "-1"),
             ],
             "test",
         )
@@ -367,8 +372,79 @@ def test_accepted_readings_leave_the_catch_up_in_their_transaction_tried_after_c
     item.refresh_from_db()
     assert item.status == "done"
     with django_capture_on_commit_callbacks(execute=True):
-        ingest([row(a, "2026-11-28T08:00:00+01:00", "1")], "test")  # duplicate only
+        ingest([row(a, "2026-11-27T08:00:00+01:00", "1")], "test")  # duplicate only
     assert WorkItem.objects.filter(kind=tasks.CATCH_UP).count() == 1
+
+
+@pytest.mark.parametrize("closed_through", [None, date(2026, 11, 27), date(2026, 11, 26)])
+def test_the_catch_up_is_left_only_for_accounts_it_could_charge(
+    frozen, make_supply_point, row, django_capture_on_commit_callbacks, closed_through
+):
+    from solde.models import WorkItem
+    from solde.prepayment import tasks
+    from solde.prepayment.models import CloseRun
+
+    live, late = make_supply_point(), make_supply_point()
+    if closed_through:
+        CloseRun.objects.create(
+            day=closed_through, ean="", started_at=frozen, finished_at=frozen, closed=1
+        )
+    ingest([row(live, "2026-11-28T08:00:00+01:00", "1")], "test")  # activated today
+    ingest([row(late, "2026-11-27T08:00:00+01:00", "1")], "test")  # activated yesterday
+    PrepaymentAccount.objects.filter(supply_point=late).update(last_closed_day=date(2026, 11, 26))
+    WorkItem.objects.filter(kind=tasks.CATCH_UP).delete()
+    with django_capture_on_commit_callbacks(execute=False):
+        ingest(
+            [
+                row(live, "2026-11-28T09:00:00+01:00", "2"),
+                row(late, "2026-11-27T09:00:00+01:00", "2"),
+            ],
+            "test",
+        )
+        items = list(WorkItem.objects.filter(kind=tasks.CATCH_UP).values_list("payload", flat=True))
+    # Closed through the platform's last day, or activated after it: nothing to charge.
+    expected = [late.pk] if closed_through == date(2026, 11, 27) else []
+    assert items == ([{"supply_points": expected}] if expected else [])
+
+
+def test_the_catch_up_is_left_for_every_account_while_a_platform_close_runs(
+    frozen, make_supply_point, row, django_capture_on_commit_callbacks
+):
+    from solde.models import WorkItem
+    from solde.prepayment import tasks
+    from solde.prepayment.models import CloseRun
+
+    sp = make_supply_point()
+    ingest([row(sp, "2026-11-28T08:00:00+01:00", "1")], "test")
+    WorkItem.objects.filter(kind=tasks.CATCH_UP).delete()
+    # That close may have found the account waiting for the readings this batch commits.
+    CloseRun.objects.create(day=date(2026, 11, 27), ean="", started_at=frozen)
+    with django_capture_on_commit_callbacks(execute=False):
+        ingest([row(sp, "2026-11-28T09:00:00+01:00", "2")], "test")
+        item = WorkItem.objects.get(kind=tasks.CATCH_UP)
+    assert item.payload == {"supply_points": [sp.pk]}
+
+
+def test_a_batch_of_active_meters_costs_the_same_queries_for_3_or_30_meters(
+    frozen, make_supply_point, row
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    points = [make_supply_point() for _ in range(30)]
+    ingest([row(sp, "2026-11-28T00:00:00+01:00", "1") for sp in points], "test")  # activated
+
+    def queries(few: list, hour: int) -> int:
+        at = f"2026-11-28T{hour:02}:00:00+01:00"
+        batch = [row(sp, at, str(hour + 1)) for sp in few]
+        with CaptureQueriesContext(connection) as captured:
+            result = ingest(batch, "test")
+        assert result.accepted == len(few)
+        return len(captured.captured_queries)
+
+    # An account already active costs nothing; the meters are read and locked in one query each.
+    assert queries(points[:3], 1) == queries(points, 2) <= 8
+    assert set(PrepaymentAccount.objects.values_list("state", flat=True)) == {"active"}
 
 
 def test_a_batch_costs_a_handful_of_queries(

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import chain, groupby, repeat
 from operator import itemgetter, sub
 from typing import NamedTuple, cast
@@ -35,7 +35,7 @@ from solde.readings import rules
 from solde.readings.models import Reading, RejectedReading, RejectReason
 from solde.readings.rules import FIELDS, Malformed
 from solde.registry import services as registry_services
-from solde.registry.models import ENERGY_REGISTERS, REGISTER_UNIT, Meter, SupplyPoint
+from solde.registry.models import ENERGY_REGISTERS, REGISTER_UNIT, Dso, Meter, SupplyPoint
 
 # A concurrent writer can slip a reading of the same key in between our read and our write:
 # the unique constraint then fails the batch, which is judged again from scratch.
@@ -499,21 +499,59 @@ def _commit(
     rejects.sort()
     if rejects and keep_rejections:
         _keep_rejections(rows, rejects, source, index_of, prepared.now)
-    if first_at and activate_accounts:
+    supply_point_ids = sorted(first_at)
+    if supply_point_ids and activate_accounts:
         from solde.prepayment.services import activate
 
-        activate({sp: rules.from_epoch_us(t) for sp, t in first_at.items()})
-    supply_point_ids = sorted(first_at)
-    if supply_point_ids:
+        # Only the pending accounts reach `activate` (which locks and checks them again): an
+        # account already active costs the batch nothing more than this one query.
+        pending = _pending_accounts(supply_point_ids)
+        if pending:
+            activate({sp: rules.from_epoch_us(first_at[sp]) for sp in pending})
+    lagging = _lagging_accounts(supply_point_ids)
+    if lagging:
         from solde.prepayment.tasks import catch_up_later
 
-        catch_up_later(supply_point_ids)  # the days these readings complete are charged
+        catch_up_later(lagging)  # the days these readings complete are charged
     return IngestResult(
         accepted=accepted,
         duplicates=duplicates,
         rejected=[Rejection(index_of(pos), reason, detail) for pos, reason, detail in rejects],
         supply_point_ids=supply_point_ids,
     )
+
+
+def _pending_accounts(supply_point_ids: Sequence[int]) -> list[int]:
+    """The supply points among these whose prepayment account is still pending."""
+    from solde.prepayment.models import AccountState, PrepaymentAccount
+
+    sql = (
+        f"SELECT supply_point_id FROM {connection.ops.quote_name(PrepaymentAccount._meta.db_table)}"
+        f" WHERE supply_point_id {{into}} AND state = %s"
+    )
+    return [sp for (sp,) in _select_in(sql, supply_point_ids, [AccountState.PENDING])]
+
+
+def _lagging_accounts(supply_point_ids: Sequence[int]) -> list[int]:
+    """The supply points among these that the catch-up close could charge: an active account
+    not closed up to the platform's last closed day (what `close.catch_up` closes). While a
+    platform close is running, all of them: that close may have found them waiting for the
+    readings this batch commits."""
+    if not supply_point_ids:
+        return []
+    from solde.prepayment.models import AccountState, CloseRun, PrepaymentAccount
+
+    q = connection.ops.quote_name
+    runs = q(CloseRun._meta.db_table)
+    sql = (
+        f"SELECT a.supply_point_id FROM {q(PrepaymentAccount._meta.db_table)} a "
+        f"WHERE a.supply_point_id {{into}} AND ("
+        f"EXISTS (SELECT 1 FROM {runs} WHERE ean = '' AND finished_at IS NULL) OR "
+        f"(a.state = %s AND EXISTS (SELECT 1 FROM {runs} c WHERE c.ean = '' "
+        f"AND c.finished_at IS NOT NULL AND c.day >= a.activation_day "
+        f"AND (a.last_closed_day IS NULL OR c.day > a.last_closed_day))))"
+    )
+    return sorted(sp for (sp,) in _select_in(sql, supply_point_ids, [AccountState.ACTIVE]))
 
 
 # --- reading the batch -------------------------------------------------------------------------
@@ -598,37 +636,74 @@ def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
         yield items[start : start + size]
 
 
-def _meters(serials: set[str]) -> dict[str, _Meter]:
-    """The batch's meters with their supply point, energy and DSO limit, by serial."""
-    out: dict[str, _Meter] = {}
-    for chunk in _chunks(sorted(serials)):
-        rows = Meter.objects.filter(serial__in=chunk).values_list(
-            "id",
-            "serial",
-            "supply_point_id",
-            "supply_point__ean",
-            "supply_point__energy",
-            "registers",
-            "installed_at",
-            "removed_at",
-            "supply_point__dso__max_power_kw",
-            "supply_point__dso__max_gas_flow_m3h",
-        )
-        for mid, serial, sp, ean, energy, registers, installed, removed, kw, m3h in rows:
-            limit = m3h if energy == "gas" else kw
-            out[serial] = _Meter(
-                mid,
-                serial,
-                sp,
-                ean,
-                energy,
-                frozenset(registers or ()),
-                rules.epoch_us(installed) if installed else None,
-                rules.epoch_us(removed) if removed else None,
-                rules.limit_centi(Decimal(limit)),
-                installed,
-                removed,
+def _select_in(sql: str, values: Sequence, extra: Sequence = ()) -> list[tuple]:
+    """Rows of `sql` whose `{in}` placeholder is a column's membership in `values`: one array
+    parameter on PostgreSQL, IN lists of at most `_CHUNK` on SQLite. A raw cursor: the batch
+    path wants plain tuples, not the ORM's per-row work."""
+    if not values:
+        return []
+    out: list[tuple] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql.format(into="= ANY(%s)"), [list(values), *extra])
+            return cursor.fetchall()
+        for chunk in _chunks(values):
+            cursor.execute(
+                sql.format(into=f"IN ({', '.join(['%s'] * len(chunk))})"), [*chunk, *extra]
             )
+            out += cursor.fetchall()
+    return out
+
+
+def _aware(at: datetime | str | None) -> datetime | None:
+    """A datetime from a raw cursor: SQLite gives naive UTC, as text or converted."""
+    if at is None:
+        return None
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at if at.tzinfo is not None else at.replace(tzinfo=rules.EPOCH.tzinfo)
+
+
+def _registers(raw: object) -> frozenset[str]:
+    """A meter's registers from a raw cursor: JSON text, or a list if the driver parsed it."""
+    return frozenset(cast(list[str], (json.loads(raw) if isinstance(raw, str) else raw) or ()))
+
+
+@cache
+def _limit_centi(limit: object) -> int:
+    # SQLite hands a decimal column back as a float: its shortest text is the stored value.
+    return rules.limit_centi(limit if isinstance(limit, Decimal) else Decimal(str(limit)))
+
+
+def _meters(serials: set[str]) -> dict[str, _Meter]:
+    """The batch's meters with their supply point, energy and DSO limit, by serial. One query
+    (PostgreSQL)."""
+    q = connection.ops.quote_name
+    sql = (
+        f"SELECT m.id, m.serial, m.supply_point_id, sp.ean, sp.energy, m.registers, "
+        f"m.installed_at, m.removed_at, d.max_power_kw, d.max_gas_flow_m3h "
+        f"FROM {q(Meter._meta.db_table)} m "
+        f"JOIN {q(SupplyPoint._meta.db_table)} sp ON sp.id = m.supply_point_id "
+        f"JOIN {q(Dso._meta.db_table)} d ON d.code = sp.dso_id WHERE m.serial {{into}}"
+    )
+    out: dict[str, _Meter] = {}
+    for mid, serial, sp, ean, energy, registers, installed, removed, kw, m3h in _select_in(
+        sql, sorted(serials)
+    ):
+        installed, removed = _aware(installed), _aware(removed)
+        out[serial] = _Meter(
+            mid,
+            serial,
+            sp,
+            ean,
+            energy,
+            _registers(registers),
+            rules.epoch_us(installed) if installed else None,
+            rules.epoch_us(removed) if removed else None,
+            _limit_centi(m3h if energy == "gas" else kw),
+            installed,
+            removed,
+        )
     return out
 
 
@@ -693,16 +768,16 @@ def _meters_changed(prepared: _Prepared) -> bool:
     (SQLite's write lock, taken when the transaction starts, already does). Key-share locks,
     as foreign keys take, are not blocked."""
     ids = sorted({mid for mid, _register in prepared.groups})
-    current = {}
-    for chunk in _chunks(ids):
-        locked = (
-            Meter.objects.select_for_update(no_key=True)
-            .filter(pk__in=chunk)
-            .order_by("pk")
-            .values_list("id", "registers", "installed_at", "removed_at")
-        )
-        for mid, registers, installed, removed in locked:
-            current[mid] = (frozenset(registers or ()), installed, removed)
+    sql = (
+        f"SELECT id, registers, installed_at, removed_at FROM "
+        f"{connection.ops.quote_name(Meter._meta.db_table)} WHERE id {{into}} ORDER BY id"
+    )
+    if connection.vendor == "postgresql":
+        sql += " FOR NO KEY UPDATE"  # in id order, as every batch: no deadlock between batches
+    current = {
+        mid: (_registers(registers), _aware(installed), _aware(removed))
+        for mid, registers, installed, removed in _select_in(sql, ids)
+    }
     by_id = {m.id: m for m in prepared.meters.values()}
     return any(
         current.get(mid) != (by_id[mid].registers, by_id[mid].installed_at, by_id[mid].removed_at)
