@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -284,39 +285,6 @@ def credit_topup(
     writes nothing) an amount the channel does not take or an account that is not active.
     """
 
-    def run() -> tuple[Topup, bool]:
-        return _credit_once(
-            account,
-            amount_cents,
-            channel=channel,
-            external_id=external_id,
-            partner=partner,
-            payer=payer,
-            counter_account_id=counter_account_id,
-            details=details,
-            at=at,
-        )
-
-    if transaction.get_connection().in_atomic_block:
-        # Inside the caller's transaction the inner savepoint of _credit_once is enough (it
-        # holds every write): no second savepoint round trip on the top-up path.
-        return run()
-    with transaction.atomic():
-        return run()
-
-
-def _credit_once(
-    account: PrepaymentAccount,
-    amount_cents: int,
-    *,
-    channel: str,
-    external_id: str,
-    partner: Partner | None = None,
-    payer: str = "",
-    counter_account_id: int | None = None,
-    details: dict | None = None,
-    at: datetime | None = None,
-) -> tuple[Topup, bool]:
     credit = functools.partial(
         _credit,
         account,
@@ -329,6 +297,20 @@ def _credit_once(
         details=details,
         at=at,
     )
+    if transaction.get_connection().in_atomic_block:
+        # Inside the caller's transaction the savepoint of _credit_once is enough (it holds
+        # every write): no second savepoint round trip on the top-up path.
+        return _credit_once(credit, channel, external_id, partner)
+    with transaction.atomic():
+        return _credit_once(credit, channel, external_id, partner)
+
+
+def _credit_once(
+    credit: Callable[[], tuple[Topup, bool]],
+    channel: str,
+    external_id: str,
+    partner: Partner | None,
+) -> tuple[Topup, bool]:
     if connection.vendor == "postgresql":
         # The ledger key's ON CONFLICT turns a twin into a repeat, never an error: no
         # savepoint round trips.
