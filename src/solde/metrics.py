@@ -40,7 +40,8 @@ def readings() -> Iterator[Metric]:
     from solde.readings.models import RejectedReading
 
     accepted = CounterMetricFamily(
-        "solde_readings_accepted", "Index readings accepted (highest reading id handed out)."
+        "solde_readings_accepted",
+        "Index readings accepted (highest reading id handed out, ids drawn 32 at a time).",
     )
     accepted.add_metric([], accepted_readings())
     yield accepted
@@ -55,10 +56,12 @@ def readings() -> Iterator[Metric]:
 
 
 def accepted_readings() -> int:
-    """The highest reading id: ids only grow, one per row written. PostgreSQL: the id
-    sequence's last value, one read whatever the table's size — the partitioned readings table
-    has no index on id, and retention drops old rows without moving it back. SQLite: the
-    largest rowid, read from the end of the table's B-tree."""
+    """The highest reading id handed out: ids only grow, one per row written. PostgreSQL: the
+    id sequence's last value, one read whatever the table's size — the partitioned readings
+    table has no index on id, and retention drops old rows without moving it back. Sessions
+    draw ids 32 at a time (migration readings 0005), so it runs ahead of the rows written by
+    less than 32 per database session that wrote readings. SQLite: the largest rowid, read
+    from the end of the table's B-tree."""
     from solde.readings.models import Reading
 
     if connection.vendor == "postgresql":

@@ -75,6 +75,12 @@ def main() -> None:
         f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n"
         f"Machine: {machine()}.\n"
         + (f"Scale: {scale} (sizes shrunk; not the targets' sizes).\n" if scale != 1 else "")
+        + (
+            f"This run re-measured {', '.join(sorted(only))}; the other sections are from "
+            "earlier runs (`SOLDE_BENCH_ONLY`).\n"
+            if only
+            else ""
+        )
     )
     (ROOT / "BENCHMARKS.md").write_text(header + "\n" + "\n\n".join(sections) + "\n")
     print("BENCHMARKS.md written")

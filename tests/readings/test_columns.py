@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import importlib
-from datetime import UTC, timedelta
+from datetime import UTC, timedelta, timezone
 from io import StringIO
 
 import pytest
@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from solde import clock
+from solde.readings import services
 from solde.readings.models import Reading, RejectedReading
+from solde.readings.plain import PlainText
 from solde.readings.services import Columns, ingest_rows
 
 command = importlib.import_module("solde.readings.management.commands.import-readings")
@@ -63,14 +65,14 @@ def test_batches_are_what_the_csv_module_reads(lines, last_break, size):
     assert got == expected
 
 
-def test_a_plain_file_is_cut_into_columns(tmp_path):
+def test_a_plain_file_is_read_as_buffers(tmp_path):
     text = (
         HEADER
         + "\n"
         + "".join(f"e,m,1.8.1,2026-11-28T00:{q:02d}:00+01:00,1.000,kWh\n" for q in range(4))
     )
     batches = list(command.csv_batches(StringIO(text, newline=""), 3))
-    assert [type(rows) for rows, _lines in batches] == [Columns, Columns]
+    assert [type(rows) for rows, _lines in batches] == [PlainText, PlainText]
     assert [list(lines) for _rows, lines in batches] == [[2, 3, 4], [5]]
 
 
@@ -125,6 +127,26 @@ def test_columns_and_rows_give_the_same_outcome(
     with transaction.atomic():  # each example leaves nothing behind
         same_outcome(make_supply_point, frozen, runs, stored, damage, random)
         transaction.set_rollback(True)
+
+
+def outcome(batch) -> tuple:
+    """What ingesting the batch does, rolled back: counts, refusals, stored and kept rows."""
+    with transaction.atomic():
+        result = ingest_rows(batch, "file:test", first_index=2)
+        seen = (
+            result.accepted,
+            result.duplicates,
+            [(r.index, r.reason, r.detail) for r in result.rejected],
+            sorted(result.supply_point_ids),
+            sorted(Reading.objects.values_list("meter_id", "register", "at", "value_milli")),
+            sorted(
+                RejectedReading.objects.values_list(
+                    "row_index", "ean", "meter", "register", "at", "value", "unit", "reason"
+                )
+            ),
+        )
+        transaction.set_rollback(True)
+    return seen
 
 
 def same_outcome(make_supply_point, frozen, runs, stored, damage, random) -> None:
@@ -184,24 +206,118 @@ def same_outcome(make_supply_point, frozen, runs, stored, damage, random) -> Non
             value_milli=value,
         )
 
-    def outcome(batch) -> tuple:
-        with transaction.atomic():
-            result = ingest_rows(batch, "file:test", first_index=2)
-            seen = (
-                result.accepted,
-                result.duplicates,
-                [(r.index, r.reason, r.detail) for r in result.rejected],
-                sorted(result.supply_point_ids),
-                sorted(Reading.objects.values_list("meter_id", "register", "at", "value_milli")),
-                sorted(
-                    RejectedReading.objects.values_list(
-                        "row_index", "ean", "meter", "register", "at", "value", "unit", "reason"
-                    )
-                ),
-            )
-            transaction.set_rollback(True)
-        return seen
-
     as_rows = outcome([tuple(row) for row in rows])
     as_columns = outcome(Columns([[row[i] for row in rows] for i in range(6)]))
     assert as_columns == as_rows
+    if rows:
+        as_buffer = PlainText.of("".join(",".join(row) + "\n" for row in rows))
+        assert as_buffer is not None
+        assert outcome(as_buffer) == as_rows
+
+
+# --- a plain batch read as arrays: the same outcome as its rows ---------------------------------
+
+# Largest rise a quarter-hour, thousandths: around the limits (60 kW: 15,000; 40 m³/h: 10,000).
+STEPS = [0, 50, 3_000, 9_999, 10_000, 10_001, 14_999, 15_000, 15_001, 30_000]
+
+
+@pytest.mark.django_db
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # which meter (2: gas)
+            st.sampled_from(["1.8.1", "1.8.2", "24.2.3"]),
+            st.integers(1, 30),  # run length
+            st.sampled_from(STEPS),
+            st.integers(0, 90),  # first quarter-hour back from now
+            st.sampled_from(["+01:00"] * 4 + ["+00:00", "-05:00"]),  # the offset written
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    # stored indexes near a run: (which run, quarter-hours from its first row, minutes off the
+    # quarter, thousandths off that row's value)
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(-40, 40),
+            st.sampled_from([0, 0, 7]),
+            st.sampled_from([0, 0, -1, 1, -20_000, 20_000, 2_000_000]),
+        ),
+        max_size=4,
+    ),
+    st.randoms(),
+)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_buffer_and_its_rows_give_the_same_outcome(
+    make_supply_point, frozen, runs, stored, random
+):
+    """Mostly clean batches — the array path's case — with stored indexes before, after, on and
+    inside the new rows, rises at and past the limit, a meter register in two runs, a register
+    the meter lacks: judged and stored as the row code does, row for row."""
+    with transaction.atomic():
+        points = [make_supply_point(), make_supply_point(), make_supply_point(energy="gas")]
+        meters = [sp.meters.get() for sp in points]
+        lines, written = [], []  # written: per run, its meter, register and (instant, value)s
+        for which, register, length, step, back, offset in runs:
+            sp, meter = points[which], meters[which]
+            unit = "m3" if sp.energy == "gas" else "kWh"
+            value = random.randrange(1_000, 9_000_000)
+            hours, minutes = int(offset[1:3]), int(offset[4:])
+            sign = -1 if offset[0] == "-" else 1
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+            rows = []
+            for q in range(length):
+                at = frozen - timedelta(minutes=15 * (back - q))
+                value += random.choice([0, step, random.randrange(0, step + 1), -1] * 5 + [-step])
+                rows.append((at, value))
+                lines.append(
+                    f"{sp.ean},{meter.serial},{register},{at.astimezone(zone).isoformat()},"
+                    f"{value // 1000}.{value % 1000:03d},{unit}\n"
+                )
+            written.append((meter, register, rows))
+        for run, q, off, delta in stored:
+            if run < len(written):
+                meter, register, rows = written[run]
+                at, value = rows[max(0, min(q, len(rows) - 1))]
+                Reading.objects.get_or_create(
+                    meter=meter,
+                    register=register,
+                    at=at + timedelta(minutes=15 * (q - max(0, min(q, len(rows) - 1))) + off),
+                    defaults={"value_milli": max(0, value + delta)},
+                )
+        batch = PlainText.of("".join(lines))
+        assert batch is not None
+
+        assert outcome(batch) == outcome([batch[i] for i in range(len(batch))])
+        transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+def test_a_clean_batch_goes_in_by_arrays(make_supply_point, frozen):
+    """No row of a clean batch is checked, judged or packed on its own: the array path takes it
+    whole, and stores every row."""
+    sp = make_supply_point()
+    meter = sp.meters.get()
+    text = "".join(
+        f"{sp.ean},{meter.serial},{register},"
+        f"{clock.local(frozen - timedelta(minutes=15 * (96 - q))).isoformat()},"
+        f"{1000 + q}.{q:03d},kWh\n"
+        for register in ("1.8.1", "1.8.2")
+        for q in range(96)
+    )
+    batch = PlainText.of(text)
+    prepared = services._prepare(batch)
+    assert prepared.runs is not None and not prepared.groups and not prepared.rejects
+    result = ingest_rows(batch, "file:test")
+    assert (result.accepted, result.duplicates, result.rejected) == (192, 0, [])
+    assert Reading.objects.filter(meter=meter).count() == 192
+    # a stored index higher than the batch's first: the rows are walked, and one refused
+    Reading.objects.filter(meter=meter).delete()
+    Reading.objects.create(
+        meter=meter, register="1.8.1", at=frozen - timedelta(hours=30), value_milli=5_000_000
+    )
+    result = ingest_rows(batch, "file:test", first_index=1)
+    assert result.accepted == 96 and {r.reason for r in result.rejected} == {"index_decrease"}

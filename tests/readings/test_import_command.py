@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from solde import clock
 from solde.prepayment.models import PrepaymentAccount
 from solde.readings.models import Reading, RejectedReading
 
@@ -173,6 +175,51 @@ def test_pipelined_import_commits_batch_after_batch(frozen, make_supply_point, t
     assert list(RejectedReading.objects.values_list("reason", "row_index")) == [("conflict", 52)]
     assert "120" in out
     assert set(PrepaymentAccount.objects.values_list("state", flat=True)) == {"active"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_written_side_by_side_are_judged_in_file_order(frozen, make_supply_point, tmp_path):
+    # On PostgreSQL two batches are written at once. Each batch here starts with an index a
+    # little below the last one of the batch before, on the same meter: judged in file order,
+    # that first row is the one refused (the other way round, the row before it would be).
+    sp = make_supply_point()
+    serial = sp.meters.get().serial
+    rows, value = [], 100_000
+    for q in range(60):
+        value += -5 if q % 10 == 0 and q else 200
+        at = clock.local(frozen - timedelta(minutes=15 * (80 - q))).isoformat()
+        rows.append(f"{sp.ean},{serial},1.8.1,{at},{value // 1000}.{value % 1000:03d},kWh")
+    path = tmp_path / "day.csv"
+    path.write_text("ean,meter,register,at,value,unit\n" + "\n".join(rows) + "\n")
+    run(str(path), "--batch-size", "10")
+    refused = RejectedReading.objects.order_by("row_index")
+    assert list(refused.values_list("reason", "row_index")) == [
+        ("index_decrease", line) for line in (12, 22, 32, 42, 52)
+    ]
+    assert Reading.objects.count() == 55
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_unreadable_halfway_reports_every_batch_it_stored(
+    frozen, make_supply_point, tmp_path
+):
+    # The batches being written when the read fails are committed and counted (on PostgreSQL
+    # two are written at once): the rows the message says were imported are the rows stored.
+    sp = make_supply_point()
+    serial = sp.meters.get().serial
+    rows = [
+        f"{sp.ean},{serial},1.8.1,"
+        f"{clock.local(frozen - timedelta(minutes=15 * (400 - q))).isoformat()},{100 + q}.000,kWh"
+        for q in range(360)
+    ]
+    path = tmp_path / "day.csv"
+    text = "ean,meter,register,at,value,unit\n" + "\n".join(rows) + "\n"
+    path.write_bytes(text.encode() + b"\xff\xfe broken\n")
+    with pytest.raises(CommandError) as failure:
+        run(str(path), "--batch-size", "20")
+    stored = Reading.objects.count()
+    assert stored > 0
+    assert f"The {stored:,} rows before it were imported" in str(failure.value)
 
 
 def test_windows_export_with_bom_and_crlf(frozen, make_supply_point, tmp_path):

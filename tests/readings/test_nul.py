@@ -2,7 +2,8 @@
 
 import pytest
 
-from solde.readings.services import ingest
+from solde.readings.models import RejectedReading
+from solde.readings.services import ingest, ingest_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +32,22 @@ def test_a_nul_character_is_refused_as_invalid(frozen, make_supply_point):
         (1, "invalid"),
         (2, "invalid"),
     ]
+
+
+def test_a_nul_after_an_instant_inside_a_run_is_refused_and_kept_for_review(
+    frozen, make_supply_point
+):
+    # The refusal's sentence quotes the instant: kept for review without the NUL (PostgreSQL
+    # text cannot hold one), not a server error.
+    sp = make_supply_point()
+    serial = sp.meters.get().serial
+    row = (sp.ean, serial, "1.8.1", "2026-11-28T11:00:00+01:00", "1.000", "kWh")
+    bad = (*row[:3], "2026-11-28T11:15:00+01:00\x00", *row[4:])
+    result = ingest_rows([row, bad], "file:test")
+    assert result.accepted == 1
+    assert [(r.index, r.reason) for r in result.rejected] == [(1, "invalid")]
+    kept = RejectedReading.objects.get()
+    assert "\x00" not in kept.detail and "\x00" not in kept.at
 
 
 def test_the_api_refuses_a_batch_holding_nul(api, frozen, make_supply_point):

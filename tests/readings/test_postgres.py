@@ -176,3 +176,14 @@ def test_pipelined_batches_retry_after_a_slipped_in_reading(
     assert (first.accepted, [r.reason for r in first.rejected]) == (1, ["conflict"])
     assert results[1][1].accepted == 1
     assert Reading.objects.count() == 3
+
+
+def test_reading_ids_are_drawn_32_at_a_time():
+    """A bulk COPY takes its readings' ids from the session's cache, not one by one from the
+    shared sequence (migration readings 0005)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seqcache FROM pg_sequence "
+            "WHERE seqrelid = pg_get_serial_sequence('readings_reading', 'id')::regclass"
+        )
+        assert cursor.fetchone() == (32,)

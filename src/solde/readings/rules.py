@@ -159,12 +159,15 @@ def limit_centi(limit: Decimal) -> int:
     return int(limit * 100)
 
 
+RATE_SCALE = 360_000_000  # 3.6e9 µs an hour × 100 (hundredths of the limit) / 1000 (thousandths)
+
+
 def too_fast(rise_milli: int, elapsed_us: int, max_centi: int) -> bool:
     """Is the mean rate over the interval above the limit? kWh per hour = kW; m³ per hour.
 
     rate = (rise_milli / 1000) / (elapsed_us / 3.6e9 h) > max_centi / 100, in integers.
     """
-    return rise_milli * 360_000_000 > max_centi * elapsed_us
+    return rise_milli * RATE_SCALE > max_centi * elapsed_us
 
 
 Rejected = tuple[int, str, int, int]  # (position in batch, kind, other instant us, other value)
@@ -187,7 +190,7 @@ def judge(
     Returns (accepted candidates, duplicate positions, rejected rows).
     """
     candidates.sort()
-    if _all_accepted(known_at, known_value, candidates, max_centi):
+    if all_accepted(known_at, known_value, candidates, max_centi):
         return candidates, [], []
     return walk(known_at, known_value, candidates, max_centi)
 
@@ -250,7 +253,7 @@ def walk(
 _first, _third = itemgetter(0), itemgetter(2)
 
 
-def _all_accepted(
+def all_accepted(
     known_at: Sequence[int],
     known_value: Sequence[int],
     candidates: list[tuple[int, int, int]],
@@ -285,5 +288,5 @@ def _all_accepted(
         min(dt) > 0
         and min(rise) >= 0
         # not too_fast(rise, dt, max_centi) for every pair, as whole lists
-        and all(map(le, map(mul, rise, repeat(360_000_000)), map(mul, dt, repeat(max_centi))))
+        and all(map(le, map(mul, rise, repeat(RATE_SCALE)), map(mul, dt, repeat(max_centi))))
     )

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
-from itertools import chain, islice, repeat
+from itertools import chain, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -31,8 +31,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from solde.readings.plain import PlainText
 from solde.readings.rules import FIELDS
-from solde.readings.services import Columns, Rejection, ingest_batches
+from solde.readings.services import Rejection, ingest_batches
 
 Batch = tuple[Sequence, Sequence[int]]  # rows in field order, and the line number of each
 
@@ -90,9 +91,9 @@ def csv_batches(stream: IO[str], size: int) -> Iterator[Batch]:
 def _plain_csv_batches(stream: IO[str], reader: Any, size: int) -> Iterator[Batch]:
     """The usual file (the API's six columns in order), a batch of lines at a time. Lines with
     no quote, each with five commas, are what the csv module would make of them split on the
-    commas: the batch is cut into six columns by one split of its text (`Columns`), no Python
-    work per row. Any other batch goes through the csv module; from the first quote on (a
-    quoted field may hold a line break), the rest of the file does."""
+    commas: the batch stays one buffer (`PlainText`), read by array operations, no Python work
+    per row. Any other batch goes through the csv module; from the first quote on (a quoted
+    field may hold a line break), the rest of the file does."""
     number = reader.line_num  # lines read so far (the header's)
     while True:
         lines: list[str] = []
@@ -112,15 +113,10 @@ def _plain_csv_batches(stream: IO[str], reader: Any, size: int) -> Iterator[Batc
             text += "\n"  # the last line of a file that does not end with a line break
         first, count = number + 1, len(lines)
         number += count
-        commas = list(map(str.count, lines, repeat(",")))
-        if "\r" not in text and commas.count(5) == count:
-            del lines, commas  # the batch's memory is its columns only
-            fields = text.replace("\n", ",").split(",")
-            del text
-            fields.pop()  # after the last line break
-            columns = Columns([fields[i::6] for i in range(6)])
-            del fields
-            yield columns, range(first, first + count)
+        batch = None if "\r" in text else PlainText.of(text)
+        if batch is not None:
+            del lines, text  # the batch's memory is its buffer only
+            yield batch, range(first, first + count)
         else:  # blank lines or other widths; no quote, so one record a line
             kept = [(row, first + i) for i, row in enumerate(csv.reader(lines)) if row]
             del lines, text
