@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.parsers import expat
 
-import xmlschema
-
 from solde.money import InvalidAmount, format_eur, parse_eur
+
+if TYPE_CHECKING:
+    import xmlschema
 
 NS_PREFIX = "urn:iso:std:iso:20022:tech:xsd:camt.053."
 VERSIONS = ("camt.053.001.02", "camt.053.001.08")
@@ -154,6 +156,8 @@ def _check_safe_and_well_formed(data: bytes) -> None:
 @cache
 def schema(version: str) -> xmlschema.XMLSchema:
     """The official ISO 20022 schema of a supported version (loaded once per process)."""
+    import xmlschema  # a seventh of every process's start-up: only statements need it
+
     return xmlschema.XMLSchema(str(XSD_DIR / f"{version}.xsd"))
 
 
