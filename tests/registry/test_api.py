@@ -318,12 +318,55 @@ def test_any_valid_ean_registers_and_any_wrong_check_digit_is_refused(frozen):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_registrations_of_one_new_ean_at_once(api_key):
-    """PostgreSQL: two PUTs of the same new EAN racing give one supply point, no 500."""
-    import threading
+    """PostgreSQL: PUTs of the same new EAN racing give one supply point and no refusal.
 
-    from django.db import connection
+    The losers update the winner's supply point (200): none is told the EAN is "already
+    registered" (422) because the winner committed while it was looking (a few rounds; the next
+    test forces that interleaving)."""
     from django.test import Client
 
+    from tests.conftest import at_once, on_postgres
+
+    if not on_postgres():
+        pytest.skip("a real race needs PostgreSQL's concurrent writers")
+    Supplier.objects.create(code="SUPPLIER-A", name="A")
+    key = api_key("registry")
+    rounds = 3
+    for _ in range(rounds):
+        ean = new_ean()
+        statuses = at_once(
+            4,
+            lambda _, ean=ean: (
+                Client()
+                .put(
+                    f"/api/v1/supply-points/{ean}",
+                    data=body(meter={"serial": f"SER-{ean[-6:]}", "registers": ["1.8.1"]}),
+                    content_type="application/json",
+                    HTTP_AUTHORIZATION=f"Bearer {key}",
+                )
+                .status_code
+            ),
+        )
+        assert sorted(statuses) == [200, 200, 200, 201], ean
+        assert SupplyPoint.objects.filter(ean=ean).count() == 1
+    assert PrepaymentAccount.objects.count() == rounds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_registration_committed_while_another_looks_for_the_ean_is_updated_not_refused(
+    api_key,
+):
+    """PostgreSQL: the first registration commits just after the second found no supply point.
+
+    The second must wait for it and update it (200), not refuse the EAN as already registered
+    (422). Fails without the per-EAN turn in `upsert_supply_point`."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+    from django.test import Client
+
+    from solde.registry import services
     from tests.conftest import on_postgres
 
     if not on_postgres():
@@ -331,28 +374,52 @@ def test_two_registrations_of_one_new_ean_at_once(api_key):
     Supplier.objects.create(code="SUPPLIER-A", name="A")
     key = api_key("registry")
     ean = new_ean()
-    barrier = threading.Barrier(4)
-    statuses: list[int] = []
+    first_written, looked, statuses = threading.Event(), threading.Event(), []
 
-    def put():
+    def first():  # registers the EAN, and commits once the second has looked or is waiting
         try:
-            barrier.wait()
-            r = Client().put(
-                f"/api/v1/supply-points/{ean}",
-                data=body(),
-                content_type="application/json",
-                HTTP_AUTHORIZATION=f"Bearer {key}",
-            )
-            statuses.append(r.status_code)
+            with transaction.atomic():
+                services.upsert_supply_point(ean, body())
+                first_written.set()
+                deadline = time.monotonic() + 10
+                while not looked.is_set() and time.monotonic() < deadline:
+                    with connection.cursor() as cur:  # is the second waiting for our turn?
+                        cur.execute(
+                            "SELECT count(*) FROM pg_locks l JOIN pg_database d "
+                            "ON d.oid = l.database "
+                            "WHERE NOT l.granted AND d.datname = current_database()"
+                        )
+                        if cur.fetchone()[0]:
+                            break
+                    time.sleep(0.02)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=put) for _ in range(4)]
+    def note_the_look(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "FOR UPDATE" in sql and "registry_supplypoint" in sql and not looked.is_set():
+            looked.set()  # it found nothing: let the first commit now
+            time.sleep(0.3)
+        return result
+
+    def second():
+        try:
+            first_written.wait(10)
+            with connection.execute_wrapper(note_the_look):
+                r = Client().put(
+                    f"/api/v1/supply-points/{ean}",
+                    data=body(),
+                    content_type="application/json",
+                    HTTP_AUTHORIZATION=f"Bearer {key}",
+                )
+            statuses.append((r.status_code, r.content[:200]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
-    assert sorted(statuses)[0] in (200, 201) and set(statuses) <= {200, 201}
-    assert statuses.count(201) == 1
+        t.join(20)
+    assert [status for status, _ in statuses] == [200], statuses
     assert SupplyPoint.objects.filter(ean=ean).count() == 1
-    assert PrepaymentAccount.objects.count() == 1

@@ -281,8 +281,9 @@ def put_supply_point(request: HttpRequest, ean: str, payload: SupplyPointIn):
     try:
         result = _call(services.upsert_supply_point, ean, payload.dict())
     except IntegrityError:
-        # Two requests registered the same EAN (or serial) at once; the loser's transaction
-        # rolled back whole, and trying again sees the winner's row: an update, or a clear 422.
+        # Two EANs registered with the same meter serial (or customer reference) at once (one
+        # EAN's registrations take turns): the loser rolled back whole, and trying again gives
+        # a clear 422 naming what the winner took.
         result = _call(services.upsert_supply_point, ean, payload.dict())
     sp = services.get_supply_point(result.supply_point.ean)
     return Status(201 if result.created else 200, _supply_point_out(sp))

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils.translation import gettext as _
 
 from solde import clock
@@ -40,6 +40,7 @@ from solde.registry.signals import supply_points_created
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_PRICE = Decimal("10")  # €/kWh: anything above is a typo (a price in c€ or €/MWh)
+_EAN_LOCK = 0x5EA7  # the first key of the advisory locks taken per EAN (schedule.py has its own)
 
 
 class InvalidInput(ValueError):
@@ -488,6 +489,17 @@ def _local(at: datetime) -> str:
     return clock.local(at).strftime("%Y-%m-%d %H:%M")
 
 
+def _take_turns(ean: str) -> None:
+    """Two registrations of one EAN at once take turns until commit (PostgreSQL).
+
+    A row lock cannot hold a supply point that does not exist yet: without this, the second
+    would find no row, then see the first's committed one and refuse it as "already registered"
+    instead of updating it. SQLite has one writer at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_EAN_LOCK, ean])
+
+
 @transaction.atomic
 def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
     """Create or update a supply point, its customer, address, meter and supplier.
@@ -521,6 +533,7 @@ def upsert_supply_point(ean: str, data: SupplyPointData | dict) -> UpsertResult:
     address = _address_fields(data.address)
     serial, registers, installed_at = _meter_fields(energy, data.meter)
 
+    _take_turns(ean)
     sp = SupplyPoint.objects.select_for_update().filter(ean=ean).first()
     if sp is None:
         # A new supply point of a known customer (same e-mail and name, e.g. gas next to
