@@ -336,3 +336,23 @@ def test_a_run_of_many_chunks_decides_as_a_run_of_one(make_account, at, monkeypa
         one.friendly_credit,
         one.reconnected,
     )
+
+
+def test_a_big_chunk_leaves_the_callers_planner_settings_as_it_found_them():
+    """PostgreSQL: a chunk's read turns hash and merge joins off for itself only.
+
+    The caller's transaction goes on with what it had set (here hash joins off, merge joins
+    on), not with the server's defaults."""
+    from django.db import connection
+
+    from tests.conftest import on_postgres
+
+    if not on_postgres():
+        pytest.skip("planner settings are PostgreSQL's")
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_hashjoin = off")
+        credit_control._rows(list(range(1, credit_control._CHUNK // 10 + 2)), False, DAY)
+        cur.execute(
+            "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+        )
+        assert cur.fetchone() == ("off", "on")

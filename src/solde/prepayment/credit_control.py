@@ -214,11 +214,19 @@ def _rows(ids: list[int], with_last_delta: bool, day: date | None = None) -> lis
         if big:
             # Index probes from the chunk's accounts: a hash join would scan and hash every
             # balance and supply point of the platform for each chunk (0012).
+            cur.execute(
+                "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+            )
+            planner = cur.fetchone()
             cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         cur.execute(sql + " ORDER BY a.id", params)
         fetched = cur.fetchall()
-        if big:  # the caller's transaction goes on with the planner as it was
-            cur.execute("SET LOCAL enable_hashjoin = DEFAULT; SET LOCAL enable_mergejoin = DEFAULT")
+        if big:  # the caller's transaction goes on with the planner as the caller had it
+            cur.execute(
+                "SELECT set_config('enable_hashjoin', %s, true), "
+                "set_config('enable_mergejoin', %s, true)",
+                planner,
+            )
         return _to_rows(fetched)
 
 
