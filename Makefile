@@ -33,12 +33,15 @@ test: venv  ## run the tests on SQLite, then on PostgreSQL (mandatory when CI=tr
 	@$(MAKE) --no-print-directory test-sqlite
 	@$(MAKE) --no-print-directory test-postgres
 
+# The tests run on every core (pytest-xdist): each has its own database, topics and ports.
+PYTEST = $(BIN)/pytest -n auto
+
 test-sqlite: venv e2e-tools
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-postgres: venv e2e-tools
 	@if pg_isready -q -d "$(SOLDE_PG_URL)" 2>/dev/null || $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(SOLDE_PG_URL)'.rsplit('/',1)[0]+'/postgres').close()" 2>/dev/null; then \
-		SOLDE_DATABASE_URL="$(SOLDE_PG_URL)" $(BIN)/pytest; \
+		SOLDE_DATABASE_URL="$(SOLDE_PG_URL)" $(PYTEST); \
 	elif [ "$$CI" = "true" ]; then echo "PostgreSQL is required in CI and is not reachable at $(SOLDE_PG_URL)"; exit 1; \
 	else echo "SKIPPED the PostgreSQL pass: no server at $(SOLDE_PG_URL) (set SOLDE_PG_URL)"; fi
 

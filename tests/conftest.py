@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -19,6 +20,7 @@ hypothesis_settings.register_profile("solde", deadline=None)
 hypothesis_settings.load_profile("solde")
 
 IN_CI = os.environ.get("CI") == "true"
+T = TypeVar("T")
 
 
 def _flush_through_the_ledger_guard() -> None:
@@ -39,8 +41,34 @@ def _flush_through_the_ledger_guard() -> None:
     DatabaseOperations.execute_sql_flush = execute_sql_flush
 
 
+def _flush_again_after_a_deadlock() -> None:
+    """PostgreSQL: a request the live server is still answering when a browser test ends (or a
+    background thread of its fixtures) can hold one table the flush's TRUNCATE needs while it
+    waits for another the TRUNCATE holds. The server then cancels the TRUNCATE ("deadlock
+    detected"), rolled back whole; the request finishes, and flushing again succeeds."""
+    import time
+
+    from django.db import OperationalError
+    from django.db.backends.postgresql.operations import DatabaseOperations
+    from psycopg.errors import DeadlockDetected
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        for attempt in range(3):
+            try:
+                return flush(self, sql_list)
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, DeadlockDetected) or attempt == 2:
+                    raise
+                time.sleep(0.2)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
 def pytest_configure(config) -> None:
     _flush_through_the_ledger_guard()
+    _flush_again_after_a_deadlock()
 
 
 def require(service: str, available: bool) -> None:
@@ -65,6 +93,38 @@ def on_postgres() -> bool:
     from django.db import connection
 
     return connection.vendor == "postgresql"
+
+
+def at_once(n: int, call: Callable[[int], T], timeout: float = 30) -> list[T]:
+    """`call(i)` in threads i = 0…n-1 released together, each on its own connection (closed
+    after).
+
+    The results in the order they came; a thread's exception is raised here."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(n)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout)
+            results.append(call(i))
+        except BaseException as exc:  # noqa: BLE001 - raised in the test's thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    if errors:
+        raise errors[0]
+    return results
 
 
 @pytest.fixture(autouse=True, scope="session")

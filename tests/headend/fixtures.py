@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from solde import clock
 from solde.headend import adapters
 from tests.conftest import require
-from tests.headend.support import BROKER, HeadEnd, mosquitto_reachable, new_prefix
+from tests.headend.support import (
+    BROKER,
+    HeadEnd,
+    PrivateBroker,
+    mosquitto_reachable,
+    new_prefix,
+)
 
 
 @pytest.fixture
@@ -90,3 +98,13 @@ def account_with(make_supply_point):
         return acc
 
     return make
+
+
+@pytest.fixture
+def private_broker(tmp_path, settings):
+    require("the mosquitto program", shutil.which("mosquitto") is not None)
+    settings.HEADEND_TOPIC_PREFIX = new_prefix()
+    broker = PrivateBroker(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()

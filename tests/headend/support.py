@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -26,9 +27,10 @@ def mosquitto_reachable() -> bool:
 class HeadEnd:
     """The platform's listener and a simulator, both on `kind` ("inprocess" or "mqtt")."""
 
-    def __init__(self, kind: str, prefix: str, **sim_options) -> None:
+    def __init__(self, kind: str, prefix: str, broker: str = BROKER, **sim_options) -> None:
         self.kind = kind
         self.prefix = prefix
+        self.broker = broker
         self.sim_options = {"ack_delay": 0, "exec_delay": 0, **sim_options}
         self.listener = Listener(self.transport("listener"), source="test")
         self.sim: Simulator | None = None
@@ -41,7 +43,7 @@ class HeadEnd:
         if self.kind == "inprocess":
             return adapters.InProcessTransport()
         cid = self.client_id(role)
-        t = adapters.MqttTransport(BROKER, client_id=cid, persistent=True)
+        t = adapters.MqttTransport(self.broker, client_id=cid, persistent=True)
         assert t.wait_connected(5), "no connection to Mosquitto"
         return t
 
@@ -93,8 +95,55 @@ class HeadEnd:
         self.listener.transport.close()
         if self.kind == "mqtt":  # leave no session behind at the broker
             for role in ("listener", "sim", "meter", "rogue", "sink"):
-                adapters.forget_session(BROKER, self.client_id(role))
+                adapters.forget_session(self.broker, self.client_id(role))
 
 
 def new_prefix() -> str:
     return f"solde-test/{uuid.uuid4().hex[:10]}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateBroker:
+    """A Mosquitto of our own on a random 127.0.0.1 port, persistent, restartable."""
+
+    def __init__(self, folder) -> None:
+        self.port = _free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {folder}/\n"
+            "user root\n"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def _open(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["mosquitto", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self._open():
+            assert time.monotonic() < deadline and self.proc.poll() is None, "no mosquitto"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()  # SIGTERM: Mosquitto saves its sessions
+            self.proc.wait(10)
+            self.proc = None

@@ -5,9 +5,6 @@ results)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 from datetime import datetime, timedelta
 
@@ -23,8 +20,7 @@ from solde.headend.models import DeadLetter
 from solde.orders.models import Order, OrderEvent
 from solde.orders.services import request_order
 from solde.readings.models import Reading, RejectedReading
-from tests.conftest import on_postgres, require
-from tests.headend.support import new_prefix
+from tests.conftest import on_postgres
 
 START = datetime(2026, 11, 27, 0, 0, tzinfo=clock.BRUSSELS)
 REGISTERS = ("1.8.1", "1.8.2")
@@ -203,66 +199,6 @@ def test_listener_survives_its_database_backend_killed_and_connections_refused(
     assert OrderEvent.objects.filter(order=order, status="executed").count() == 1
     assert _all_acknowledged(mqtt.listener)
     link.close()
-
-
-# --- A private broker that the test restarts --------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrivateBroker:
-    """A Mosquitto of our own on a random 127.0.0.1 port, persistent, restartable."""
-
-    def __init__(self, folder) -> None:
-        self.port = _free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
-        self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {folder}/\n"
-            "user root\n"
-        )
-        self.proc: subprocess.Popen | None = None
-
-    def _open(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["mosquitto", "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not self._open():
-            assert time.monotonic() < deadline and self.proc.poll() is None, "no mosquitto"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()  # SIGTERM: Mosquitto saves its sessions
-            self.proc.wait(10)
-            self.proc = None
-
-
-@pytest.fixture
-def private_broker(tmp_path, settings):
-    require("the mosquitto program", shutil.which("mosquitto") is not None)
-    settings.HEADEND_TOPIC_PREFIX = new_prefix()
-    broker = PrivateBroker(tmp_path)
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.mark.django_db

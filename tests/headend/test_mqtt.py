@@ -1,37 +1,21 @@
-"""Faults of the MQTT link, over the real Mosquitto on 127.0.0.1:1883."""
+"""Faults of the MQTT link, over the real Mosquitto (127.0.0.1:1883, or one of the test's own
+that it restarts)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from solde import clock
-from solde.headend import topics
+from solde.headend import adapters, topics
 from solde.headend.adapters import MqttTransport, publisher
 from solde.orders.models import Order, OrderEvent
 from solde.orders.services import dispatch_due, request_order
-from tests.conftest import require
-from tests.headend.support import BROKER
+from tests.headend.support import BROKER, HeadEnd
 
 pytestmark = pytest.mark.django_db
-
-PIDFILE = Path("/run/mosquitto/mosquitto.pid")
-CONF = "/etc/mosquitto/mosquitto.conf"
-
-
-def _port_open() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 1883), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def _wait(cond, timeout: float = 10) -> bool:
@@ -43,18 +27,22 @@ def _wait(cond, timeout: float = 10) -> bool:
     return False
 
 
-def stop_broker() -> None:
-    os.kill(int(PIDFILE.read_text().strip()), signal.SIGTERM)  # Mosquitto saves its sessions
-    assert _wait(lambda: not _port_open()), "Mosquitto did not stop"
+@pytest.fixture
+def restartable(private_broker, settings, db):
+    """The platform and a fleet on a Mosquitto of this test's own, which it may stop and start
+    (the shared one on 127.0.0.1:1883 serves tests running beside it)."""
+    settings.HEADEND_URL = private_broker.url
+    adapters.reset()
+    he = HeadEnd("mqtt", settings.HEADEND_TOPIC_PREFIX, broker=private_broker.url)
+    yield he
+    he.close()
+    adapters.reset()
 
 
-def start_broker() -> None:
-    subprocess.run(["mosquitto", "-d", "-c", CONF], check=True)
-    assert _wait(_port_open), "Mosquitto did not start"
-
-
-def test_broker_restart_mid_run_loses_nothing_and_doubles_nothing(mqtt, monday, account_with):
-    require("a restartable Mosquitto", PIDFILE.exists() and os.geteuid() == 0)
+def test_broker_restart_mid_run_loses_nothing_and_doubles_nothing(
+    restartable, private_broker, monday, account_with
+):
+    mqtt = restartable
     accounts = [account_with(500) for _ in range(6)]
     meters = [a.supply_point.meters.get() for a in accounts]
     mqtt.start_fleet([m.serial for m in meters])
@@ -62,12 +50,12 @@ def test_broker_restart_mid_run_loses_nothing_and_doubles_nothing(mqtt, monday, 
     mqtt.stop_fleet()  # the meters are offline: their orders wait in their broker session
     assert dispatch_due() == 3
     try:
-        stop_broker()
+        private_broker.stop()
         # Decided while the broker is down: the dispatcher cannot send, the orders stay.
         second = [request_order(m.pk, "display_balance", "after close") for m in meters[3:]]
         assert dispatch_due() == 0
     finally:
-        start_broker()
+        private_broker.start()
     assert all(Order.objects.get(pk=o.pk).status == "created" for o in second)
     assert _wait(lambda: publisher().connected)
     mqtt.restart_fleet()

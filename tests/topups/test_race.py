@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from solde.topups.models import Topup
-from tests.conftest import on_postgres
+from tests.conftest import at_once, on_postgres
 from tests.topups.conftest import balance
 
 
@@ -37,27 +35,19 @@ def test_parallel_identical_posts_credit_once(active_sp, partner_api):
             "partner_transaction_id": "race-1",
         }
     )
-    barrier = threading.Barrier(8)
-    codes: list[int] = []
-
-    def post():
-        try:
-            barrier.wait()
-            r = Client().post(
+    codes = at_once(
+        8,
+        lambda _: (
+            Client()
+            .post(
                 "/api/v1/topups",
                 data=body,
                 content_type="application/json",
                 HTTP_AUTHORIZATION=f"Bearer {plaintext}",
             )
-            codes.append(r.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+            .status_code
+        ),
+    )
     assert sorted(codes) == [200] * 7 + [201]
     assert Topup.objects.count() == 1
     assert balance(sp) == 3000
@@ -73,24 +63,15 @@ def test_the_same_statement_imported_twice_at_once_credits_once(active_sp):
 
     sp = active_sp()
     data = statement(Entry("20.00", ref="RACE-1", ogm=sp.structured_communication))
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
 
-    def run():
+    def run(_):
         try:
-            barrier.wait()
             r = bank.import_statement(data)
-            outcomes.append("already" if r.already_imported else "imported")
+            return "already" if r.already_imported else "imported"
         except camt.CamtError:
-            outcomes.append("refused")
-        finally:
-            connection.close()
+            return "refused"
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once(4, run)
     assert outcomes.count("imported") == 1 and len(outcomes) == 4
     assert Topup.objects.count() == 1 and balance(sp) == 3000
 
@@ -114,35 +95,25 @@ def test_one_transaction_id_sent_at_once_for_two_customers_credits_one_of_them_o
     shop.partner.api_key = racer
     shop.partner.save()
     old.delete()
-    barrier = threading.Barrier(8)
-    answers: list[tuple[int, int]] = []
 
-    def post(i: int):
+    def post(i: int) -> tuple[int, int]:
         sp = sps[i % 2]
-        try:
-            barrier.wait()
-            r = Client().post(
-                "/api/v1/topups",
-                data=json.dumps(
-                    {
-                        "reference": sp.customer_reference,
-                        "amount": "20.00",
-                        "channel": "retail",
-                        "partner_transaction_id": "race-2",
-                    }
-                ),
-                content_type="application/json",
-                HTTP_AUTHORIZATION=f"Bearer {plaintext}",
-            )
-            answers.append((i % 2, r.status_code))
-        finally:
-            connection.close()
+        r = Client().post(
+            "/api/v1/topups",
+            data=json.dumps(
+                {
+                    "reference": sp.customer_reference,
+                    "amount": "20.00",
+                    "channel": "retail",
+                    "partner_transaction_id": "race-2",
+                }
+            ),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {plaintext}",
+        )
+        return i % 2, r.status_code
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = at_once(8, post)
     winner = [side for side, code in answers if code == 201]
     assert len(winner) == 1 and len(answers) == 8
     for side, code in answers:
