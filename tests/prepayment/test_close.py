@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from solde import clock
+from solde import clock, faults
 from solde.ledger.models import Transaction
 from solde.ledger.services import verify
 from solde.notifications.models import Event
@@ -376,6 +376,92 @@ def test_late_readings_before_any_platform_close_do_nothing(electricity):
     catch_up_later([sp.pk])
     assert drain_work().done == 1  # handled: nothing to charge yet
     assert DayCharge.objects.count() == 0
+
+
+@pytest.fixture
+def readings_mid_run(monkeypatch):
+    """`batch` runs once the platform run has closed its days but before it is finished: what
+    a batch committing then looks like, its catch-up tried at once (after its commit), while
+    the platform's last closed day is still the day before."""
+    from solde import work
+    from solde.prepayment import tasks
+
+    def arm(batch):
+        real = close_module._close_up_to
+        calls = []
+
+        def run_then_batch(*args):
+            result = real(*args)
+            if not calls:  # the platform run's, not the catch-up's
+                calls.append(batch)
+                batch()
+                work.drain([tasks.CATCH_UP])
+            return result
+
+        monkeypatch.setattr(close_module, "_close_up_to", run_then_batch)
+
+    return arm
+
+
+def test_an_account_activated_while_the_platform_close_runs_is_closed_when_it_ends(
+    electricity, make_supply_point, readings_mid_run
+):
+    sp, acc = electricity
+    _flat_account(sp, "2026-11-25", 3, 1000)
+    late = make_supply_point()  # pending: its meter has not spoken yet when the run lists accounts
+
+    def first_readings():
+        activated(late, midnight("2026-11-26"))
+        _flat_account(late, "2026-11-26", 2, 1000)
+        catch_up_later([late.pk])  # what the batch leaves; nothing to charge before the run ends
+
+    readings_mid_run(first_readings)
+    result = close_day(D("2026-11-27"))
+    assert result.closed == 3  # the run's own: `acc` for three days
+    days = DayCharge.objects.filter(account__supply_point=late).values_list("day", flat=True)
+    assert sorted(days) == [D("2026-11-26"), D("2026-11-27")]
+    assert PrepaymentAccount.objects.get(supply_point=late).last_closed_day == D("2026-11-27")
+    assert verify().ok
+
+
+def test_a_midnight_index_arriving_while_the_platform_close_runs_is_charged_when_it_ends(
+    electricity, readings_mid_run
+):
+    sp, acc = electricity
+    m = meter_of(sp)
+    daily(m, "1.8.2", "2026-11-25", [0, 0, 0, 0])
+    daily(m, "1.8.1", "2026-11-25", [0, 1000, 2000])  # the 28th's midnight is late
+
+    def midnight_index():
+        add_readings(m, "1.8.1", [(midnight("2026-11-28"), 3000)])
+        catch_up_later([sp.pk])
+
+    readings_mid_run(midnight_index)
+    result = close_day(D("2026-11-27"))
+    assert result.waiting_for_data == 1  # what the run itself found
+    acc.refresh_from_db()
+    assert acc.last_closed_day == D("2026-11-27") and acc.waiting_reason == ""
+
+
+def test_a_crash_as_the_platform_close_ends_leaves_its_catch_up_to_the_worker(
+    electricity, make_supply_point, readings_mid_run
+):
+    sp, acc = electricity
+    _flat_account(sp, "2026-11-25", 3, 1000)
+    late = make_supply_point()
+
+    def first_readings():
+        activated(late, midnight("2026-11-27"))
+        _flat_account(late, "2026-11-27", 1, 1000)
+        catch_up_later([late.pk])
+
+    readings_mid_run(first_readings)
+    with faults.armed("close.after_finish"), pytest.raises(faults.InjectedFault):
+        close_day(D("2026-11-27"))
+    assert CloseRun.objects.get().finished_at is not None  # the run itself is over
+    assert not DayCharge.objects.filter(account__supply_point=late).exists()
+    drain_work()  # the worker
+    assert PrepaymentAccount.objects.get(supply_point=late).last_closed_day == D("2026-11-27")
 
 
 def test_scheduled_job_closes_yesterday_at_five(electricity):

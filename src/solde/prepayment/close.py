@@ -50,6 +50,7 @@ from solde.prepayment.models import (
 )
 from solde.prepayment.services import refresh_closed_credit_state
 from solde.prepayment.signals import balance_changed
+from solde.prepayment.tasks import CATCH_UP, drain_catch_up
 from solde.readings.indexes import Probe, _as_utc, neighbours
 from solde.readings.models import DailyIndex, Reading
 from solde.registry.models import (
@@ -111,7 +112,17 @@ def close_day(
     run.closed = result.closed
     run.waiting_for_data = result.waiting_for_data
     run.waiting_for_price = result.waiting_for_price
-    run.save(update_fields=["finished_at", "closed", "waiting_for_data", "waiting_for_price"])
+    with transaction.atomic():
+        run.save(update_fields=["finished_at", "closed", "waiting_for_data", "waiting_for_price"])
+        if account_ids is None:
+            # Readings committed while this run went by (an account activated after it listed
+            # the day's accounts, a midnight index after it read the account) had their
+            # catch-up tried before the run finished, so only up to the day before: the run
+            # ends with a catch-up of every account it left behind, as work that survives a crash.
+            work.enqueue(CATCH_UP, f"{CATCH_UP}:after:{run.pk}", {"behind": True}, group=CATCH_UP)
+    if account_ids is None:
+        faults.point("close.after_finish")
+        drain_catch_up()
     return result
 
 
@@ -120,20 +131,18 @@ def last_platform_closed_day() -> date | None:
     return CloseRun.objects.filter(ean="", finished_at__isnull=False).aggregate(d=Max("day"))["d"]
 
 
-def catch_up(supply_point_ids: Iterable[int]) -> CloseResult | None:
-    """Charge the days up to the platform's last closed day for these supply points (late data)."""
+def catch_up(supply_point_ids: Iterable[int] | None) -> CloseResult | None:
+    """Charge the days up to the platform's last closed day for these supply points (late data),
+    or for every account behind it (None)."""
     last = last_platform_closed_day()
     if last is None:
         return None
-    ids = list(
-        PrepaymentAccount.objects.filter(
-            supply_point_id__any_of=list(supply_point_ids),
-            state=AccountState.ACTIVE,
-            activation_day__lte=last,
-        )
-        .exclude(last_closed_day__gte=last)
-        .values_list("pk", flat=True)
-    )
+    behind = PrepaymentAccount.objects.filter(
+        state=AccountState.ACTIVE, activation_day__lte=last
+    ).exclude(last_closed_day__gte=last)
+    if supply_point_ids is not None:
+        behind = behind.filter(supply_point_id__any_of=list(supply_point_ids))
+    ids = list(behind.values_list("pk", flat=True))
     if not ids:
         return None
     return _close_up_to(last, ids, None, timedelta(0))

@@ -49,23 +49,26 @@ def catch_up_later(supply_point_ids: Iterable[int]) -> None:
     if not ids:
         return
     work.enqueue(CATCH_UP, f"{CATCH_UP}:{uuid.uuid4().hex}", {"supply_points": ids}, group=CATCH_UP)
-    transaction.on_commit(_drain_catch_up)
+    transaction.on_commit(drain_catch_up)
 
 
-def _drain_catch_up() -> None:
+def drain_catch_up() -> None:
     try:
         work.drain([CATCH_UP])
-    except Exception:  # the readings and the work item are committed: the worker retries
-        log.exception("Catch-up close after late readings could not run; the worker retries it")
+    except Exception:  # the work item is committed (with its cause): the worker retries it
+        log.exception("The catch-up close could not run now; the worker retries it")
 
 
 def catch_up(payloads: list[dict]) -> None:
     """Charge the days late readings complete, up to the platform's last closed day, for every
-    supply point of the pending catch-up items at once."""
+    supply point of the pending catch-up items at once (every account behind it, once a
+    platform close has ended)."""
     from solde.prepayment.close import catch_up as close_catch_up
 
-    ids = sorted({sp for p in payloads for sp in p["supply_points"]})
-    result = close_catch_up(ids)
+    if any(p.get("behind") for p in payloads):
+        result = close_catch_up(None)  # what a platform close left behind, these included
+    else:
+        result = close_catch_up(sorted({sp for p in payloads for sp in p["supply_points"]}))
     faults.point("catch_up.after_close")
     if result and result.closed:
         log.info("Late readings: %d day(s) charged up to %s", result.closed, result.day)
