@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import re
 from datetime import UTC, timedelta, timezone
 from io import StringIO
 
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from solde import clock
-from solde.readings import services
+from solde.readings import rules, services
 from solde.readings.models import Reading, RejectedReading
 from solde.readings.plain import PlainText
 from solde.readings.services import Columns, ingest_rows
@@ -321,3 +322,68 @@ def test_a_clean_batch_goes_in_by_arrays(make_supply_point, frozen):
     )
     result = ingest_rows(batch, "file:test", first_index=1)
     assert result.accepted == 96 and {r.reason for r in result.rejected} == {"index_decrease"}
+
+
+def _line(at: str = "2026-11-28T00:15:00+01:00", value: str = "1.000") -> str:
+    return f"541449011000000011,M1,1.8.1,{at},{value},kWh\n"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[0-9]{1,17}\.[0-9]{2,4}", fullmatch=True),
+            st.from_regex(
+                r"[0-9+\-e ]{1,16}\.[0-9+\-e ]{3}", fullmatch=True
+            ),  # the shape, not the digits
+            st.text(alphabet="0123456789.+-e ", min_size=1, max_size=20),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_values_are_read_by_arrays_as_the_row_code_reads_a_plain_value(values):
+    """Digits, a point, three decimals, at most 15 digits before it: read as thousandths;
+    anything else (another width, a sign, an exponent) sends the batch to the row code."""
+    batch = PlainText.of("".join(_line(value=v) for v in values))
+    assert batch is not None
+    got = batch.values()
+    if all(services._PLAIN_VALUES.fullmatch(v) for v in values):
+        assert got is not None
+        assert got.tolist() == [rules.parse_value_milli(v) for v in values]
+    else:
+        assert got is None
+
+
+_INSTANT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))])).map(
+                lambda at: at.replace(microsecond=0).isoformat()
+            ),
+            st.from_regex(_INSTANT, fullmatch=True),
+            st.from_regex(
+                _INSTANT.replace("[0-9]", "[0-9+ ]").replace("[+-]", "[+\\-Z 0]"), fullmatch=True
+            ),
+            st.text(alphabet="0123456789-+:TZ ", min_size=1, max_size=27),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_instants_are_told_apart_by_arrays_as_texts(instants):
+    """Every line's instant is one of the distinct texts, the one it holds, whenever all are
+    written as 2026-11-28T00:15:00+01:00 (each text is then parsed once, by the real parser);
+    otherwise the batch goes to the row code."""
+    batch = PlainText.of("".join(_line(at=at) for at in instants))
+    assert batch is not None
+    got = batch.instants()
+    if all(re.fullmatch(_INSTANT, at, re.ASCII) for at in instants):
+        assert got is not None
+        texts, which = got
+        assert len(set(texts)) == len(texts)
+        assert [texts[i] for i in which.tolist()] == instants
+    else:
+        assert got is None
