@@ -53,6 +53,14 @@ def merged(fresh: list[str]) -> list[str]:
     return kept
 
 
+def stamped(section: str) -> str:
+    """The section with when and where it was measured under its heading: a partial run
+    (`SOLDE_BENCH_ONLY`) keeps sections measured on other days, maybe on another machine."""
+    heading, _, rest = section.strip().partition("\n")
+    when = f"Measured on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}."
+    return f"{heading}\n\n{when}\n{rest}"
+
+
 def main() -> None:
     pg_url = os.environ.get("SOLDE_PG_URL", "postgres://postgres@127.0.0.1:5432/solde")
     scale = float(os.environ.get("SOLDE_BENCH_SCALE", "1"))
@@ -66,7 +74,7 @@ def main() -> None:
         print(f"== {name}", flush=True)
         started = time.perf_counter()
         mod = importlib.import_module(f"tests.perf.{name}")
-        sections.append(mod.run(pg_url))
+        sections.append(stamped(mod.run(pg_url)))
         print(f"   done in {time.perf_counter() - started:.0f} s", flush=True)
     if only:
         sections = merged(sections)
@@ -77,7 +85,7 @@ def main() -> None:
         + (f"Scale: {scale} (sizes shrunk; not the targets' sizes).\n" if scale != 1 else "")
         + (
             f"This run re-measured {', '.join(sorted(only))}; the other sections are from "
-            "earlier runs (`SOLDE_BENCH_ONLY`).\n"
+            "earlier runs (`SOLDE_BENCH_ONLY`), each says when and on which machine.\n"
             if only
             else ""
         )
