@@ -17,6 +17,7 @@ from django.db import connections
 from django_typer.management import TyperCommand
 
 SERVERS = ("gunicorn", "granian")
+GUNICORN_KEEP_ALIVE = 75  # seconds: longer than the usual proxy idle timeout (60 s)
 FINGERPRINT = ".solde-sources"
 
 
@@ -76,6 +77,10 @@ def server_argv(server: str, bind: str, workers: int, threads: int) -> list[str]
             "--timeout", "60",
             "--no-control-socket",  # several servers on one machine (tests, benchmarks)
             "--backlog", "2048",
+            # Idle connections are closed by the client side (a proxy or load balancer, 60 s
+            # by default), not at gunicorn's 2 s: a request sent just as the server closes an
+            # idle connection is lost (the web benchmark's IncompleteReadErrors).
+            "--keep-alive", str(GUNICORN_KEEP_ALIVE),
         ]  # fmt: skip
     if server == "granian":
         return [
