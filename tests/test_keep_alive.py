@@ -6,16 +6,13 @@ IncompleteReadErrors)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
+from tests.perf.bench_web import _free_port, start_server, stop_server
+
 IDLE = 3  # seconds between two requests on one connection: past gunicorn's old 2 s
 
 
@@ -43,9 +40,7 @@ def _answer(conn: socket.socket) -> bytes:
 
 @pytest.mark.parametrize("server", ["gunicorn", "granian"])
 def test_a_connection_idle_for_seconds_still_answers(server, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOLDE_")}
     env.update(
         SOLDE_DATA_DIR=str(tmp_path),
@@ -54,27 +49,14 @@ def test_a_connection_idle_for_seconds_still_answers(server, tmp_path):
         SOLDE_DEBUG="0",
         SOLDE_HEADEND_URL="inprocess",
     )
-    proc = subprocess.Popen(
-        [str(BIN / "solde"), "serve", "--server", server, "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "2", "--no-collectstatic"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    proc = start_server(env, server, port, tmp_path / "server.log")  # its default 2 threads
     request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=10)
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "server not up"
-                time.sleep(0.2)
-        with conn:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
             conn.sendall(request)
             assert _answer(conn).startswith(b"HTTP/1.1 200")
             time.sleep(IDLE)
             conn.sendall(request)
             assert _answer(conn).startswith(b"HTTP/1.1 200"), "the idle connection was closed"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop_server(proc)
